@@ -1,0 +1,70 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Dependencies only point down: executables → MyceliumSystem/MyceliumCrypto → MyceliumCore.
+// MyceliumCore has no Foundation and no I/O (see docs/architecture.md).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "mycelium-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mycelium", targets: ["mycelium"]),
+        .library(name: "MyceliumCore", targets: ["MyceliumCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libsodium-dev, libssl-dev).
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "MyceliumCore", swiftSettings: strictSettings),
+        .target(
+            name: "MyceliumCrypto",
+            dependencies: ["MyceliumCore", "CSodium", "COpenSSL"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "MyceliumSystem",
+            dependencies: ["MyceliumCore", "MyceliumCrypto"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "mycelium",
+            dependencies: [
+                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Test support: the protocol vectors (Tests/Fixtures) and, later, the simulator.
+        .target(name: "MyceliumTesting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
+
+        .testTarget(
+            name: "MyceliumCoreTests",
+            dependencies: ["MyceliumCore", "MyceliumTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumCryptoTests",
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumSystemTests",
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumSystem"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["mycelium"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

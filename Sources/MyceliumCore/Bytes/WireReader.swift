@@ -1,0 +1,75 @@
+/// A bounds-checked big-endian reader over untrusted bytes.
+///
+/// Every read either returns a value or throws `WireError.truncated`; nothing here can trap or
+/// allocate more than the caller asked for, which is what lets every decoder take hostile input.
+public struct WireReader {
+    public let bytes: [UInt8]
+    public private(set) var offset: Int
+    public let end: Int
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        self.offset = 0
+        self.end = bytes.count
+    }
+
+    /// Reads only `bytes[start..<end]`.
+    public init(_ bytes: [UInt8], start: Int, end: Int) {
+        precondition(0 <= start && start <= end && end <= bytes.count)
+        self.bytes = bytes
+        self.offset = start
+        self.end = end
+    }
+
+    public var remaining: Int { end - offset }
+
+    public mutating func u8() throws(WireError) -> UInt8 {
+        guard remaining >= 1 else { throw .truncated(needed: 1, available: remaining) }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    public mutating func u16() throws(WireError) -> UInt16 {
+        guard remaining >= 2 else { throw .truncated(needed: 2, available: remaining) }
+        defer { offset += 2 }
+        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+    }
+
+    public mutating func u64() throws(WireError) -> UInt64 {
+        guard remaining >= 8 else { throw .truncated(needed: 8, available: remaining) }
+        var value: UInt64 = 0
+        for i in 0..<8 { value = value << 8 | UInt64(bytes[offset + i]) }
+        offset += 8
+        return value
+    }
+
+    public mutating func take(_ count: Int) throws(WireError) -> ArraySlice<UInt8> {
+        guard count >= 0, remaining >= count else { throw .truncated(needed: count, available: remaining) }
+        defer { offset += count }
+        return bytes[offset..<offset + count]
+    }
+
+    public mutating func skip(_ count: Int) throws(WireError) {
+        guard count >= 0, remaining >= count else { throw .truncated(needed: count, available: remaining) }
+        offset += count
+    }
+
+    public mutating func rest() -> ArraySlice<UInt8> {
+        defer { offset = end }
+        return bytes[offset..<end]
+    }
+}
+
+/// Big-endian appenders used by every encoder.
+extension Array where Element == UInt8 {
+    @inlinable public mutating func appendU16(_ value: UInt16) {
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inlinable public mutating func appendU64(_ value: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) {
+            append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+        }
+    }
+}

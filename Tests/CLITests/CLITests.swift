@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// Runs the built `mycelium` binary as a user would.
+@Suite struct CLITests {
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    /// The executable sits beside the test bundle in the build directory.
+    static let binary: URL = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mycelium").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("mycelium")
+    }()
+
+    static func run(_ args: [String], env: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(env) { $1 }
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func tempDir() throws -> String {
+        let path = NSTemporaryDirectory() + "mycelium-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("inspect --json of a public key prints the Rust shape plus subnet")
+    func inspectJSON() throws {
+        let r = try Self.run(["inspect", "--json", "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"])
+        #expect(r.status == 0)
+        #expect(r.stdout == """
+            {
+              "publicKey": "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+              "address": "520:c662:fd00:9e92:5d99:34ed:ab8:82ab",
+              "subnet": "520:c662:fd00:9e92::/64"
+            }
+
+            """)
+    }
+
+    @Test("inspect text output and a bad key")
+    func inspectText() throws {
+        let r = try Self.run(["inspect", "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Public key: de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f\n"))
+        #expect(r.stdout.contains("Address: 52d:dc0:ab0c:851a:6e34:e79d:1f3f:15d3\n"))
+        let bad = try Self.run(["inspect", "xyz"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("64 hex characters"))
+    }
+
+    @Test("generate-keys creates, refuses to overwrite, and --force replaces; inspect reads the file")
+    func generateKeys() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/k/priv_key.bin"
+        let first = try Self.run(["generate-keys", "-k", path, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let inspect = try Self.run(["inspect", "--json", "--key-file", path])
+        #expect(inspect.stdout == first.stdout)
+
+        let again = try Self.run(["generate-keys", "-k", path])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already exists"))
+        #expect(try Self.run(["inspect", "--json", "-k", path]).stdout == first.stdout)
+
+        let forced = try Self.run(["generate-keys", "-k", path, "--force", "--json"])
+        #expect(forced.status == 0)
+        #expect(forced.stdout != first.stdout)
+    }
+
+    @Test("the default key path comes from XDG_DATA_HOME; a missing or short file is a one-line error")
+    func defaultPathAndErrors() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let created = try Self.run(["generate-keys"], env: ["XDG_DATA_HOME": dir])
+        #expect(created.status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/mycelium/priv_key.bin"))
+
+        let missing = try Self.run(["inspect", "-k", dir + "/nope.bin"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("does not exist"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/nope.bin"), "inspect must not create a key")
+
+        _ = FileManager.default.createFile(atPath: dir + "/short.bin", contents: Data([1, 2, 3]))
+        let short = try Self.run(["inspect", "-k", dir + "/short.bin"])
+        #expect(short.status != 0)
+        #expect(short.stderr.split(separator: "\n").count == 1)
+        #expect(short.stderr.contains("3 bytes"))
+    }
+
+    @Test("--version prints the version")
+    func version() throws {
+        let r = try Self.run(["--version"])
+        #expect(r.status == 0)
+        #expect(!r.stdout.isEmpty)
+    }
+}
