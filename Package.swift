@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mycelium", targets: ["mycelium"]),
+        .executable(name: "mycelium-sim", targets: ["mycelium-sim"]),
         .library(name: "MyceliumCore", targets: ["MyceliumCore"]),
     ],
     dependencies: [
@@ -24,6 +25,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "MyceliumCore", swiftSettings: strictSettings),
+        .target(name: "MyceliumRouting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
         .target(
             name: "MyceliumCrypto",
             dependencies: ["MyceliumCore", "CSodium", "COpenSSL"],
@@ -44,11 +46,24 @@ let package = Package(
         ),
 
         // Test support: the protocol vectors (Tests/Fixtures) and, later, the simulator.
-        .target(name: "MyceliumTesting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
+        .target(name: "MyceliumTesting", dependencies: ["MyceliumCore", "MyceliumRouting"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "mycelium-sim",
+            dependencies: [
+                "MyceliumRouting", "MyceliumTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         .testTarget(
             name: "MyceliumCoreTests",
             dependencies: ["MyceliumCore", "MyceliumTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumRoutingTests",
+            dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

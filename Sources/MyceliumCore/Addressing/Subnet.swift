@@ -1,7 +1,7 @@
 /// An IP prefix: an address with its host bits cleared and a prefix length.
 ///
 /// Construction always masks, so two subnets are equal exactly when they cover the same range.
-public struct Subnet: Hashable, Sendable {
+public struct Subnet: Hashable, Sendable, Comparable {
     public let address: IPAddress
     public let prefixLength: UInt8
 
@@ -10,6 +10,24 @@ public struct Subnet: Hashable, Sendable {
         guard Int(prefixLength) <= address.maxPrefixLength else { return nil }
         self.address = address.masked(to: Int(prefixLength))
         self.prefixLength = prefixLength
+    }
+
+    /// One word into the hasher: routing tables hash subnets on every Update.
+    public func hash(into hasher: inout Hasher) {
+        switch address {
+        case let .v6(a): hasher.combine(a.high &+ (a.low &* 0x9E37_79B9_7F4A_7C15) &+ UInt64(prefixLength) << 1)
+        case let .v4(a): hasher.combine(UInt64(a.value) << 8 | UInt64(prefixLength) | 1 << 63)
+        }
+    }
+
+    /// IPv4 before IPv6, then by address, then by prefix length: a stable order for output.
+    public static func < (a: Subnet, b: Subnet) -> Bool {
+        switch (a.address, b.address) {
+        case let (.v4(x), .v4(y)): (x.value, a.prefixLength) < (y.value, b.prefixLength)
+        case let (.v6(x), .v6(y)): (x, a.prefixLength) < (y, b.prefixLength)
+        case (.v4, .v6): true
+        case (.v6, .v4): false
+        }
     }
 
     public init?(_ address: IPv6Address, prefixLength: UInt8) {

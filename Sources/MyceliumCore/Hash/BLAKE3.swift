@@ -200,51 +200,48 @@ public struct BLAKE3: Sendable {
         }
     }
 
-    /// Message word order for each of the 7 rounds (the permutation applied repeatedly).
-    static let schedule: [[Int]] = {
-        let permutation = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
-        var rounds = [Array(0..<16)]
-        for _ in 1..<7 {
-            let last = rounds[rounds.count - 1]
-            rounds.append(permutation.map { last[$0] })
-        }
-        return rounds
-    }()
-
-    @inline(__always)
-    static func g(_ s: inout SIMD16<UInt32>, _ a: Int, _ b: Int, _ c: Int, _ d: Int, _ x: UInt32, _ y: UInt32) {
-        s[a] = s[a] &+ s[b] &+ x
-        s[d] = rotr(s[d] ^ s[a], 16)
-        s[c] = s[c] &+ s[d]
-        s[b] = rotr(s[b] ^ s[c], 12)
-        s[a] = s[a] &+ s[b] &+ y
-        s[d] = rotr(s[d] ^ s[a], 8)
-        s[c] = s[c] &+ s[d]
-        s[b] = rotr(s[b] ^ s[c], 7)
-    }
-
     @inline(__always)
     static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
 
-    static func compress(cv: SIMD8<UInt32>, block m: SIMD16<UInt32>, counter: UInt64, blockLength: UInt32, flags: UInt32) -> SIMD16<UInt32> {
-        var s = SIMD16<UInt32>()
-        s.lowHalf = cv
-        s[8] = iv[0]; s[9] = iv[1]; s[10] = iv[2]; s[11] = iv[3]
-        s[12] = UInt32(truncatingIfNeeded: counter)
-        s[13] = UInt32(truncatingIfNeeded: counter >> 32)
-        s[14] = blockLength
-        s[15] = flags
-        for r in 0..<7 {
-            let o = schedule[r]
-            g(&s, 0, 4, 8, 12, m[o[0]], m[o[1]])
-            g(&s, 1, 5, 9, 13, m[o[2]], m[o[3]])
-            g(&s, 2, 6, 10, 14, m[o[4]], m[o[5]])
-            g(&s, 3, 7, 11, 15, m[o[6]], m[o[7]])
-            g(&s, 0, 5, 10, 15, m[o[8]], m[o[9]])
-            g(&s, 1, 6, 11, 12, m[o[10]], m[o[11]])
-            g(&s, 2, 7, 8, 13, m[o[12]], m[o[13]])
-            g(&s, 3, 4, 9, 14, m[o[14]], m[o[15]])
+    /// The compression function, on scalar locals: the state lives in registers and the message
+    /// permutation is a renaming, so no array or vector is indexed at run time.
+    static func compress(cv: SIMD8<UInt32>, block: SIMD16<UInt32>, counter: UInt64, blockLength: UInt32, flags: UInt32) -> SIMD16<UInt32> {
+        var v0 = cv[0], v1 = cv[1], v2 = cv[2], v3 = cv[3], v4 = cv[4], v5 = cv[5], v6 = cv[6], v7 = cv[7]
+        var v8 = iv[0], v9 = iv[1], v10 = iv[2], v11 = iv[3]
+        var v12 = UInt32(truncatingIfNeeded: counter), v13 = UInt32(truncatingIfNeeded: counter >> 32)
+        var v14 = blockLength, v15 = flags
+        var m0 = block[0], m1 = block[1], m2 = block[2], m3 = block[3], m4 = block[4], m5 = block[5]
+        var m6 = block[6], m7 = block[7], m8 = block[8], m9 = block[9], m10 = block[10], m11 = block[11]
+        var m12 = block[12], m13 = block[13], m14 = block[14], m15 = block[15]
+
+        @inline(__always)
+        func g(_ a: inout UInt32, _ b: inout UInt32, _ c: inout UInt32, _ d: inout UInt32, _ x: UInt32, _ y: UInt32) {
+            a = a &+ b &+ x
+            d = rotr(d ^ a, 16)
+            c = c &+ d
+            b = rotr(b ^ c, 12)
+            a = a &+ b &+ y
+            d = rotr(d ^ a, 8)
+            c = c &+ d
+            b = rotr(b ^ c, 7)
         }
+
+        for round in 0..<7 {
+            g(&v0, &v4, &v8, &v12, m0, m1)
+            g(&v1, &v5, &v9, &v13, m2, m3)
+            g(&v2, &v6, &v10, &v14, m4, m5)
+            g(&v3, &v7, &v11, &v15, m6, m7)
+            g(&v0, &v5, &v10, &v15, m8, m9)
+            g(&v1, &v6, &v11, &v12, m10, m11)
+            g(&v2, &v7, &v8, &v13, m12, m13)
+            g(&v3, &v4, &v9, &v14, m14, m15)
+            if round < 6 {
+                // Permutation [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8].
+                (m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15) =
+                    (m2, m6, m3, m10, m7, m0, m4, m13, m1, m11, m12, m5, m9, m14, m15, m8)
+            }
+        }
+        let s = SIMD16<UInt32>(v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
         let low = s.lowHalf ^ s.highHalf
         let high = s.highHalf ^ cv
         var out = SIMD16<UInt32>()

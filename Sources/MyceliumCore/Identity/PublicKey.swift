@@ -14,6 +14,11 @@ public struct PublicKey: Hashable, Sendable {
         (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
     }
 
+    /// Keys are uniformly random: one mixed word hashes as well as all four, at a quarter of the cost.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(w0 ^ (w1 &* 0x9E37_79B9_7F4A_7C15) ^ w2 ^ w3)
+    }
+
     /// Parses 64 hex characters.
     public init?(hex: some StringProtocol) {
         guard hex.utf8.count == 64, let bytes = Hex.decode(hex) else { return nil }

@@ -17,6 +17,11 @@ public struct RouterId: Hashable, Sendable {
     /// Only the low 48 bits are used.
     public let random: UInt64
 
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(publicKey)
+        hasher.combine(random ^ UInt64(zone) << 48)
+    }
+
     public init(publicKey: PublicKey, zone: UInt16 = 0, random: UInt64) {
         self.publicKey = publicKey
         self.zone = zone

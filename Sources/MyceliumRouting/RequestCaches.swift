@@ -1,0 +1,116 @@
+import MyceliumCore
+
+/// RouteRequests we sent or forwarded, per subnet (spec §5.10): who got which generation when.
+struct RouteRequestCache {
+    struct Sent {
+        var generation: UInt8
+        var at: Instant
+    }
+
+    private var bySubnet: [Subnet: [NeighbourId: Sent]] = [:]
+
+    /// True unless the neighbour got a request for `subnet` within 15 s with a generation no
+    /// larger than `generation` (a smaller generation is worth sending again: it travels further).
+    func shouldSend(_ subnet: Subnet, generation: UInt8, to neighbour: NeighbourId, now: Instant) -> Bool {
+        guard let sent = bySubnet[subnet]?[neighbour], now - sent.at < ProtocolConstants.routeQueryTimeoutMs else { return true }
+        return generation < sent.generation
+    }
+
+    mutating func record(_ subnet: Subnet, generation: UInt8, to neighbour: NeighbourId, now: Instant) {
+        bySubnet[subnet, default: [:]][neighbour] = Sent(generation: generation, at: now)
+    }
+
+    mutating func forget(_ neighbour: NeighbourId) {
+        for key in Array(bySubnet.keys) {
+            bySubnet[key]![neighbour] = nil
+            if bySubnet[key]!.isEmpty { bySubnet[key] = nil }
+        }
+    }
+
+    mutating func expire(now: Instant) {
+        bySubnet = bySubnet.compactMapValues { sent in
+            let live = sent.filter { now - $0.value.at < ProtocolConstants.routeQueryTimeoutMs }
+            return live.isEmpty ? nil : live
+        }
+    }
+}
+
+/// SeqNoRequests we sent or forwarded (spec §5.11), keyed by (router id, prefix, seqno).
+/// Indexed by (router id, prefix) first: every Update asks "is anyone waiting for this?", so
+/// that question must not scan the whole cache.
+struct SeqNoRequestCache {
+    struct Key: Hashable {
+        let routerId: RouterId
+        let prefix: Subnet
+        let seqno: SeqNo
+    }
+
+    struct Source: Hashable {
+        let routerId: RouterId
+        let prefix: Subnet
+    }
+
+    struct Entry {
+        var firstSent: Instant
+        /// Neighbours whose request we forwarded: the answer goes back to them.
+        var requesters: Set<NeighbourId> = []
+        /// When each neighbour was last asked.
+        var targets: [NeighbourId: Instant] = [:]
+    }
+
+    private(set) var entries: [Source: [SeqNo: Entry]] = [:]
+
+    private static func source(_ key: Key) -> Source { Source(routerId: key.routerId, prefix: key.prefix) }
+
+    /// A request for the same key sent or forwarded by us less than 60 s ago.
+    func isDuplicate(_ key: Key, now: Instant) -> Bool {
+        guard let e = entries[Self.source(key)]?[key.seqno] else { return false }
+        return now - e.firstSent < ProtocolConstants.seqnoRequestDedupMs
+    }
+
+    func wasAsked(_ key: Key, neighbour: NeighbourId) -> Bool {
+        entries[Self.source(key)]?[key.seqno]?.targets[neighbour] != nil
+    }
+
+    /// When `neighbour` was last asked about (router id, prefix) for any seqno.
+    func lastAsked(routerId: RouterId, prefix: Subnet, neighbour: NeighbourId) -> Instant? {
+        entries[Source(routerId: routerId, prefix: prefix)]?.values.compactMap { $0.targets[neighbour] }.max()
+    }
+
+    mutating func recordSent(_ key: Key, to neighbour: NeighbourId, now: Instant) {
+        entries[Self.source(key), default: [:]][key.seqno, default: Entry(firstSent: now)].targets[neighbour] = now
+    }
+
+    mutating func addRequester(_ key: Key, _ neighbour: NeighbourId, now: Instant) {
+        entries[Self.source(key), default: [:]][key.seqno, default: Entry(firstSent: now)].requesters.insert(neighbour)
+    }
+
+    /// Requesters waiting for an Update of (router id, prefix) with at least their seqno;
+    /// they are answered once, so their entries are cleared.
+    mutating func takeRequesters(routerId: RouterId, prefix: Subnet, seqno: SeqNo) -> Set<NeighbourId> {
+        let source = Source(routerId: routerId, prefix: prefix)
+        guard let bySeqno = entries[source] else { return [] }
+        var result: Set<NeighbourId> = []
+        for (requested, entry) in bySeqno where !entry.requesters.isEmpty && !seqno.isLess(than: requested) {
+            result.formUnion(entry.requesters)
+            entries[source]![requested]!.requesters = []
+        }
+        return result
+    }
+
+    mutating func forget(_ neighbour: NeighbourId) {
+        for source in Array(entries.keys) {
+            for seqno in Array(entries[source]!.keys) {
+                entries[source]![seqno]!.requesters.remove(neighbour)
+                entries[source]![seqno]!.targets[neighbour] = nil
+            }
+        }
+    }
+
+    mutating func expire(now: Instant) {
+        entries = entries.compactMapValues { bySeqno in
+            let live = bySeqno.filter { now - $0.value.firstSent < ProtocolConstants.seqnoRequestDedupMs }
+            return live.isEmpty ? nil : live
+        }
+    }
+}

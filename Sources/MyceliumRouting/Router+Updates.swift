@@ -1,0 +1,230 @@
+import MyceliumCore
+
+/// The selected route of a subnet as seen from outside: what a triggered update compares.
+struct Selection: Equatable {
+    let neighbour: NeighbourId
+    let routerId: RouterId
+    let seqno: SeqNo
+    /// Entry metric + link cost: what we advertise.
+    let metric: Metric
+    let expires: Instant
+}
+
+extension Router {
+    // MARK: - Update processing (spec §5.6)
+
+    mutating func handleUpdate(_ u: Update, from n: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
+        // 1. Filters: inside 400::/7, at least a /64, and the announcer owns it unless it retracts.
+        guard u.subnet.ipv6 != nil, Subnet.overlay.contains(u.subnet), u.subnet.prefixLength >= 64,
+              u.isRetraction || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
+            stats.updatesDenied += 1
+            return
+        }
+        // 2. Our own /64 is ours alone.
+        if localSubnet.contains(u.subnet) { return }
+
+        let subnet = u.subnet
+        let feasible = sources.isFeasible(subnet: subnet, routerId: u.routerId, seqno: u.seqno, metric: u.metric)
+        let expires = now + ProtocolConstants.routeHoldMs(intervalCs: u.interval, metric: u.metric)
+        let before = selection(of: subnet)
+        let entry = RouteEntry(neighbour: n, routerId: u.routerId, seqno: u.seqno, metric: u.metric, expires: expires)
+
+        guard routes[subnet] != nil else {
+            // 4. First announcement of this subnet.
+            if !feasible {
+                sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
+            } else if !u.isRetraction {
+                var fresh = SubnetRoutes(owner: u.routerId.publicKey)
+                fresh.entries.append(entry)
+                routes[subnet] = fresh
+                noteRouteExpiry(expires)
+                tableDirty = true  // a new key is known, even before selection
+                reselect(subnet, before: before, now: now, into: &actions)
+            }
+            return
+        }
+
+        if let i = routes[subnet]!.index(of: n) {
+            // 5. The neighbour already announced it.
+            let isSelected = routes[subnet]!.selected == n
+            let stored = routes[subnet]!.entries[i]
+            if isSelected, !feasible, stored.routerId == u.routerId {
+                sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
+                return
+            }
+            if stored.metric.isInfinite, u.isRetraction { return }
+            routes[subnet]!.entries[i].seqno = u.seqno
+            routes[subnet]!.entries[i].metric = u.metric
+            routes[subnet]!.entries[i].routerId = u.routerId
+            if feasible {
+                routes[subnet]!.entries[i].expires = expires
+                noteRouteExpiry(expires)
+            } else if !isSelected {
+                return
+            } else {
+                routes[subnet]!.selected = nil
+            }
+        } else {
+            // 6. A new neighbour for a known subnet. A retraction from a neighbour that never
+            // announced the subnet is ignored: retractions only ever touch the sender's own
+            // entry, so a forged retraction from a non-next-hop cannot poison a route.
+            if u.isRetraction || !feasible {
+                if !feasible, routes[subnet]!.selected == nil {
+                    sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
+                }
+                return
+            }
+            routes[subnet]!.entries.append(entry)
+            noteRouteExpiry(expires)
+        }
+        reselect(subnet, before: before, now: now, into: &actions)
+    }
+
+    mutating func ownerAddress(of key: PublicKey) -> IPv6Address {
+        if let known = ownerAddresses[key] { return known }
+        if ownerAddresses.count >= RouterTuning.ownerCacheLimit { ownerAddresses.removeAll(keepingCapacity: true) }
+        let address = key.overlayAddress
+        ownerAddresses[key] = address
+        return address
+    }
+
+    /// The selected route of `subnet`, if any.
+    func selection(of subnet: Subnet) -> Selection? {
+        guard let r = routes[subnet], let sel = r.selectedEntry, let n = neighbours[sel.neighbour], !sel.metric.isInfinite else {
+            return nil
+        }
+        return Selection(neighbour: sel.neighbour, routerId: sel.routerId, seqno: sel.seqno,
+                         metric: sel.metric + n.linkCost, expires: sel.expires)
+    }
+
+    // MARK: - route selection (spec §5.8) and triggered updates (§5.6 steps 7–9)
+
+    /// Re-runs selection for `subnet` and reports what changed since `before`.
+    mutating func reselect(_ subnet: Subnet, before: Selection?, now: Instant, into actions: inout [RouterAction]) {
+        if var r = routes[subnet] {
+            choose(&r, subnet: subnet)
+            if r.entries.isEmpty {
+                routes[subnet] = nil
+                tableDirty = true
+            } else {
+                routes[subnet] = r
+            }
+        }
+        let after = selection(of: subnet)
+        if before != after { tableDirty = true }
+        switch (before, after) {
+        case (nil, nil):
+            return
+        case let (nil, new?):
+            selectedCount += 1
+            stats.routeSelections += 1
+            queried[subnet] = nil
+            triggeredUpdate(subnet, excluding: new.neighbour, now: now, into: &actions)
+            actions.append(.routeAcquired(subnet))
+        case let (old?, nil):
+            selectedCount -= 1
+            stats.routesLost += 1
+            // Ask everyone who announced it for a fresher route, and withdraw ours.
+            if let r = routes[subnet] {
+                let targets = r.entries.map(\.neighbour).filter { neighbours[$0] != nil }
+                let recent = targets.filter { t in
+                    seqnoRequests.lastAsked(routerId: old.routerId, prefix: subnet, neighbour: t).map { now - $0 < ProtocolConstants.seqnoBumpTimeoutMs } ?? false
+                }
+                sendSeqNoRequest(subnet, routerId: old.routerId, to: targets.filter { !recent.contains($0) }, now: now, into: &actions)
+            }
+            sendRetraction(subnet, now: now, into: &actions)
+            // Beyond Rust: also look for the subnet anew, as Rust does only once a packet needs
+            // it. Without this a lost route stays lost until traffic asks, and when the nodes
+            // that announced it all lost it too (the usual case after a link cut: retractions
+            // cascade along the old path) nobody is left to ask with a SeqNoRequest.
+            if queried[subnet].map({ $0 <= now }) ?? true {
+                markQueried(subnet, now: now)
+                sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
+            }
+            actions.append(.routeLost(subnet))
+        case let (old?, new?):
+            if old.neighbour != new.neighbour { stats.routeSelections += 1 }
+            let delta = abs(Int(old.metric.rawValue) - Int(new.metric.rawValue))
+            if old.routerId != new.routerId || delta > ProtocolConstants.bigMetricChange {
+                triggeredUpdate(subnet, excluding: new.neighbour, now: now, into: &actions)
+                return
+            }
+        }
+        // No triggered update: answer whoever asked us for this route via a SeqNoRequest.
+        if let sel = after {
+            let waiting = seqnoRequests.takeRequesters(routerId: sel.routerId, prefix: subnet, seqno: sel.seqno)
+            let targets = waiting.filter { $0 != sel.neighbour && neighbours[$0] != nil }.sorted()
+            if !targets.isEmpty { sendSelectedUpdate(subnet, to: targets, now: now, into: &actions) }
+        }
+    }
+
+    /// Picks the selected entry: the feasible finite candidate with the lowest total metric,
+    /// switching away from a live selection only for an improvement of more than 10 or for the
+    /// subnet's owner itself (metric 0).
+    private func choose(_ r: inout SubnetRoutes, subnet: Subnet) {
+        var best: (index: Int, total: Metric)?
+        for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
+            guard let n = neighbours[e.neighbour],
+                  sources.isFeasible(subnet: subnet, routerId: e.routerId, seqno: e.seqno, metric: e.metric) else { continue }
+            let total = e.metric + n.linkCost
+            if total.isInfinite { continue }
+            if let b = best, (b.total, r.entries[b.index].neighbour) <= (total, e.neighbour) { continue }
+            best = (i, total)
+        }
+        guard let currentId = r.selected, let ci = r.index(of: currentId), !r.entries[ci].metric.isInfinite,
+              let currentNeighbour = neighbours[currentId] else {
+            r.selected = best.map { r.entries[$0.index].neighbour }
+            return
+        }
+        // A live selection is kept (even if no longer feasible: Rust does not re-check it here).
+        guard let best, r.entries[best.index].neighbour != currentId else { return }
+        let currentTotal = r.entries[ci].metric + currentNeighbour.linkCost
+        let improvement = Int(currentTotal.rawValue) - Int(best.total.rawValue)
+        if improvement > ProtocolConstants.significantMetricImprovement || r.entries[best.index].metric == .zero {
+            r.selected = r.entries[best.index].neighbour
+        }
+    }
+
+    // MARK: - sending Updates
+
+    /// Our own /64: metric 0, our router id and seqno (spec §5.9).
+    mutating func sendOwnUpdate(to targets: [NeighbourId], now: Instant, into actions: inout [RouterAction]) {
+        guard !targets.isEmpty else { return }
+        let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: seqno, metric: .zero,
+                            subnet: localSubnet, routerId: routerId)
+        sources.recordSent(subnet: localSubnet, routerId: routerId, seqno: seqno, metric: .zero, now: now)
+        for t in targets { actions.append(.send(.update(update), to: t)) }
+    }
+
+    /// The selected route of `subnet` as we advertise it: its metric plus the next hop's cost.
+    mutating func sendSelectedUpdate(_ subnet: Subnet, to targets: [NeighbourId], now: Instant, into actions: inout [RouterAction]) {
+        guard let sel = selection(of: subnet), !targets.isEmpty else { return }
+        let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: sel.seqno, metric: sel.metric,
+                            subnet: subnet, routerId: sel.routerId)
+        sources.recordSent(subnet: subnet, routerId: sel.routerId, seqno: sel.seqno, metric: sel.metric, now: now)
+        for t in targets { actions.append(.send(.update(update), to: t)) }
+    }
+
+    /// Sends the selected route to every neighbour but its next hop (never back where it came from).
+    mutating func triggeredUpdate(_ subnet: Subnet, excluding nextHop: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
+        stats.triggeredUpdates += 1
+        sendSelectedUpdate(subnet, to: neighbourIds.filter { $0 != nextHop }, now: now, into: &actions)
+    }
+
+    /// A retraction of a lost route. Rust: retractions carry the *sender's* router id and seqno
+    /// (spec §5.9); receivers match them by neighbour, so we do the same for compatibility.
+    mutating func sendRetraction(_ subnet: Subnet, now: Instant, into actions: inout [RouterAction]) {
+        let targets = neighbourIds
+        guard !targets.isEmpty else { return }
+        stats.triggeredUpdates += 1
+        let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: seqno, metric: .infinite,
+                            subnet: subnet, routerId: routerId)
+        sources.recordSent(subnet: subnet, routerId: routerId, seqno: seqno, metric: .infinite, now: now)
+        for t in targets { actions.append(.send(.update(update), to: t)) }
+    }
+
+    mutating func noteRouteExpiry(_ t: Instant) {
+        if let e = earliestRouteExpiry, e <= t { return }
+        earliestRouteExpiry = t
+    }
+}

@@ -1,0 +1,28 @@
+public import MyceliumCore
+
+/// Something the router wants done. The driver (node or simulator) performs it.
+public enum RouterAction: Hashable, Sendable {
+    /// Send this TLV (in its own control packet) to one neighbour.
+    case send(ControlTLV, to: NeighbourId)
+    /// The neighbour stopped answering Hellos: close its connection.
+    case disconnect(NeighbourId)
+    /// A route to the subnet was selected: send the packets queued for it.
+    case routeAcquired(Subnet)
+    /// The subnet's selected route went away: answer its queued packets with "no route".
+    case routeLost(Subnet)
+    /// Nobody answered our query for the subnet in time: answer its queued packets with "no route".
+    case queryFailed(Subnet)
+    /// Selected routes changed: fetch `Router.forwardingTable()` and publish it.
+    case forwardingTableChanged
+}
+
+/// Things fed into the router; each comes with `now`.
+public enum RouterEvent: Hashable, Sendable {
+    case neighbourAdded(NeighbourId, staticCost: UInt16)
+    case neighbourRemoved(NeighbourId)
+    case received(ControlTLV, from: NeighbourId)
+    /// The datapath has a packet for this address and no selected route (or one about to expire).
+    case routeNeeded(IPv6Address)
+    /// `nextWakeUp` was reached.
+    case timer
+}

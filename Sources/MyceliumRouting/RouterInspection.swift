@@ -1,0 +1,46 @@
+public import MyceliumCore
+
+/// Read-only views of the router's tables, for the API and for tests.
+public struct RouteSnapshot: Hashable, Sendable {
+    public let subnet: Subnet
+    public let neighbour: NeighbourId
+    public let routerId: RouterId
+    public let seqno: SeqNo
+    /// As advertised by the neighbour (without our link cost), like Rust's API shows it.
+    public let metric: Metric
+    public let expires: Instant
+}
+
+extension Router {
+    /// The selected route of every subnet.
+    public func selectedRoutes() -> [RouteSnapshot] {
+        routes.compactMap { subnet, r in r.selectedEntry.map { snapshot(subnet, $0) } }
+            .sorted { ($0.subnet, $0.neighbour) < ($1.subnet, $1.neighbour) }
+    }
+
+    /// Every route that is not selected.
+    public func fallbackRoutes() -> [RouteSnapshot] {
+        routes.flatMap { subnet, r in r.entries.filter { $0.neighbour != r.selected }.map { snapshot(subnet, $0) } }
+            .sorted { ($0.subnet, $0.neighbour) < ($1.subnet, $1.neighbour) }
+    }
+
+    /// Subnets being looked for, with the time their query expires.
+    public func queriedSubnets(now: Instant) -> [(subnet: Subnet, expires: Instant)] {
+        queried.filter { $0.value > now }.map { ($0.key, $0.value) }.sorted { $0.subnet < $1.subnet }
+    }
+
+    /// The selected next hop for a subnet, if any.
+    public func nextHop(for subnet: Subnet) -> NeighbourId? { selection(of: subnet)?.neighbour }
+
+    /// The selected route's total metric (advertised + link cost), if any.
+    public func totalMetric(for subnet: Subnet) -> Metric? { selection(of: subnet)?.metric }
+
+    /// Whether our feasibility state would accept (seqno, metric) for (subnet, router id).
+    public func isFeasible(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric) -> Bool {
+        sources.isFeasible(subnet: subnet, routerId: routerId, seqno: seqno, metric: metric)
+    }
+
+    private func snapshot(_ subnet: Subnet, _ e: RouteEntry) -> RouteSnapshot {
+        RouteSnapshot(subnet: subnet, neighbour: e.neighbour, routerId: e.routerId, seqno: e.seqno, metric: e.metric, expires: e.expires)
+    }
+}

@@ -1,0 +1,311 @@
+public import MyceliumCore
+public import MyceliumRouting
+
+/// Many routers on a virtual clock, joined by links with latency, loss and up/down state.
+///
+/// Flow: `run(until:)` pops the next event (a control packet arriving over a link, or a
+/// router's wake-up), feeds it to that router, and turns the router's `send` actions into
+/// deliveries `latency` ms later on the same link. Links behave like the TCP connections they
+/// stand for: ordered, and when one goes down both ends see the neighbour removed at once.
+/// Everything random comes from one seed, so a run replays exactly.
+public final class Simulator {
+    public struct Link: Sendable {
+        public let a: Int
+        public let b: Int
+        public var latencyMs: Int64
+        /// Probability that a packet's segment is lost. Links are TCP streams, so a loss is not a
+        /// drop: the packet (and everything behind it) arrives one retransmission timeout late.
+        public var loss: Double
+        /// Latest delivery time scheduled in each direction (a→b, b→a): streams stay in order.
+        var lastDelivery: (Int64, Int64) = (0, 0)
+        public private(set) var isUp: Bool
+        /// Each end's handle for the other while up; renewed on every reconnect.
+        var idAtA: NeighbourId
+        var idAtB: NeighbourId
+        /// Bumped when the link goes down, so packets in flight on the old connection are lost.
+        var epoch: Int
+
+        mutating func setUp(_ up: Bool) { isUp = up }
+    }
+
+    enum Event {
+        case deliver(node: Int, from: NeighbourId, tlv: ControlTLV, link: Int, epoch: Int)
+        case wake(node: Int)
+        case act(() -> Void)
+    }
+
+    public private(set) var routers: [Router]
+    public private(set) var links: [Link] = []
+    public private(set) var now = Instant.zero
+    /// Per node: neighbour handle → (link index, peer node).
+    private var neighbourOf: [[NeighbourId: (link: Int, peer: Int)]]
+    private var queue = EventQueue<Event>()
+    private var scheduledWake: [Instant?]
+    private var rng: SeededRandom
+    private var nextNeighbourId: UInt64 = 1
+    private var actions: [RouterAction] = []
+
+    public private(set) var controlPackets = 0
+    public private(set) var controlBytes = 0
+    public private(set) var totalSelected = 0
+    /// First time every node had a selected route to every other node's /64.
+    public private(set) var firstFullyConverged: Instant?
+    /// Last time any node's selected routes changed.
+    public private(set) var lastRouteChange = Instant.zero
+    /// Every TLV that was delivered is also run through the wire codec when true (slower).
+    public var roundTripThroughCodec = false
+
+    public var nodeCount: Int { routers.count }
+
+    /// Linux's minimum TCP retransmission timeout.
+    static let retransmissionTimeoutMs: Int64 = 200
+
+    public init(nodes: Int, seed: UInt64) {
+        rng = SeededRandom(seed: seed)
+        routers = []
+        routers.reserveCapacity(nodes)
+        neighbourOf = Array(repeating: [:], count: nodes)
+        scheduledWake = Array(repeating: nil, count: nodes)
+        for i in 0..<nodes {
+            routers.append(Router(routerId: makeRouterId(), now: .zero))
+            schedule(i)
+        }
+    }
+
+    /// Simulated identities need no X25519: any 32 bytes act as a public key, and the address
+    /// is derived from them exactly as on the real network.
+    private func makeRouterId(key: PublicKey? = nil) -> RouterId {
+        RouterId(publicKey: key ?? PublicKey(bytes: rng.bytes(32))!, random: rng.next())
+    }
+
+    public func subnet(of node: Int) -> Subnet { routers[node].localSubnet }
+
+    // MARK: - topology
+
+    /// Adds a link and brings it up now. Returns its index.
+    @discardableResult
+    public func addLink(_ a: Int, _ b: Int, latencyMs: Int64? = nil, loss: Double = 0) -> Int {
+        let latency = latencyMs ?? Int64.random(in: 1...20, using: &rng)
+        links.append(Link(a: a, b: b, latencyMs: latency, loss: loss, isUp: false,
+                          idAtA: NeighbourId(0), idAtB: NeighbourId(0), epoch: 0))
+        setLink(links.count - 1, up: true)
+        return links.count - 1
+    }
+
+    /// Takes a link down or up now. Down: both ends lose the neighbour (like a reset TCP
+    /// connection) and packets in flight are lost. Up: a new connection with fresh handles.
+    public func setLink(_ index: Int, up: Bool) {
+        guard links[index].isUp != up else { return }
+        let l = links[index]
+        if up {
+            links[index].idAtA = NeighbourId(nextNeighbourId)
+            links[index].idAtB = NeighbourId(nextNeighbourId + 1)
+            nextNeighbourId += 2
+            links[index].setUp(true)
+            neighbourOf[l.a][links[index].idAtA] = (index, l.b)
+            neighbourOf[l.b][links[index].idAtB] = (index, l.a)
+            feed(l.a, .neighbourAdded(links[index].idAtA, staticCost: LinkCost.tcpIPv6))
+            feed(l.b, .neighbourAdded(links[index].idAtB, staticCost: LinkCost.tcpIPv6))
+        } else {
+            links[index].setUp(false)
+            links[index].epoch += 1
+            neighbourOf[l.a][l.idAtA] = nil
+            neighbourOf[l.b][l.idAtB] = nil
+            feed(l.a, .neighbourRemoved(l.idAtA))
+            feed(l.b, .neighbourRemoved(l.idAtB))
+        }
+    }
+
+    /// Restarts a node: same key, new router id, seqno back to 0. Its links drop and reconnect
+    /// `downMs` later, as the peers' connections would.
+    public func restartNode(_ node: Int, downMs: Int64 = 1000) {
+        let linked = links.indices.filter { (links[$0].a == node || links[$0].b == node) && links[$0].isUp }
+        for l in linked { setLink(l, up: false) }
+        let key = routers[node].routerId.publicKey
+        updateSelected(node) { $0 = Router(routerId: makeRouterId(key: key), now: now) }
+        scheduledWake[node] = nil
+        schedule(node)
+        at(now + downMs) { [unowned self] in for l in linked { self.setLink(l, up: true) } }
+    }
+
+    /// Runs `body` at virtual time `t`.
+    public func at(_ t: Instant, _ body: @escaping () -> Void) {
+        queue.push(.act(body), at: t.milliseconds)
+    }
+
+    /// Injects a TLV as if `node`'s neighbour over `link` had sent it (for adversarial tests).
+    public func inject(_ tlv: ControlTLV, into node: Int, overLink link: Int) {
+        let l = links[link]
+        feed(node, .received(tlv, from: node == l.a ? l.idAtA : l.idAtB))
+    }
+
+    // MARK: - running
+
+    /// Processes events up to and including time `end`.
+    public func run(until end: Instant) {
+        while let t = queue.nextTime, t <= end.milliseconds {
+            let (time, event) = queue.pop()!
+            now = Instant(milliseconds: time)
+            switch event {
+            case let .deliver(node, from, tlv, link, epoch):
+                guard links[link].epoch == epoch, links[link].isUp else { continue }
+                let delivered = roundTripThroughCodec ? Self.viaCodec(tlv) : tlv
+                feed(node, .received(delivered, from: from))
+            case let .wake(node):
+                guard scheduledWake[node] == now else { continue }
+                scheduledWake[node] = nil
+                feed(node, .timer)
+            case let .act(body):
+                body()
+            }
+        }
+        now = end
+    }
+
+    private static func viaCodec(_ tlv: ControlTLV) -> ControlTLV {
+        guard case let .control(decoded)? = try? FrameDecoder.decodeSingle(Packet.control(tlv).encode()) else {
+            fatalError("codec round trip failed for \(tlv)")
+        }
+        return decoded
+    }
+
+    private func feed(_ node: Int, _ event: RouterEvent) {
+        actions.removeAll(keepingCapacity: true)
+        updateSelected(node) { $0.handle(event, now: now, into: &actions) }
+        for action in actions {
+            switch action {
+            case let .send(tlv, to):
+                guard let (link, peer) = neighbourOf[node][to] else { continue }
+                let l = links[link]
+                controlPackets += 1
+                controlBytes += tlv.frameLength
+                var arrival = (now + l.latencyMs).milliseconds
+                if l.loss > 0, Double.random(in: 0..<1, using: &rng) < l.loss { arrival += Self.retransmissionTimeoutMs }
+                if peer == l.b {
+                    arrival = max(arrival, l.lastDelivery.0)
+                    links[link].lastDelivery.0 = arrival
+                } else {
+                    arrival = max(arrival, l.lastDelivery.1)
+                    links[link].lastDelivery.1 = arrival
+                }
+                let from = peer == l.a ? l.idAtA : l.idAtB
+                queue.push(.deliver(node: peer, from: from, tlv: tlv, link: link, epoch: l.epoch), at: arrival)
+            case let .disconnect(id):
+                if let (link, _) = neighbourOf[node][id] { setLink(link, up: false) }
+            case .forwardingTableChanged:
+                lastRouteChange = now
+            case .routeAcquired, .routeLost, .queryFailed:
+                break
+            }
+        }
+        schedule(node)
+    }
+
+    private func updateSelected(_ node: Int, _ body: (inout Router) -> Void) {
+        let before = routers[node].selectedCount
+        body(&routers[node])
+        totalSelected += routers[node].selectedCount - before
+        if firstFullyConverged == nil, totalSelected == nodeCount * (nodeCount - 1), isFullyConverged() {
+            firstFullyConverged = now
+        }
+    }
+
+    private func schedule(_ node: Int) {
+        let wake = routers[node].nextWakeUp
+        if let s = scheduledWake[node], s <= wake, s >= now { return }
+        scheduledWake[node] = wake
+        queue.push(.wake(node: node), at: wake.milliseconds)
+    }
+
+    // MARK: - analysis
+
+    /// Every node has a selected route to every other node's /64 (counts can include stale
+    /// subnets after restarts, so this checks the real subnets).
+    public func isFullyConverged() -> Bool {
+        for i in routers.indices {
+            for j in routers.indices where i != j && routers[i].nextHop(for: routers[j].localSubnet) == nil { return false }
+        }
+        return true
+    }
+
+    /// Shortest hop counts from `source` over links that are up.
+    public func shortestHops(from source: Int) -> [Int?] {
+        var dist = [Int?](repeating: nil, count: nodeCount)
+        var adjacency = [[Int]](repeating: [], count: nodeCount)
+        for l in links where l.isUp { adjacency[l.a].append(l.b); adjacency[l.b].append(l.a) }
+        dist[source] = 0
+        var frontier = [source]
+        while !frontier.isEmpty {
+            var next: [Int] = []
+            for u in frontier { for v in adjacency[u] where dist[v] == nil { dist[v] = dist[u]! + 1; next.append(v) } }
+            frontier = next
+        }
+        return dist
+    }
+
+    public struct PathReport: Sendable {
+        /// Ordered pairs (s ≠ d) whose next-hop chain reaches d.
+        public var reachablePairs = 0
+        /// Ordered pairs connected in the (up) graph.
+        public var connectedPairs = 0
+        public var loops = 0
+        /// Largest (hops taken ÷ shortest hops) over reachable pairs.
+        public var maxStretch = 1.0
+        public var totalPairs = 0
+    }
+
+    /// Follows next hops from every node to every other node's /64.
+    public func analysePaths() -> PathReport {
+        var report = PathReport()
+        let n = nodeCount
+        report.totalPairs = n * (n - 1)
+        var visitedStamp = [Int](repeating: -1, count: n)
+        var stamp = 0
+        for s in 0..<n {
+            let shortest = shortestHops(from: s)
+            for d in 0..<n where d != s {
+                if shortest[d] != nil { report.connectedPairs += 1 }
+                let target = routers[d].localSubnet
+                var current = s, hops = 0
+                stamp += 1
+                visitedStamp[s] = stamp
+                while current != d {
+                    guard let hop = routers[current].nextHop(for: target), let (_, peer) = neighbourOf[current][hop] else { break }
+                    hops += 1
+                    current = peer
+                    if visitedStamp[current] == stamp, current != d { report.loops += 1; break }
+                    visitedStamp[current] = stamp
+                }
+                if current == d {
+                    report.reachablePairs += 1
+                    if let best = shortest[d], best > 0 { report.maxStretch = max(report.maxStretch, Double(hops) / Double(best)) }
+                }
+            }
+        }
+        return report
+    }
+}
+
+extension ControlTLV {
+    /// Bytes of the whole stream frame carrying this TLV (outer header + Babel header + TLV).
+    public var frameLength: Int {
+        let body: Int
+        switch self {
+        case .hello: body = 6
+        case let .ihu(i):
+            switch i.address {
+            case nil: body = 6
+            case .v4?: body = 10
+            case .v6?: body = 22
+            }
+        case let .update(u): body = 10 + Self.prefixBytes(u.subnet) + 40
+        case let .routeRequest(r): body = 3 + (r.prefix.map(Self.prefixBytes) ?? 0)
+        case let .seqNoRequest(s): body = 46 + Self.prefixBytes(s.prefix)
+        }
+        return 4 + 4 + 2 + body
+    }
+
+    private static func prefixBytes(_ s: Subnet) -> Int {
+        s.ipv6 != nil && s.prefixLength == 0 ? 0 : (Int(s.prefixLength) + 7) / 8
+    }
+}

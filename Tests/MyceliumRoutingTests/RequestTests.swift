@@ -1,0 +1,140 @@
+@testable import MyceliumRouting
+import MyceliumCore
+import MyceliumTesting
+import Testing
+
+@Suite struct RouteRequestTests {
+    @Test("a request for our /64 is answered with our own Update")
+    func own() {
+        var h = Harness()
+        h.add(1)
+        let out = h.receive(.routeRequest(RouteRequest(generation: 3, prefix: h.router.localSubnet)), from: 1)
+        #expect(Harness.updates(out).map { $0.0.subnet } == [h.router.localSubnet])
+    }
+
+    @Test("a request for a selected route is answered, except to its next hop")
+    func selected() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let node = h.makeNode()
+        h.receive(Harness.update(node, metric: 0), from: 1)
+        let toTwo = h.receive(.routeRequest(RouteRequest(prefix: node.publicKey.subnet)), from: 2)
+        #expect(Harness.updates(toTwo).map(\.1) == [NeighbourId(2)])
+        #expect(Harness.updates(toTwo).first?.0.metric == Metric(1010))
+        let toOne = h.receive(.routeRequest(RouteRequest(prefix: node.publicKey.subnet)), from: 1)
+        #expect(toOne.isEmpty)
+    }
+
+    @Test("an unknown subnet: forwarded with generation + 1 to everyone but the requester, once per 15 s; generation 15 stops")
+    func forwarding() {
+        var h = Harness()
+        h.add(1); h.add(2); h.add(3)
+        let subnet = h.makeNode().publicKey.subnet
+        let out = h.receive(.routeRequest(RouteRequest(generation: 4, prefix: subnet)), from: 1)
+        #expect(Set(Harness.routeRequests(out).map(\.1)) == [NeighbourId(2), NeighbourId(3)])
+        #expect(Harness.routeRequests(out).allSatisfy { $0.0.generation == 5 })
+        // Already queried: neither answered nor forwarded again.
+        #expect(h.receive(.routeRequest(RouteRequest(generation: 1, prefix: subnet)), from: 2).isEmpty)
+        // A generation-15 request is dropped.
+        let other = h.makeNode().publicKey.subnet
+        #expect(h.receive(.routeRequest(RouteRequest(generation: 15, prefix: other)), from: 1).isEmpty)
+        // After the query expired (15 s) it is forwarded again.
+        h.advance(to: 15_001)
+        #expect(!Harness.routeRequests(h.receive(.routeRequest(RouteRequest(generation: 0, prefix: subnet)), from: 1)).isEmpty)
+    }
+
+    @Test("a wildcard request gets every selected route not via the requester, and our own")
+    func wildcard() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let a = h.makeNode(), b = h.makeNode()
+        h.receive(Harness.update(a, metric: 0), from: 1)
+        h.receive(Harness.update(b, metric: 0), from: 2)
+        let out = h.receive(.routeRequest(RouteRequest(prefix: nil)), from: 1)
+        #expect(Set(Harness.updates(out).map { $0.0.subnet }) == [b.publicKey.subnet, h.router.localSubnet])
+    }
+
+    @Test("the datapath needs a route: one RouteRequest to all, no repeat while queried, failure after 15 s")
+    func routeNeeded() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let node = h.makeNode()
+        let out = h.handle(.routeNeeded(node.publicKey.overlayAddress))
+        #expect(Harness.routeRequests(out).map { $0.0 } == [RouteRequest(generation: 0, prefix: node.publicKey.subnet),
+                                                           RouteRequest(generation: 0, prefix: node.publicKey.subnet)])
+        #expect(h.handle(.routeNeeded(node.publicKey.overlayAddress)).isEmpty)
+        #expect(h.router.queriedSubnets(now: h.now).map(\.subnet) == [node.publicKey.subnet])
+        #expect(h.advance(to: 15_000).contains(.queryFailed(node.publicKey.subnet)))
+        // A query answered in time does not fail.
+        let other = h.makeNode()
+        h.handle(.routeNeeded(other.publicKey.overlayAddress))
+        h.receive(Harness.update(other, metric: 0), from: 2)
+        #expect(!h.advance(to: 31_000).contains(.queryFailed(other.publicKey.subnet)))
+        // Our own /64 and non-overlay addresses never cause queries.
+        #expect(h.handle(.routeNeeded(h.router.routerId.publicKey.overlayAddress)).isEmpty)
+        #expect(h.handle(.routeNeeded(IPv6Address("2001:db8::1")!)).isEmpty)
+    }
+
+    @Test("a new neighbour is told about our outstanding queries")
+    func queriesToNewNeighbour() {
+        var h = Harness()
+        h.add(1)
+        let node = h.makeNode()
+        h.handle(.routeNeeded(node.publicKey.overlayAddress))
+        let out = h.add(2)
+        #expect(Harness.routeRequests(out).map(\.0) == [RouteRequest(prefix: node.publicKey.subnet), RouteRequest(prefix: nil)])
+    }
+}
+
+@Suite struct SeqNoRequestTests {
+    @Test("a request for our route with a newer seqno bumps ours (at most once per 4 s) and tells everyone")
+    func bump() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let me = h.router.routerId, mine = h.router.localSubnet
+        let out = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(1), routerId: me, prefix: mine)), from: 1)
+        #expect(h.router.seqno == SeqNo(1))
+        #expect(Set(Harness.updates(out).map(\.1)) == [NeighbourId(1), NeighbourId(2)])
+        #expect(Harness.updates(out).allSatisfy { $0.0.seqno == SeqNo(1) })
+        h.now = Instant(milliseconds: 3_999)
+        h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(2), routerId: me, prefix: mine)), from: 2)
+        #expect(h.router.seqno == SeqNo(1))
+        h.now = Instant(milliseconds: 4_000)
+        h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(3), routerId: me, prefix: mine)), from: 2)
+        #expect(h.router.seqno == SeqNo(2))
+    }
+
+    @Test("a request naming an old router id of ours is answered with our current Update")
+    func oldRouterId() {
+        var h = Harness()
+        h.add(1)
+        let stale = RouterId(publicKey: h.router.routerId.publicKey, random: 999)
+        let out = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(9), routerId: stale, prefix: h.router.localSubnet)), from: 1)
+        #expect(Harness.updates(out).map { $0.0.routerId } == [h.router.routerId])
+        #expect(h.router.seqno == SeqNo(0))
+    }
+
+    @Test("answered from a selected route that satisfies it; otherwise forwarded to one announcer with hop count − 1")
+    func answerOrForward() {
+        var h = Harness()
+        h.add(1); h.add(2); h.add(3)
+        let node = h.makeNode()
+        h.receive(Harness.update(node, metric: 0, seqno: 5), from: 1)
+        let answered = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(5), routerId: node, prefix: node.publicKey.subnet)), from: 2)
+        #expect(Harness.updates(answered).map(\.1) == [NeighbourId(2)])
+
+        let forwarded = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(6), hopCount: 10, routerId: node, prefix: node.publicKey.subnet)), from: 2)
+        let fw = Harness.seqnoRequests(forwarded)
+        #expect(fw.count == 1)
+        #expect(fw.first?.1 == NeighbourId(1) && fw.first?.0.hopCount == 9)
+
+        // The same request again within 60 s is a duplicate: dropped, but 3 will get the answer too.
+        #expect(Harness.seqnoRequests(h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(6), routerId: node, prefix: node.publicKey.subnet)), from: 3)).isEmpty)
+        // The answer (seqno 6, same metric: no triggered update) goes back to the requesters.
+        let answer = h.receive(Harness.update(node, metric: 0, seqno: 6), from: 1)
+        #expect(Set(Harness.updates(answer).map(\.1)) == [NeighbourId(2), NeighbourId(3)])
+
+        // Hop count 1: not forwarded.
+        #expect(Harness.seqnoRequests(h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(60), hopCount: 1, routerId: node, prefix: node.publicKey.subnet)), from: 2)).isEmpty)
+    }
+}
