@@ -29,7 +29,8 @@ extension Router {
         let before = selection(of: subnet)
         let entry = RouteEntry(neighbour: n, routerId: u.routerId, seqno: u.seqno, metric: u.metric, expires: expires)
 
-        guard routes[subnet] != nil else {
+        // One hash lookup; the index addresses the entry in place for the rest of this call.
+        guard let slot = routes.index(forKey: subnet) else {
             // 4. First announcement of this subnet.
             if !feasible {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
@@ -44,37 +45,37 @@ extension Router {
             return
         }
 
-        if let i = routes[subnet]!.index(of: n) {
+        if let i = routes.values[slot].index(of: n) {
             // 5. The neighbour already announced it.
-            let isSelected = routes[subnet]!.selected == n
-            let stored = routes[subnet]!.entries[i]
+            let isSelected = routes.values[slot].selected == n
+            let stored = routes.values[slot].entries[i]
             if isSelected, !feasible, stored.routerId == u.routerId {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
                 return
             }
             if stored.metric.isInfinite, u.isRetraction { return }
-            routes[subnet]!.entries[i].seqno = u.seqno
-            routes[subnet]!.entries[i].metric = u.metric
-            routes[subnet]!.entries[i].routerId = u.routerId
+            routes.values[slot].entries[i].seqno = u.seqno
+            routes.values[slot].entries[i].metric = u.metric
+            routes.values[slot].entries[i].routerId = u.routerId
             if feasible {
-                routes[subnet]!.entries[i].expires = expires
+                routes.values[slot].entries[i].expires = expires
                 noteRouteExpiry(expires)
             } else if !isSelected {
                 return
             } else {
-                routes[subnet]!.selected = nil
+                routes.values[slot].selected = nil
             }
         } else {
             // 6. A new neighbour for a known subnet. A retraction from a neighbour that never
             // announced the subnet is ignored: retractions only ever touch the sender's own
             // entry, so a forged retraction from a non-next-hop cannot poison a route.
             if u.isRetraction || !feasible {
-                if !feasible, routes[subnet]!.selected == nil {
+                if !feasible, routes.values[slot].selected == nil {
                     sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
                 }
                 return
             }
-            routes[subnet]!.entries.append(entry)
+            routes.values[slot].entries.append(entry)
             noteRouteExpiry(expires)
         }
         reselect(subnet, before: before, now: now, into: &actions)
@@ -101,13 +102,12 @@ extension Router {
 
     /// Re-runs selection for `subnet` and reports what changed since `before`.
     mutating func reselect(_ subnet: Subnet, before: Selection?, now: Instant, into actions: inout [RouterAction]) {
-        if var r = routes[subnet] {
-            choose(&r, subnet: subnet)
-            if r.entries.isEmpty {
-                routes[subnet] = nil
+        if let slot = routes.index(forKey: subnet) {
+            // In place: copying the entry out and back would copy its array on every Update.
+            Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources)
+            if routes.values[slot].entries.isEmpty {
+                routes.remove(at: slot)
                 tableDirty = true
-            } else {
-                routes[subnet] = r
             }
         }
         let after = selection(of: subnet)
@@ -161,7 +161,7 @@ extension Router {
     /// Picks the selected entry: the feasible finite candidate with the lowest total metric,
     /// switching away from a live selection only for an improvement of more than 10 or for the
     /// subnet's owner itself (metric 0).
-    private func choose(_ r: inout SubnetRoutes, subnet: Subnet) {
+    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: [NeighbourId: Neighbour], sources: SourceTable) {
         var best: (index: Int, total: Metric)?
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
             guard let n = neighbours[e.neighbour],
