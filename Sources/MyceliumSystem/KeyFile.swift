@@ -73,38 +73,35 @@ public enum KeyFile {
     /// Without `replace`, an existing file is an error and is left untouched.
     public static func write(_ key: SecretKey, to path: String, replace: Bool) throws(Failure) {
         try makeParentDirectories(of: path)
-        if !replace {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-            guard fd >= 0 else {
-                let e = errno
-                throw e == EEXIST ? .alreadyExists(path: path) : .writeFailed(path: path, errno: e)
-            }
-            do {
-                try writeAll(fd: fd, key.rawBytes, path: path)
-            } catch {
-                close(fd)
-                unlink(path)
-                throw error
-            }
-            close(fd)
+        guard replace else {
+            // O_EXCL: the kernel refuses if the file exists, so nothing is ever overwritten.
+            try create(path, flags: O_EXCL, bytes: key.rawBytes)
             return
         }
         let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw .writeFailed(path: temporary, errno: errno) }
-        do {
-            try writeAll(fd: fd, key.rawBytes, path: temporary)
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        close(fd)
+        try create(temporary, flags: O_TRUNC, bytes: key.rawBytes)
         guard rename(temporary, path) == 0 else {
             let e = errno
             unlink(temporary)
             throw .writeFailed(path: path, errno: e)
         }
+    }
+
+    /// Creates `path` (with the extra open `flags`), writes `bytes`, syncs; removes it on failure.
+    private static func create(_ path: String, flags: Int32, bytes: [UInt8]) throws(Failure) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode)
+        guard fd >= 0 else {
+            let e = errno
+            throw e == EEXIST ? .alreadyExists(path: path) : .writeFailed(path: path, errno: e)
+        }
+        do {
+            try writeAll(fd: fd, bytes, path: path)
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        close(fd)
     }
 
     private static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws(Failure) {

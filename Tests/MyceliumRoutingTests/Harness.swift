@@ -26,27 +26,18 @@ struct Harness {
         return actions
     }
 
+    /// Runs every timer up to `t`. With `alive`, every neighbour answers every Hello at once.
     @discardableResult
-    mutating func advance(to t: Int64) -> [RouterAction] {
-        var all: [RouterAction] = []
-        while router.nextWakeUp.milliseconds <= t {
-            now = router.nextWakeUp
-            all += router.handle(.timer, now: now)
-        }
-        now = Instant(milliseconds: t)
-        actions = all
-        return all
-    }
-
-    /// Like `advance`, but every neighbour answers every Hello at once, so none dies.
-    @discardableResult
-    mutating func advanceAlive(to t: Int64) -> [RouterAction] {
+    mutating func advance(to t: Int64, alive: Bool = false) -> [RouterAction] {
         var all: [RouterAction] = []
         while router.nextWakeUp.milliseconds <= t {
             now = router.nextWakeUp
             let out = router.handle(.timer, now: now)
             all += out
-            for (tlv, n) in Harness.sent(out) { if case .hello = tlv { all += router.handle(.received(.ihu(IHU(rxCost: 0, interval: 6000)), from: n), now: now) } }
+            guard alive else { continue }
+            for (tlv, n) in Harness.sent(out) {
+                if case .hello = tlv { all += router.handle(.received(.ihu(IHU(rxCost: 0, interval: 6000)), from: n), now: now) }
+            }
         }
         now = Instant(milliseconds: t)
         actions = all

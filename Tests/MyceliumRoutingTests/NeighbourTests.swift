@@ -66,10 +66,10 @@ import Testing
     func ownRoutePeriodic() {
         var h = Harness()
         h.add(1); h.add(2)
-        let out = h.advanceAlive(to: 300_000)
+        let out = h.advance(to: 300_000, alive: true)
         let own = Harness.updates(out).filter { $0.0.subnet == h.router.localSubnet }
         #expect(Set(own.map(\.1)) == [NeighbourId(1), NeighbourId(2)])
-        #expect(Harness.updates(h.advanceAlive(to: 599_000)).filter { $0.0.subnet == h.router.localSubnet }.isEmpty)
-        #expect(Harness.updates(h.advanceAlive(to: 600_000)).filter { $0.0.subnet == h.router.localSubnet }.count == 2)
+        #expect(Harness.updates(h.advance(to: 599_000, alive: true)).filter { $0.0.subnet == h.router.localSubnet }.isEmpty)
+        #expect(Harness.updates(h.advance(to: 600_000, alive: true)).filter { $0.0.subnet == h.router.localSubnet }.count == 2)
     }
 }
