@@ -23,6 +23,9 @@ let package = Package(
         // System libraries, found through pkg-config (Debian: libsodium-dev, libssl-dev).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // Syscalls and ioctl macros Glibc's Swift module cannot import (it lacks _GNU_SOURCE).
+        .target(name: "CMyceliumShims"),
 
         .target(name: "MyceliumCore", swiftSettings: strictSettings),
         .target(name: "MyceliumRouting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
@@ -33,7 +36,7 @@ let package = Package(
         ),
         .target(
             name: "MyceliumSystem",
-            dependencies: ["MyceliumCore", "MyceliumCrypto"],
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "CNetlink", "CMyceliumShims"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

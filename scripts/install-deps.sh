@@ -10,6 +10,7 @@ packages=(
     libnl-3-dev       # netlink (TUN, routes, rules, veth)
     libnl-route-3-dev
     iproute2          # tests build network namespaces with `ip`
+    iputils-ping      # tests ping across namespaces
 )
 
 missing=()

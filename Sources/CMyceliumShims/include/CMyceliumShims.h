@@ -1,0 +1,19 @@
+#pragma once
+#include <stdint.h>
+
+// What Swift's Glibc module cannot reach: it is built without _GNU_SOURCE (no setns) and
+// cannot import function-like macros such as TUNSETIFF.
+
+/// Opens /dev/net/tun as a layer-3 device without packet information, named `name` (may hold
+/// a %d pattern). Writes the kernel's name to `actual` (IFNAMSIZ bytes). Returns the fd
+/// (non-blocking, close-on-exec) or -errno.
+int cmyc_tun_open(const char *name, char *actual);
+
+/// Moves the calling thread into the network namespace `fd` refers to. 0 or -errno.
+int cmyc_setns_net(int fd);
+
+/// SO_MARK on a socket (needs CAP_NET_ADMIN). 0 or -errno.
+int cmyc_set_mark(int fd, uint32_t mark);
+
+/// IFNAMSIZ, for buffer sizes.
+int cmyc_ifnamsiz(void);
