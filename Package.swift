@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libsodium-dev, libssl-dev).
@@ -37,6 +38,15 @@ let package = Package(
         .target(
             name: "MyceliumSystem",
             dependencies: ["MyceliumCore", "MyceliumCrypto", "CNetlink", "CMyceliumShims"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "MyceliumNode",
+            dependencies: [
+                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -67,6 +77,15 @@ let package = Package(
         .testTarget(
             name: "MyceliumRoutingTests",
             dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumNodeTests",
+            dependencies: [
+                "MyceliumCore", "MyceliumNode", "MyceliumTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,80 @@
+import MyceliumCore
+import MyceliumNode
+import MyceliumTesting
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@Suite struct PacketFramingHandlerTests {
+    static func channel() throws -> (EmbeddedChannel, PacketFramingHandler) {
+        let handler = PacketFramingHandler()
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "::1", port: 9651)).wait()  // active, like a peer
+        return (channel, handler)
+    }
+
+    static func feed(_ channel: EmbeddedChannel, _ bytes: [UInt8]) throws {
+        var buffer = channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        try channel.writeInbound(buffer)
+    }
+
+    @Test("a byte stream in random pieces comes out as the packets that went in")
+    func inbound() throws {
+        let (channel, handler) = try Self.channel()
+        var gen = SeededRandom(seed: 4)
+        let hello = Packet.control(.hello(Hello(seqno: SeqNo(1), interval: 2000)))
+        let data = Packet.data(DataPacket(hopLimit: 63, source: .zero, destination: .zero, payload: gen.bytes(100)))
+        let stream = (0..<20).flatMap { i in (i % 3 == 0 ? data : hello).encode() }
+        var offset = 0
+        while offset < stream.count {
+            let n = min(Int.random(in: 1...50, using: &gen), stream.count - offset)
+            try Self.feed(channel, Array(stream[offset..<(offset + n)]))
+            offset += n
+        }
+        var received: [Packet] = []
+        while let p = try channel.readInbound(as: Packet.self) { received.append(p) }
+        #expect(received == (0..<20).map { $0 % 3 == 0 ? data : hello })
+        #expect(handler.counters.packetsIn == 20 && handler.counters.bytesIn == UInt64(stream.count))
+        #expect(channel.isActive)
+    }
+
+    @Test("outbound packets are written as their frames")
+    func outbound() throws {
+        let (channel, handler) = try Self.channel()
+        let frame = Vectors.vector("frame.control.hello")["frame_hex"].hexBytes!
+        let packet = try FrameDecoder.decodeSingle(frame)
+        try channel.writeOutbound(packet)
+        let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(written.readableBytesView) == frame)
+        #expect(handler.counters.packetsOut == 1)
+    }
+
+    @Test("rejected TLVs are counted and skipped; the connection stays up and in sync")
+    func droppedFrames() throws {
+        let (channel, handler) = try Self.channel()
+        let unknown: [UInt8] = [1, 1, 0, 0, 42, 3, 0, 5, 99, 3, 1, 2, 3]
+        let hello = Packet.control(.hello(Hello(seqno: SeqNo(9), interval: 2000)))
+        try Self.feed(channel, unknown + unknown + hello.encode())
+        #expect(try channel.readInbound(as: Packet.self) == hello)
+        #expect(handler.counters.framesDropped == 2)
+        #expect(channel.isActive)
+    }
+
+    @Test("garbage (lost framing) closes the connection")
+    func garbage() throws {
+        let (channel, handler) = try Self.channel()
+        try Self.feed(channel, [0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48])  // "GET / H"
+        #expect(!channel.isActive)
+        #expect(handler.counters.framingErrors == 1 && handler.counters.closedForMisbehaviour)
+    }
+
+    @Test("a flood of rejected frames closes the connection")
+    func flood() throws {
+        let (channel, handler) = try Self.channel()
+        let unknown: [UInt8] = [1, 1, 0, 0, 42, 3, 0, 2, 99, 0]
+        try Self.feed(channel, Array((0..<(PeerTuning.maxConsecutiveDropped + 1)).map { _ in unknown }.joined()))
+        #expect(!channel.isActive)
+        #expect(handler.counters.closedForMisbehaviour)
+    }
+}
