@@ -82,9 +82,10 @@ let package = Package(
         .testTarget(
             name: "MyceliumNodeTests",
             dependencies: [
-                "MyceliumCore", "MyceliumNode", "MyceliumTesting",
+                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -39,3 +39,5 @@ int cmyc_set_mark(int fd, uint32_t mark) {
 }
 
 int cmyc_ifnamsiz(void) { return IFNAMSIZ; }
+
+int cmyc_so_mark_option(void) { return SO_MARK; }

@@ -56,6 +56,9 @@ public final class TunDevice {
 
 /// SO_MARK on a socket, so policy rules can tell the node's own underlay traffic apart.
 public enum SocketMark {
+    /// SO_MARK's option name at level SOL_SOCKET (for channel options set before connect).
+    public static let optionName: Int32 = cmyc_so_mark_option()
+
     public static func set(_ mark: UInt32, on fd: Int32) throws(SystemError) {
         let rc = cmyc_set_mark(fd, mark)
         guard rc == 0 else { throw SystemError("set SO_MARK \(mark)", errno: -rc) }

@@ -17,3 +17,6 @@ int cmyc_set_mark(int fd, uint32_t mark);
 
 /// IFNAMSIZ, for buffer sizes.
 int cmyc_ifnamsiz(void);
+
+/// The SO_MARK option name, for socket-option APIs that take (level, name).
+int cmyc_so_mark_option(void);

@@ -1,0 +1,50 @@
+public import MyceliumCore
+public import MyceliumRouting
+public import NIOCore
+
+/// The end of a peer's pipeline: registers the connection with the router when it becomes
+/// active, hands it control packets, and removes it when the connection goes away.
+public final class PeerHandler: ChannelInboundHandler {
+    public typealias InboundIn = Packet
+
+    private let service: RouterService
+    private let onData: (DataPacket, NeighbourId) -> Void
+    public private(set) var neighbour: NeighbourId?
+
+    /// `onData` receives data packets (the datapath); it runs on the router's loop.
+    public init(service: RouterService, onData: @escaping (DataPacket, NeighbourId) -> Void) {
+        self.service = service
+        self.onData = onData
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        neighbour = service.attach(context.channel, staticCost: Self.staticCost(of: context.channel.remoteAddress))
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if let neighbour { service.detach(neighbour) }
+        neighbour = nil
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let neighbour else { return }
+        switch unwrapInboundIn(data) {
+        case let .control(tlv): service.received(tlv, from: neighbour)
+        case let .data(packet): onData(packet, neighbour)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Spec §2.1: TCP to an IPv6 peer costs 10, to an IPv4 (or v4-mapped) peer 15.
+    static func staticCost(of address: SocketAddress?) -> UInt16 {
+        guard case let .v6(v6)? = address else { return LinkCost.tcpIPv4 }
+        let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return mapped ? LinkCost.tcpIPv4 : LinkCost.tcpIPv6
+    }
+}

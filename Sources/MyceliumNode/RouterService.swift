@@ -1,0 +1,107 @@
+public import MyceliumCore
+public import MyceliumRouting
+public import NIOCore
+
+/// The router on its own event loop: every peer channel hands it control packets, it performs
+/// the router's actions (sends, disconnects), keeps its one timer armed, and publishes new
+/// forwarding tables.
+///
+/// Confinement: all state is touched on `loop` only (checked in debug builds). Peer channels
+/// live on the same loop, so no packet crosses a thread on the control path.
+public final class RouterService: @unchecked Sendable {
+    public let loop: any EventLoop
+    private var router: Router
+    private var peers: [NeighbourId: any Channel] = [:]
+    private var nextNeighbour: UInt64 = 1
+    private var scheduledWake: Instant?
+    private var wakeTask: Scheduled<Void>?
+    private var actions: [RouterAction] = []
+    /// Called on `loop` with every new forwarding table.
+    public var onForwardingTable: ((ForwardingTable) -> Void)?
+    /// Called on `loop` for route events the datapath's queues care about.
+    public var onRouteEvent: ((RouterAction) -> Void)?
+
+    public init(routerId: RouterId, loop: any EventLoop) {
+        self.loop = loop
+        self.router = Router(routerId: routerId, now: RouterService.now())
+    }
+
+    /// Monotonic milliseconds: the router's time.
+    public static func now() -> Instant {
+        Instant(milliseconds: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000))
+    }
+
+    // MARK: entry points (on `loop`)
+
+    /// Registers a connected peer; returns the handle its packets are reported with.
+    public func attach(_ channel: any Channel, staticCost: UInt16) -> NeighbourId {
+        loop.preconditionInEventLoop()
+        let id = NeighbourId(nextNeighbour)
+        nextNeighbour += 1
+        peers[id] = channel
+        apply(.neighbourAdded(id, staticCost: staticCost))
+        return id
+    }
+
+    public func detach(_ id: NeighbourId) {
+        loop.preconditionInEventLoop()
+        guard peers.removeValue(forKey: id) != nil else { return }
+        apply(.neighbourRemoved(id))
+    }
+
+    public func received(_ tlv: ControlTLV, from id: NeighbourId) {
+        loop.preconditionInEventLoop()
+        apply(.received(tlv, from: id))
+    }
+
+    public func routeNeeded(_ address: IPv6Address) {
+        loop.preconditionInEventLoop()
+        apply(.routeNeeded(address))
+    }
+
+    /// A read-only look at the router (API, tests), on `loop`.
+    public func inspect<T>(_ body: (Router) -> T) -> T {
+        loop.preconditionInEventLoop()
+        return body(router)
+    }
+
+    public var peerCount: Int { peers.count }
+
+    // MARK: performing actions
+
+    private func apply(_ event: RouterEvent) {
+        actions.removeAll(keepingCapacity: true)
+        router.handle(event, now: RouterService.now(), into: &actions)
+        var flush: Set<NeighbourId> = []
+        for action in actions {
+            switch action {
+            case let .send(tlv, to):
+                guard let channel = peers[to] else { continue }
+                channel.write(Packet.control(tlv), promise: nil)
+                flush.insert(to)
+            case let .disconnect(id):
+                peers[id]?.close(promise: nil)
+                peers[id] = nil
+            case .forwardingTableChanged:
+                let table = router.forwardingTable()
+                onForwardingTable?(table)
+            case .routeAcquired, .routeLost, .queryFailed:
+                onRouteEvent?(action)
+            }
+        }
+        for id in flush { peers[id]?.flush() }
+        armTimer()
+    }
+
+    private func armTimer() {
+        let wake = router.nextWakeUp
+        if let s = scheduledWake, s <= wake { return }
+        wakeTask?.cancel()
+        scheduledWake = wake
+        let delay = max(0, wake - RouterService.now())
+        wakeTask = loop.scheduleTask(in: .milliseconds(delay)) { [self] in
+            scheduledWake = nil
+            apply(.timer)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import MyceliumCore
+import MyceliumNode
+import MyceliumRouting
+import MyceliumTesting
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Real TCP peers on loopback, in one process: the router driven by real time.
+@Suite struct PeeringTests {
+    struct Node {
+        let service: RouterService
+        let peers: PeerManager
+        let port: Int
+        var subnet: Subnet { service.inspect { $0.localSubnet } }
+    }
+
+    static func makeNode(_ group: any EventLoopGroup, seed: UInt64, peers: [Endpoint] = []) async throws -> Node {
+        var rng = SeededRandom(seed: seed)
+        let id = RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: rng.next())
+        let service = RouterService(routerId: id, loop: group.next())
+        let manager = PeerManager(configuration: .init(listenPort: 0, peers: peers), service: service)
+        let address = try await manager.start()
+        return Node(service: service, peers: manager, port: address.port!)
+    }
+
+    /// Polls `condition` on the node's loop every 50 ms, for at most `seconds`.
+    static func eventually(_ node: Node, seconds: Int = 10, _ condition: @escaping @Sendable (Router) -> Bool) async throws -> Bool {
+        for _ in 0..<(seconds * 20) {
+            let service = node.service
+            if try await service.loop.submit({ service.inspect(condition) }).get() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    @Test("two nodes peer over TCP and each selects the other's /64")
+    func twoNodes() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let a = try await Self.makeNode(group, seed: 1)
+        let b = try await Self.makeNode(group, seed: 2, peers: [try Endpoint(parsing: "tcp://[::1]:\(a.port)")])
+        let subnetA = try await a.service.loop.submit { a.subnet }.get()
+        let subnetB = try await b.service.loop.submit { b.subnet }.get()
+        #expect(try await Self.eventually(b) { $0.nextHop(for: subnetA) != nil })
+        #expect(try await Self.eventually(a) { $0.nextHop(for: subnetB) != nil })
+        let listed = await b.peers.peers()
+        #expect(listed.map(\.state) == [.alive])
+        #expect(await a.peers.peers().map(\.type) == [.inbound])
+        await b.peers.shutdown()
+        #expect(try await Self.eventually(a) { $0.nextHop(for: subnetB) == nil }, "A drops B's route when B goes away")
+        await a.peers.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("a peer sending garbage is disconnected and does not disturb the others")
+    func garbagePeer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let a = try await Self.makeNode(group, seed: 3)
+        let b = try await Self.makeNode(group, seed: 4, peers: [try Endpoint(parsing: "tcp://127.0.0.1:\(a.port)")])
+        let subnetB = try await b.service.loop.submit { b.subnet }.get()
+        #expect(try await Self.eventually(a) { $0.nextHop(for: subnetB) != nil })
+
+        let rogue = try await ClientBootstrap(group: group).connect(host: "::1", port: a.port).get()
+        var junk = rogue.allocator.buffer(capacity: 64)
+        junk.writeString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await rogue.writeAndFlush(junk).get()
+        try await rogue.closeFuture.get()  // A hangs up on it
+
+        #expect(try await Self.eventually(a) { $0.nextHop(for: subnetB) != nil })
+        #expect(try await a.service.loop.submit { a.service.peerCount }.get() == 1)
+        await b.peers.shutdown()
+        await a.peers.shutdown()
+        try await group.shutdownGracefully()
+    }
+}
