@@ -67,6 +67,15 @@ public final class RouterService: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
+    /// Writes a packet to a neighbour's connection; false if it is gone.
+    @discardableResult
+    public func send(_ packet: Packet, to id: NeighbourId) -> Bool {
+        loop.preconditionInEventLoop()
+        guard let channel = peers[id] else { return false }
+        channel.writeAndFlush(packet, promise: nil)
+        return true
+    }
+
     // MARK: performing actions
 
     private func apply(_ event: RouterEvent) {

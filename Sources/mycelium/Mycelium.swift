@@ -1,20 +1,44 @@
 import ArgumentParser
+import Logging
+import MyceliumCrypto
+import MyceliumNode
 import MyceliumSystem
+import ServiceLifecycle
 
 @main
-struct Mycelium: ParsableCommand {
+struct Mycelium: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
         commandName: "mycelium",
         abstract: "A Mycelium overlay node and container network agent.",
         discussion: """
-            Wire-compatible with the Rust Mycelium network (v0.7.10). Running the node itself \
-            is not available yet in this build; the key commands below are.
+            Without a subcommand, runs the node. Wire-compatible with the Rust Mycelium \
+            network (v0.7.10). Every option can also be set as MYCELIUM_<OPTION>.
             """,
         version: version,
         subcommands: [Inspect.self, GenerateKeys.self]
     )
+
+    @OptionGroup var key: KeyFileOptions
+    @OptionGroup var options: NodeOptions
+
+    func run() async throws {
+        let environment = Environment.current
+        let (configuration, level) = try options.resolve(environment: environment)
+        let keyPath = key.keyFile ?? environment["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mycelium")
+        let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
+        if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
+        let node = Node(identity: NodeIdentity(secretKey: secret), configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: [NodeService(node: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
 }
 
 /// `-k/--key-file`, shared by every command that touches the node key.

@@ -1,0 +1,119 @@
+public import Logging
+public import MyceliumCore
+public import MyceliumCrypto
+import MyceliumRouting
+import MyceliumSystem
+import NIOCore
+import NIOPosix
+
+/// A whole Mycelium node: identity, TUN, router, peers and datapath, wired together.
+///
+/// `start()` installs what the node needs on the host (TUN device and its address, the fwmark
+/// rule) and `stop()` removes it again; a policy rule left by a crashed predecessor is replaced,
+/// never duplicated.
+public final class Node: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var peers: [Endpoint] = []
+        public var tcpListenPort: UInt16 = 9651
+        public var tunName = "mycelium"
+        public var noTun = false
+        public var firewallMark: UInt32?
+
+        public init() {}
+    }
+
+    /// TUN MTU (spec §12).
+    public static let tunMTU: UInt32 = 1400
+    /// Routing table holding `unreachable 400::/7` for marked traffic (see `installFirewallMark`).
+    public static let markTable: UInt32 = 4243
+    public static let markRulePriority: UInt32 = 1000
+
+    public let identity: NodeIdentity
+    public let routerId: RouterId
+    private let configuration: Configuration
+    private let logger: Logger
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var tun: TunDevice?
+    private var netlink: Netlink?
+    private var reader: TunReader?
+    public private(set) var service: RouterService?
+    public private(set) var datapath: Datapath?
+    public private(set) var peers: PeerManager?
+
+    public init(identity: NodeIdentity, configuration: Configuration, logger: Logger) {
+        self.identity = identity
+        self.routerId = identity.makeRouterId()
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func start() async throws {
+        let loop = group.next()
+        if !configuration.noTun || configuration.firewallMark != nil { netlink = try Netlink() }
+        if !configuration.noTun {
+            let tun = try TunDevice(name: configuration.tunName)
+            try netlink!.setLink(tun.name, up: true, mtu: Self.tunMTU)
+            // Prefix length 7, as Rust: the kernel's prefix route sends all of 400::/7 to the TUN.
+            try netlink!.addAddress(identity.address, prefixLength: 7, interface: try netlink!.interfaceIndex(tun.name))
+            self.tun = tun
+            logger.info("TUN ready", metadata: ["name": "\(tun.name)", "address": "\(identity.address)/7", "mtu": "\(Self.tunMTU)"])
+        }
+        if let mark = configuration.firewallMark { try installFirewallMark(mark) }
+
+        let service = RouterService(routerId: routerId, loop: loop)
+        let datapath = Datapath(identity: identity, service: service, tun: tun)
+        try await loop.submit {
+            service.onForwardingTable = { datapath.tableChanged($0) }
+            service.onRouteEvent = { datapath.routeEvent($0) }
+        }.get()
+        let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
+                                                     firewallMark: configuration.firewallMark),
+                                service: service, onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
+        let address = try await peers.start()
+        logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))"])
+        if let tun {
+            let reader = TunReader(tun: tun, loop: loop) { batch in for packet in batch { datapath.fromTun(packet) } }
+            reader.start()
+            self.reader = reader
+        }
+        self.service = service
+        self.datapath = datapath
+        self.peers = peers
+        logger.info("node started", metadata: ["address": "\(identity.address)", "subnet": "\(identity.subnet)",
+                                               "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
+    }
+
+    /// Closes peers, stops the TUN reader, removes the TUN and the rule. Safe to call twice.
+    public func stop() async {
+        reader?.stop()
+        reader = nil
+        await peers?.shutdown()
+        peers = nil
+        if let mark = configuration.firewallMark { removeFirewallMark(mark) }
+        tun = nil
+        netlink = nil
+        try? await group.shutdownGracefully()
+        logger.info("node stopped")
+    }
+
+    /// With a firewall mark, the node's own sockets are marked, and marked traffic is kept out of
+    /// the overlay: a rule sends it to a table whose `unreachable 400::/7` route stops it from
+    /// ever being routed into our TUN (which would loop). Everything else falls through to the
+    /// usual tables.
+    private func installFirewallMark(_ mark: UInt32) throws {
+        let rule = Netlink.MarkRule(mark: mark, table: Self.markTable, priority: Self.markRulePriority)
+        try netlink!.replaceRule(rule)
+        try netlink!.replaceRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+        logger.info("firewall mark rule installed", metadata: ["mark": "\(mark)", "table": "\(Self.markTable)"])
+    }
+
+    private func removeFirewallMark(_ mark: UInt32) {
+        let rule = Netlink.MarkRule(mark: mark, table: Self.markTable, priority: Self.markRulePriority)
+        do {
+            try netlink?.deleteRule(rule)
+            try netlink?.deleteRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+        } catch {
+            logger.warning("could not remove the firewall mark rule", metadata: ["error": "\(error)"])
+        }
+    }
+}
