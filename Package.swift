@@ -105,6 +105,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["mycelium", "MyceliumCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["mycelium"],
             swiftSettings: strictSettings

@@ -1,0 +1,156 @@
+import Foundation
+
+/// A small lab of network namespaces joined by veth pairs, with `mycelium` nodes running in
+/// them exactly as a user would start them. Everything it creates it removes; every wait is
+/// bounded. Only addresses inside its own namespaces are used (fd77::/16 on the veths).
+final class NamespaceLab {
+    struct NodeHandle {
+        let namespace: String
+        let keyFile: String
+        let logFile: String
+        let process: Process
+    }
+
+    let prefix: String
+    private(set) var namespaces: [String] = []
+    private(set) var nodes: [String: NodeHandle] = [:]
+    private var linkCount = 0
+    let directory: String
+
+    static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mycelium").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("mycelium").path
+    }()
+
+    init() throws {
+        prefix = "ml\(UInt16.random(in: 0...UInt16.max))"
+        directory = NSTemporaryDirectory() + "mycelium-lab-" + prefix
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        for node in nodes.values { Self.terminate(node.process) }
+        for ns in namespaces { _ = Self.run(["ip", "netns", "del", ns]) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    @discardableResult
+    static func run(_ args: [String], timeout: TimeInterval = 20) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline { usleep(10_000) }
+        if p.isRunning { p.terminate() }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func terminate(_ p: Process) {
+        guard p.isRunning else { return }
+        p.terminate()  // SIGTERM: graceful shutdown
+        let deadline = Date().addingTimeInterval(5)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
+    /// A new namespace with loopback up.
+    func host(_ name: String) throws -> String {
+        let ns = "\(prefix)\(name)"
+        guard Self.run(["ip", "netns", "add", ns]).status == 0 else { throw LabError("cannot create namespace \(ns)") }
+        namespaces.append(ns)
+        Self.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        return ns
+    }
+
+    /// Joins two namespaces with a veth pair; returns their underlay addresses (a, b).
+    @discardableResult
+    func link(_ a: String, _ b: String) throws -> (String, String) {
+        linkCount += 1
+        let n = linkCount
+        let ifA = "v\(n)a", ifB = "v\(n)b"
+        guard Self.run(["ip", "link", "add", ifA, "netns", a, "type", "veth", "peer", "name", ifB, "netns", b]).status == 0 else {
+            throw LabError("cannot create veth \(ifA)")
+        }
+        let addrA = "fd77:\(n)::1", addrB = "fd77:\(n)::2"
+        Self.run(["ip", "-n", a, "addr", "add", "\(addrA)/64", "dev", ifA, "nodad"])
+        Self.run(["ip", "-n", b, "addr", "add", "\(addrB)/64", "dev", ifB, "nodad"])
+        Self.run(["ip", "-n", a, "link", "set", ifA, "up"])
+        Self.run(["ip", "-n", b, "link", "set", ifB, "up"])
+        return (addrA, addrB)
+    }
+
+    /// Deletes the veth of link `n` (as created by `link`): both ends go.
+    func cut(link n: Int, in namespace: String) {
+        Self.run(["ip", "-n", namespace, "link", "del", "v\(n)a"])
+    }
+
+    /// Starts `mycelium` in `namespace` with the given peers and extra arguments.
+    @discardableResult
+    func startNode(_ namespace: String, peers: [String] = [], arguments: [String] = [], environment: [String: String] = [:]) throws -> NodeHandle {
+        let keyFile = nodes[namespace]?.keyFile ?? "\(directory)/\(namespace).key"
+        let logFile = "\(directory)/\(namespace).log"
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ip", "netns", "exec", namespace, Self.binary, "-k", keyFile]
+            + (peers.isEmpty ? [] : ["--peers"] + peers.map { "tcp://[\($0)]:9651" }) + arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        p.environment = env
+        let output = FileHandle(forWritingAtPath: logFile)!
+        p.standardOutput = output
+        p.standardError = output
+        try p.run()
+        let handle = NodeHandle(namespace: namespace, keyFile: keyFile, logFile: logFile, process: p)
+        nodes[namespace] = handle
+        // Wait (bounded) until the node says it started.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if log(of: namespace).contains("node started") { return handle }
+            if !p.isRunning { throw LabError("node in \(namespace) exited: \(log(of: namespace))") }
+            usleep(20_000)
+        }
+        throw LabError("node in \(namespace) did not start: \(log(of: namespace))")
+    }
+
+    func stopNode(_ namespace: String) {
+        if let node = nodes[namespace] { Self.terminate(node.process) }
+    }
+
+    func log(of namespace: String) -> String {
+        guard let node = nodes[namespace] else { return "" }
+        return (try? String(contentsOfFile: node.logFile, encoding: .utf8)) ?? ""
+    }
+
+    /// The overlay address of the node in `namespace`, from its key file.
+    func address(of namespace: String) throws -> String {
+        let r = Self.run([Self.binary, "inspect", "--json", "-k", nodes[namespace]!.keyFile])
+        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: String], let a = json["address"] else {
+            throw LabError("inspect failed: \(r.output)")
+        }
+        return a
+    }
+
+    /// Pings once per second until one answer arrives or `seconds` pass.
+    func ping(from namespace: String, to address: String, within seconds: Int) -> Bool {
+        for _ in 0..<seconds {
+            if Self.run(["ip", "netns", "exec", namespace, "ping", "-6", "-c", "1", "-W", "1", address], timeout: 5).status == 0 { return true }
+        }
+        return false
+    }
+}
+
+struct LabError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
