@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 _Static_assert(IFNAMSIZ == 16, "IFNAMSIZ changed");
@@ -41,3 +43,5 @@ int cmyc_set_mark(int fd, uint32_t mark) {
 int cmyc_ifnamsiz(void) { return IFNAMSIZ; }
 
 int cmyc_so_mark_option(void) { return SO_MARK; }
+
+int cmyc_tcp_user_timeout_option(void) { return TCP_USER_TIMEOUT; }

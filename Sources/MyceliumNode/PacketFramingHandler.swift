@@ -78,4 +78,8 @@ public struct PeerCounters: Hashable, Sendable {
 public enum PeerTuning {
     /// Rejected frames in a row before a peer is considered broken or hostile.
     public static let maxConsecutiveDropped = 64
+    /// TCP_USER_TIMEOUT on peer sockets: unacknowledged data for this long aborts the
+    /// connection. A cut link is then noticed within seconds while traffic flows, instead of
+    /// the protocol's 43-53 s without IHU (which still applies to idle links).
+    public static let tcpUserTimeoutMs = 15_000
 }

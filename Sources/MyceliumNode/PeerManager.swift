@@ -61,6 +61,7 @@ public final class PeerManager: @unchecked Sendable {
         let channel = try await ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.installPipeline(on: channel)
@@ -125,6 +126,7 @@ public final class PeerManager: @unchecked Sendable {
         outbound[endpoint] = .connecting
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel) }
@@ -146,6 +148,8 @@ public final class PeerManager: @unchecked Sendable {
             }
         }
     }
+
+    static let userTimeout = ChannelOptions.Types.SocketOption(level: SocketOptionLevel(IPPROTO_TCP), name: SocketMark.tcpUserTimeoutOptionName)
 
     static func endpoint(of address: SocketAddress) -> Endpoint? {
         guard let ip = address.ipAddress.flatMap(IPAddress.init), let port = address.port, port > 0 else { return nil }

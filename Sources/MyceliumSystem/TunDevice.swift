@@ -56,6 +56,9 @@ public final class TunDevice {
 
 /// SO_MARK on a socket, so policy rules can tell the node's own underlay traffic apart.
 public enum SocketMark {
+    /// TCP_USER_TIMEOUT's option name at level IPPROTO_TCP.
+    public static let tcpUserTimeoutOptionName: Int32 = cmyc_tcp_user_timeout_option()
+
     /// SO_MARK's option name at level SOL_SOCKET (for channel options set before connect).
     public static let optionName: Int32 = cmyc_so_mark_option()
 

@@ -21,6 +21,37 @@ struct OverlayTests {
         #expect(reply.contains("ttl=61"), "hop limit 64, decremented at A, B and C: \(reply)")
     }
 
+    @Test("diamond A–{B,C}–D: cutting the link of the selected path fails over and traffic resumes")
+    func diamondFailover() throws {
+        let lab = try NamespaceLab()
+        let a = try lab.host("a"), b = try lab.host("b"), c = try lab.host("c"), d = try lab.host("d")
+        let (_, bFromA) = try lab.link(a, b)  // link 1: v1a in A
+        let (_, cFromA) = try lab.link(a, c)  // link 2: v2a in A
+        let (_, dFromB) = try lab.link(b, d)
+        let (_, dFromC) = try lab.link(c, d)
+        try lab.startNode(d)
+        try lab.startNode(b, peers: [dFromB])
+        try lab.startNode(c, peers: [dFromC])
+        try lab.startNode(a, peers: [bFromA, cFromA])
+        let target = try lab.address(of: d)
+        #expect(lab.ping(from: a, to: target, within: 20), "A cannot reach D: \(lab.log(of: a))")
+
+        // Which of A's links carries the traffic? Compare their transmit counters across pings.
+        func txPackets(_ link: Int) -> Int {
+            let out = NamespaceLab.run(["ip", "-n", a, "-s", "link", "show", "v\(link)a"]).output
+            let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let i = lines.firstIndex(where: { $0.hasPrefix("TX:") }), i + 1 < lines.count else { return 0 }
+            return Int(lines[i + 1].split(separator: " ")[1]) ?? 0
+        }
+        let before = (txPackets(1), txPackets(2))
+        NamespaceLab.run(["ip", "netns", "exec", a, "ping", "-6", "-c", "10", "-i", "0.05", "-W", "1", target])
+        let used = txPackets(1) - before.0 >= txPackets(2) - before.1 ? 1 : 2
+        lab.cut(link: used, in: a)
+        // A notices the dead connection (TCP user timeout while pings are unanswered, or the
+        // 43 s IHU deadline at worst) and moves to the other side.
+        #expect(lab.ping(from: a, to: target, within: 75), "no failover after cutting link \(used): \(lab.log(of: a))")
+    }
+
     @Test("a restarted node keeps its address (same key file) and is reachable again")
     func restart() throws {
         let lab = try NamespaceLab()

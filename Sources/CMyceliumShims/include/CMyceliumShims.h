@@ -20,3 +20,6 @@ int cmyc_ifnamsiz(void);
 
 /// The SO_MARK option name, for socket-option APIs that take (level, name).
 int cmyc_so_mark_option(void);
+
+/// TCP_USER_TIMEOUT's option name at level IPPROTO_TCP.
+int cmyc_tcp_user_timeout_option(void);
