@@ -1,7 +1,7 @@
 # The commands a new user needs; README.md explains them.
 SWIFT ?= swift
 
-.PHONY: deps build release test clean
+.PHONY: deps build release run test clean
 
 deps:
 	./scripts/install-deps.sh
@@ -11,6 +11,11 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+
+# Runs a node (root or CAP_NET_ADMIN is needed for the TUN device). Pass options in ARGS, e.g.
+#   make run ARGS="--peers tcp://[2001:db8::1]:9651"
+run: release
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo .build/release/mycelium $(ARGS)
 
 # Installs what is missing, builds everything (the CLI tests run the built binary), runs every test.
 test: deps

@@ -110,3 +110,27 @@ import Testing
         #expect(!r.stdout.isEmpty)
     }
 }
+
+/// Bad configuration fails at start-up with one line naming the option.
+@Suite struct NodeConfigurationTests {
+    @Test("invalid values name their flag and variable", arguments: [
+        (["--tcp-listen-port", "abc"], [String: String](), "--tcp-listen-port"),
+        ([], ["MYCELIUM_TCP_LISTEN_PORT": "70000"], "MYCELIUM_TCP_LISTEN_PORT"),
+        (["--peers", "udp://1.2.3.4:1"], [:], "--peers"),
+        ([], ["MYCELIUM_PEERS": "tcp://1.2.3.4"], "MYCELIUM_PEERS"),
+        (["--peers", "quic://[::1]:9651"], [:], "only tcp://"),
+        (["--firewall-mark", "banana"], [:], "--firewall-mark"),
+        (["--firewall-mark=0"], [:], "--firewall-mark"),
+        ([], ["MYCELIUM_NO_TUN": "maybe"], "MYCELIUM_NO_TUN"),
+        (["--tun-name", "a/b"], [:], "--tun-name"),
+    ])
+    func invalid(args: [String], env: [String: String], mentions: String) throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLITests.run(args + ["-k", dir + "/key"], env: env)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(mentions), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/key"), "nothing is created when the configuration is bad")
+    }
+}
