@@ -17,7 +17,7 @@ struct Mycelium: AsyncParsableCommand {
             network (v0.7.10). Every option can also be set as MYCELIUM_<OPTION>.
             """,
         version: version,
-        subcommands: [Inspect.self, GenerateKeys.self]
+        subcommands: [Inspect.self, GenerateKeys.self, ShowConfig.self]
     )
 
     @OptionGroup var key: KeyFileOptions
@@ -25,7 +25,7 @@ struct Mycelium: AsyncParsableCommand {
 
     func run() async throws {
         let environment = Environment.current
-        let (configuration, level) = try options.resolve(environment: environment)
+        let (configuration, level, ignored) = try options.resolve(environment: environment)
         let keyPath = key.keyFile ?? environment["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -33,6 +33,9 @@ struct Mycelium: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "mycelium")
+        if !ignored.isEmpty {
+            logger.warning("config file keys not supported by this build were ignored", metadata: ["keys": "\(ignored)"])
+        }
         let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
         if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
         let node = Node(identity: NodeIdentity(secretKey: secret), configuration: configuration, logger: logger)

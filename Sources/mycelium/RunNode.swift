@@ -10,6 +10,9 @@ import ServiceLifecycle
 /// environment variable `MYCELIUM_<OPTION>`; a flag wins over the variable, which wins over the
 /// default. docs/configuration.md lists them all.
 struct NodeOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .long], help: "TOML config file (env MYCELIUM_CONFIG_FILE; default ~/.config/mycelium/mycelium.toml if it exists).")
+    var configFile: String?
+
     @Option(name: .long, parsing: .upToNextOption, help: "Peers to connect to, e.g. tcp://1.2.3.4:9651 tcp://[2001:db8::1]:9651 (env MYCELIUM_PEERS, space or comma separated).")
     var peers: [String] = []
 
@@ -35,12 +38,27 @@ struct NodeOptions: ParsableArguments {
         let description: String
     }
 
-    /// Flags over environment over defaults; the first bad value is one line naming its option.
-    func resolve(environment env: [String: String]) throws -> (Node.Configuration, Logger.Level) {
+    /// Keys of Rust Mycelium's config file that this build does not act on yet: accepted (so an
+    /// existing file keeps working) and reported in the log.
+    static let notYetSupportedKeys: Set<String> = [
+        "disable_quic", "quic_listen_port", "peer_discovery_port", "disable_peer_discovery", "peer_discovery_interfaces",
+        "api_addr", "jsonrpc_addr", "metrics_api_address", "update_workers", "topic_config", "cdn_cache", "enable_dns",
+        "vsock_listen_port", "network_name", "network_key_file",
+    ]
+
+    /// Flags over environment over config file over defaults; the first bad value is one line
+    /// naming its option. Returns the keys of the file that were ignored, for the log.
+    func resolve(environment env: [String: String]) throws -> (Node.Configuration, Logger.Level, ignored: [String]) {
+        let file = try loadConfigFile(environment: env)
         var config = Node.Configuration()
-        let peerTexts = peers.isEmpty
-            ? (env["MYCELIUM_PEERS"] ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-            : peers
+        let peerTexts: [String]
+        if !peers.isEmpty {
+            peerTexts = peers
+        } else if let text = env["MYCELIUM_PEERS"] {
+            peerTexts = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        } else {
+            peerTexts = try file.strings("peers")
+        }
         config.peers = try peerTexts.map { text in
             do { return try Endpoint(parsing: text) } catch {
                 throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): \(error)")
@@ -49,20 +67,20 @@ struct NodeOptions: ParsableArguments {
         if let bad = config.peers.first(where: { $0.proto != .tcp }) {
             throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': only tcp:// peers are supported by this build")
         }
-        if let text = tcpListenPort ?? env["MYCELIUM_TCP_LISTEN_PORT"] {
+        if let text = try tcpListenPort ?? env["MYCELIUM_TCP_LISTEN_PORT"] ?? file.text("tcp_listen_port") {
             guard let port = UInt16(text), port > 0 else {
                 throw Invalid(description: "invalid value for --tcp-listen-port (MYCELIUM_TCP_LISTEN_PORT): '\(text)' is not a port from 1 to 65535")
             }
             config.tcpListenPort = port
         }
-        if let name = tunName ?? env["MYCELIUM_TUN_NAME"] {
+        if let name = try tunName ?? env["MYCELIUM_TUN_NAME"] ?? file.text("tun_name") {
             guard (1...15).contains(name.utf8.count), !name.contains("/"), !name.contains(" ") else {
                 throw Invalid(description: "invalid value for --tun-name (MYCELIUM_TUN_NAME): '\(name)' must be 1 to 15 characters without '/' or spaces")
             }
             config.tunName = name
         }
-        config.noTun = try noTun || Self.bool(env, "MYCELIUM_NO_TUN", flag: "--no-tun")
-        if let text = firewallMark ?? env["MYCELIUM_FIREWALL_MARK"] {
+        config.noTun = try noTun || Self.bool(env, "MYCELIUM_NO_TUN", flag: "--no-tun") || file.bool("no_tun")
+        if let text = try firewallMark ?? env["MYCELIUM_FIREWALL_MARK"] ?? file.text("firewall_mark") {
             guard let mark = Self.integer(text), mark > 0 else {
                 throw Invalid(description: "invalid value for --firewall-mark (MYCELIUM_FIREWALL_MARK): '\(text)' is not a number from 1 to 4294967295")
             }
@@ -70,7 +88,70 @@ struct NodeOptions: ParsableArguments {
         }
         let debug = try debug || Self.bool(env, "MYCELIUM_DEBUG", flag: "--debug")
         let silent = try silent || Self.bool(env, "MYCELIUM_SILENT", flag: "--silent")
-        return (config, silent ? .error : debug ? .debug : .info)
+        return (config, silent ? .error : debug ? .debug : .info, file.ignored)
+    }
+
+    /// The config file's values, checked: unknown keys are an error, Rust keys we do not act
+    /// on yet are reported. A file named explicitly must exist; the default one may not.
+    func loadConfigFile(environment env: [String: String]) throws -> FileValues {
+        let explicit = configFile ?? env["MYCELIUM_CONFIG_FILE"]
+        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/root"
+        let path = explicit ?? (env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.config") + "/mycelium/mycelium.toml"
+        guard explicit != nil || TextFile.exists(path) else { return FileValues(path: path, values: [:], ignored: []) }
+        let values: [String: ConfigFile.Value]
+        do {
+            values = try ConfigFile.parse(try TextFile.read(path))
+        } catch {
+            throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
+        }
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark"]
+        for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
+            throw Invalid(description: "unknown key '\(key)' in config file \(path)")
+        }
+        return FileValues(path: path, values: values, ignored: values.keys.filter(Self.notYetSupportedKeys.contains).sorted())
+    }
+
+    /// Typed access to the config file, with errors naming the key and the file.
+    struct FileValues {
+        let path: String
+        let values: [String: ConfigFile.Value]
+        let ignored: [String]
+
+        func bad(_ key: String, _ expected: String) -> Invalid {
+            Invalid(description: "invalid value for \(key) in config file \(path): expected \(expected)")
+        }
+
+        /// A scalar as text, for the same validation as flags and variables.
+        func text(_ key: String) throws -> String? {
+            switch values[key] {
+            case nil: return nil
+            case let .string(s)?: return s
+            case let .integer(n)?: return String(n)
+            default: throw bad(key, "a string or an integer")
+            }
+        }
+
+        func bool(_ key: String) throws -> Bool {
+            switch values[key] {
+            case nil: return false
+            case let .boolean(b)?: return b
+            default: throw bad(key, "true or false")
+            }
+        }
+
+        /// An array of strings, or a single string (Rust accepts both for `peers`).
+        func strings(_ key: String) throws -> [String] {
+            switch values[key] {
+            case nil: return []
+            case let .string(s)?: return [s]
+            case let .array(items)?:
+                return try items.map { item in
+                    guard case let .string(s) = item else { throw bad(key, "an array of strings") }
+                    return s
+                }
+            default: throw bad(key, "a string or an array of strings")
+            }
+        }
     }
 
     static func bool(_ env: [String: String], _ name: String, flag: String) throws -> Bool {

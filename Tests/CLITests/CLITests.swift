@@ -134,3 +134,60 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/key"), "nothing is created when the configuration is bad")
     }
 }
+
+/// Flag > environment > config file > default, observed through `mycelium show-config`.
+@Suite struct ConfigPrecedenceTests {
+    static func show(_ args: [String], env: [String: String] = [:], file: String? = nil) throws -> (CLITests.Result, [String: Any]) {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var extra: [String] = []
+        if let file {
+            try file.write(toFile: dir + "/mycelium.toml", atomically: true, encoding: .utf8)
+            extra = ["-c", dir + "/mycelium.toml"]
+        }
+        var environment = env
+        environment["XDG_CONFIG_HOME"] = dir + "/nothing-here"
+        let r = try CLITests.run(["show-config"] + extra + args, env: environment)
+        let json = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        return (r, json)
+    }
+
+    @Test("defaults")
+    func defaults() throws {
+        let (r, json) = try Self.show([])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(json["tcpListenPort"] as? Int == 9651 && json["tunName"] as? String == "mycelium")
+        #expect(json["noTun"] as? Bool == false && json["firewallMark"] is NSNull)
+    }
+
+    @Test("the file is read; the environment beats it; a flag beats both")
+    func precedence() throws {
+        let file = "tcp_listen_port = 1111\ntun_name = \"fromfile\"\npeers = [\"tcp://10.0.0.1:9651\"]\nno_tun = true\napi_addr = \"127.0.0.1:8989\"\n"
+        let (r1, fromFile) = try Self.show([], file: file)
+        #expect(r1.status == 0, "\(r1.stderr)")
+        #expect(fromFile["tcpListenPort"] as? Int == 1111 && fromFile["tunName"] as? String == "fromfile")
+        #expect(fromFile["peers"] as? [String] == ["tcp://10.0.0.1:9651"] && fromFile["noTun"] as? Bool == true)
+        #expect(fromFile["ignoredConfigKeys"] as? [String] == ["api_addr"])
+
+        let (_, fromEnv) = try Self.show([], env: ["MYCELIUM_TCP_LISTEN_PORT": "2222", "MYCELIUM_PEERS": "tcp://10.0.0.2:1 tcp://10.0.0.3:2"], file: file)
+        #expect(fromEnv["tcpListenPort"] as? Int == 2222 && fromEnv["tunName"] as? String == "fromfile")
+        #expect(fromEnv["peers"] as? [String] == ["tcp://10.0.0.2:1", "tcp://10.0.0.3:2"])
+
+        let (_, fromFlag) = try Self.show(["-t", "3333", "--peers", "tcp://10.0.0.9:9"], env: ["MYCELIUM_TCP_LISTEN_PORT": "2222"], file: file)
+        #expect(fromFlag["tcpListenPort"] as? Int == 3333)
+        #expect(fromFlag["peers"] as? [String] == ["tcp://10.0.0.9:9"])
+    }
+
+    @Test("bad files fail in one line naming the file and the key")
+    func badFiles() throws {
+        let (unknown, _) = try Self.show([], file: "tcp_listen_prot = 1\n")
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown key 'tcp_listen_prot'"), "\(unknown.stderr)")
+        let (badType, _) = try Self.show([], file: "no_tun = \"yes\"\n")
+        #expect(badType.status != 0 && badType.stderr.contains("no_tun") && badType.stderr.contains("true or false"), "\(badType.stderr)")
+        let (syntax, _) = try Self.show([], file: "peers = [\n")
+        #expect(syntax.status != 0 && syntax.stderr.contains("line"), "\(syntax.stderr)")
+        for r in [unknown, badType, syntax] { #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)") }
+        let missing = try CLITests.run(["show-config", "-c", "/nonexistent/mycelium.toml"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/mycelium.toml"))
+    }
+}

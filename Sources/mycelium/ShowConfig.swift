@@ -1,0 +1,43 @@
+import ArgumentParser
+import MyceliumCore
+import MyceliumSystem
+
+/// Prints the configuration the node would run with, after flags, environment, config file and
+/// defaults are merged: the quickest way to see which setting won.
+struct ShowConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show-config",
+        abstract: "Print the node configuration resolved from flags, MYCELIUM_* variables, the config file and defaults."
+    )
+
+    @OptionGroup var key: KeyFileOptions
+    @OptionGroup var options: NodeOptions
+
+    func run() throws {
+        let env = Environment.current
+        let (config, level, ignored) = try options.resolve(environment: env)
+        let keyPath = key.keyFile ?? env["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: env)
+        func quoted(_ s: String) -> String {
+            var out = "\""
+            for c in s.unicodeScalars {
+                switch c {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out + "\""
+        }
+        let lines = [
+            "\"keyFile\": \(quoted(keyPath))",
+            "\"peers\": [" + config.peers.map { quoted($0.description) }.joined(separator: ", ") + "]",
+            "\"tcpListenPort\": \(config.tcpListenPort)",
+            "\"tunName\": \(quoted(config.tunName))",
+            "\"noTun\": \(config.noTun)",
+            "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
+            "\"logLevel\": \(quoted("\(level)"))",
+            "\"ignoredConfigKeys\": [" + ignored.map(quoted).joined(separator: ", ") + "]",
+        ]
+        print("{\n  " + lines.joined(separator: ",\n  ") + "\n}")
+    }
+}
