@@ -72,7 +72,10 @@ public final class Node: @unchecked Sendable {
         let address = try await peers.start()
         logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))"])
         if let tun {
-            let reader = TunReader(tun: tun, loop: loop) { batch in for packet in batch { datapath.fromTun(packet) } }
+            let reader = TunReader(tun: tun, loop: loop) { batch in
+                for packet in batch { datapath.fromTun(packet) }
+                service.flush()
+            }
             reader.start()
             self.reader = reader
         }

@@ -36,6 +36,12 @@ public final class PeerHandler: ChannelInboundHandler {
         }
     }
 
+    /// The end of one socket read: flush what forwarding queued on other connections.
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        service.flush()
+        context.fireChannelReadComplete()
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }

@@ -67,13 +67,24 @@ public final class RouterService: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
-    /// Writes a packet to a neighbour's connection; false if it is gone.
+    private var unflushed: Set<NeighbourId> = []
+
+    /// Queues a packet on a neighbour's connection; false if it is gone. Nothing reaches the
+    /// socket until `flush()`: the datapath flushes once per batch, not once per packet.
     @discardableResult
     public func send(_ packet: Packet, to id: NeighbourId) -> Bool {
         loop.preconditionInEventLoop()
         guard let channel = peers[id] else { return false }
-        channel.writeAndFlush(packet, promise: nil)
+        channel.write(packet, promise: nil)
+        unflushed.insert(id)
         return true
+    }
+
+    /// Flushes every connection written to since the last flush.
+    public func flush() {
+        loop.preconditionInEventLoop()
+        for id in unflushed { peers[id]?.flush() }
+        unflushed.removeAll(keepingCapacity: true)
     }
 
     // MARK: performing actions

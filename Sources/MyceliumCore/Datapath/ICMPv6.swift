@@ -88,14 +88,15 @@ public struct IPv6Header: Hashable, Sendable {
     public var destination: IPv6Address
 
     /// Nil unless at least 40 bytes with version 6.
-    public init?(_ packet: some Collection<UInt8>) {
-        guard packet.count >= IPv6Header.length, let first = packet.first, first >> 4 == 6 else { return nil }
-        let b = Array(packet.prefix(IPv6Header.length))
-        payloadLength = UInt16(b[4]) << 8 | UInt16(b[5])
-        nextHeader = b[6]
-        hopLimit = b[7]
-        source = IPv6Address(bytes: b[8..<24])
-        destination = IPv6Address(bytes: b[24..<40])
+    public init?<C: Collection<UInt8>>(_ packet: C) where C.Index == Int {
+        guard packet.count >= IPv6Header.length else { return nil }
+        let o = packet.startIndex
+        guard packet[o] >> 4 == 6 else { return nil }
+        payloadLength = UInt16(packet[o + 4]) << 8 | UInt16(packet[o + 5])
+        nextHeader = packet[o + 6]
+        hopLimit = packet[o + 7]
+        source = IPv6Address(bytes: packet[(o + 8)..<(o + 24)])
+        destination = IPv6Address(bytes: packet[(o + 24)..<(o + 40)])
     }
 
     static func write(payloadLength: UInt16, nextHeader: UInt8, hopLimit: UInt8, source: IPv6Address,
