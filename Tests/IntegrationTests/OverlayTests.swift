@@ -69,6 +69,27 @@ struct OverlayTests {
         #expect(lab.ping(from: a, to: before, within: 30), "A cannot reach B after its restart: \(lab.log(of: a))")
     }
 
+    @Test("--firewall-mark: the rule and its unreachable table exist while the node runs, and go with it")
+    func firewallMark() throws {
+        let lab = try NamespaceLab()
+        let a = try lab.host("a"), b = try lab.host("b")
+        let (_, bAddr) = try lab.link(a, b)
+        try lab.startNode(b)
+        // A leftover rule from a crashed predecessor must be replaced, not duplicated.
+        NamespaceLab.run(["ip", "-n", a, "-6", "rule", "add", "fwmark", "0x4d59", "lookup", "4243", "priority", "1000"])
+        try lab.startNode(a, peers: [bAddr], environment: ["MYCELIUM_FIREWALL_MARK": "0x4d59"])
+        let rules = NamespaceLab.run(["ip", "-n", a, "-6", "rule"]).output
+        #expect(rules.components(separatedBy: "fwmark 0x4d59 lookup 4243").count == 2, "\(rules)")
+        #expect(NamespaceLab.run(["ip", "-n", a, "-6", "route", "show", "table", "4243"]).output.contains("unreachable 400::/7"))
+        #expect(lab.ping(from: a, to: try lab.address(of: b), within: 20), "marked peer sockets still reach the underlay")
+        // Marked traffic cannot enter the overlay.
+        let marked = NamespaceLab.run(["ip", "netns", "exec", a, "ping", "-6", "-c", "1", "-W", "1", "-m", "0x4d59", try lab.address(of: b)])
+        #expect(marked.status != 0)
+        lab.stopNode(a)
+        #expect(!NamespaceLab.run(["ip", "-n", a, "-6", "rule"]).output.contains("0x4d59"))
+        #expect(!NamespaceLab.run(["ip", "-n", a, "-6", "route", "show", "table", "4243"]).output.contains("400::/7"))
+    }
+
     @Test("bad peers: random bytes and a hijacked /64 disturb nobody")
     func badInput() throws {
         let lab = try NamespaceLab()
