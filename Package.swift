@@ -101,12 +101,12 @@ let package = Package(
         ),
         .testTarget(
             name: "MyceliumSystemTests",
-            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumSystem"],
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["mycelium", "MyceliumCore"],
+            dependencies: ["mycelium", "MyceliumCore", "MyceliumTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -41,9 +41,9 @@ struct KeyReport {
             // serde_json's pretty form, with "subnet" added after the Rust fields.
             return """
                 {
-                  "publicKey": \(jsonString(publicKey.hex)),
-                  "address": \(jsonString(address.description)),
-                  "subnet": \(jsonString(publicKey.subnet.description))
+                  "publicKey": \(JSON.quoted(publicKey.hex)),
+                  "address": \(JSON.quoted(address.description)),
+                  "subnet": \(JSON.quoted(publicKey.subnet.description))
                 }
                 """
         }
@@ -52,18 +52,5 @@ struct KeyReport {
             Address: \(address)
             Subnet: \(publicKey.subnet)
             """
-    }
-
-    private func jsonString(_ s: String) -> String {
-        // Keys and addresses are plain ASCII; quote defensively anyway.
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
     }
 }

@@ -17,26 +17,15 @@ struct ShowConfig: ParsableCommand {
         let env = Environment.current
         let (config, level, ignored) = try options.resolve(environment: env)
         let keyPath = key.keyFile ?? env["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: env)
-        func quoted(_ s: String) -> String {
-            var out = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            return out + "\""
-        }
         let lines = [
-            "\"keyFile\": \(quoted(keyPath))",
-            "\"peers\": [" + config.peers.map { quoted($0.description) }.joined(separator: ", ") + "]",
+            "\"keyFile\": \(JSON.quoted(keyPath))",
+            "\"peers\": [" + config.peers.map { JSON.quoted($0.description) }.joined(separator: ", ") + "]",
             "\"tcpListenPort\": \(config.tcpListenPort)",
-            "\"tunName\": \(quoted(config.tunName))",
+            "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
             "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
-            "\"logLevel\": \(quoted("\(level)"))",
-            "\"ignoredConfigKeys\": [" + ignored.map(quoted).joined(separator: ", ") + "]",
+            "\"logLevel\": \(JSON.quoted("\(level)"))",
+            "\"ignoredConfigKeys\": [" + ignored.map(JSON.quoted).joined(separator: ", ") + "]",
         ]
         print("{\n  " + lines.joined(separator: ",\n  ") + "\n}")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MyceliumTesting
 
 /// A small lab of network namespaces joined by veth pairs, with `mycelium` nodes running in
 /// them exactly as a user would start them. Everything it creates it removes; every wait is
@@ -39,19 +40,7 @@ final class NamespaceLab {
 
     @discardableResult
     static func run(_ args: [String], timeout: TimeInterval = 20) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning, Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate() }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        Shell.run(args, timeout: timeout)
     }
 
     static func terminate(_ p: Process) {

@@ -1,23 +1,11 @@
 import Foundation
 import MyceliumCore
 import MyceliumSystem
+import MyceliumTesting
 import Testing
 
-/// Runs a command and returns its exit status and standard output (standard error appended).
-func sh(_ args: String...) -> (status: Int32, output: String) { run(args) }
-
-func run(_ args: [String]) -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { return (-1, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
+func sh(_ args: String...) -> (status: Int32, output: String) { Shell.run(args) }
+func run(_ args: [String]) -> (status: Int32, output: String) { Shell.run(args) }
 
 /// A network namespace made for one test and removed after it.
 final class TestNamespace {
