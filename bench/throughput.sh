@@ -2,8 +2,11 @@
 # Overlay throughput and latency, side by side with the raw veth (the ceiling).
 #
 # Builds two namespaces joined by a veth pair, runs the release `mycelium` in both, and reports
-# iperf3 TCP (1 and 4 streams), ping average and p99, and the daemons' CPU seconds; then the
-# same over the bare veth. Needs root. Usage: bench/throughput.sh [seconds per iperf3 run]
+# iperf3 TCP (1 and 4 streams), ping average and p99, and the daemons' CPU seconds; the same over
+# the bare veth (the ceiling) first, and afterwards over yggdrasil, wireguard-go and nebula when
+# they are installed (apt-get install yggdrasil wireguard-go wireguard-tools nebula).
+# PROFILE=1 adds a perf profile of the sending daemon.
+# Needs root. Usage: [PROFILE=1] bench/throughput.sh [seconds per iperf3 run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -35,10 +38,8 @@ measure() { # name target
     one=$(ip netns exec "$a" iperf3 -c "$target" -t "$secs" -J | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
     ip netns exec "$b" iperf3 -s -1 -D -B "$target" >/dev/null 2>&1; sleep 0.3
     four=$(ip netns exec "$a" iperf3 -c "$target" -t "$secs" -P 4 -J | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
-    local pings
-    pings=$(ip netns exec "$a" ping -6 -c 200 -i 0.01 -q "$target" 2>/dev/null | tail -1 || true)
     local rtts
-    rtts=$(ip netns exec "$a" ping -6 -c 200 -i 0.01 "$target" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n)
+    rtts=$(ip netns exec "$a" ping -c 200 -i 0.01 "$target" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n)
     local avg p99
     avg=$(echo "$rtts" | awk '{s+=$1} END {if (NR) printf "%.3f", s/NR}')
     p99=$(echo "$rtts" | awk '{a[NR]=$1} END {if (NR) printf "%.3f", a[int(NR*0.99)]}')
@@ -60,6 +61,79 @@ target=$("$bin" inspect --json -k "$dir/b.key" | python3 -c 'import json,sys; pr
 for _ in $(seq 20); do ip netns exec "$a" ping -6 -c 1 -W 1 "$target" >/dev/null 2>&1 && break; done
 measure mycelium "$target"
 echo "mycelium daemon cpu_seconds: A=$(cpu_seconds "$(pgrep -P $pa || echo $pa)") B=$(cpu_seconds "$(pgrep -P $pb || echo $pb)")"
-for other in yggdrasil wireguard-go nebula; do
-    command -v "$other" >/dev/null && echo "note: $other is installed but not wired into this script yet" || true
-done
+if [ "${PROFILE:-0}" = 1 ]; then
+    # Where the sender's CPU goes during one single-stream run: software cpu-clock samples
+    # (hardware counters are often unavailable in VMs), top symbols demangled.
+    command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+    ip netns exec "$b" iperf3 -s -1 -D -B "$target" >/dev/null 2>&1; sleep 0.3
+    perf record -q -e cpu-clock -F 999 -g -o "$dir/perf.data" -p "$(pgrep -P $pa || echo $pa)" -- sleep "$secs" &
+    perfpid=$!
+    ip netns exec "$a" iperf3 -c "$target" -t "$secs" >/dev/null
+    wait "$perfpid" || true
+    echo "--- profile of daemon A (sender), self time, top 30 ---"
+    perf report -i "$dir/perf.data" --no-children --fields overhead,sym --stdio -g none 2>/dev/null \
+        | grep -E "^ +[0-9]" | head -30 | sed "s/ *$//" | swift demangle --simplified
+fi
+kill "$pa" "$pb" 2>/dev/null || true; wait "$pa" "$pb" 2>/dev/null || true
+
+# The other overlays, side by side on the same veth, when installed (Debian: yggdrasil,
+# wireguard-go + wireguard-tools, nebula). Each gets the same measurement; CPU is the daemons'.
+if command -v yggdrasil >/dev/null; then
+    for side in a b; do
+        yggdrasil -genconf -json | python3 -c '
+import json, sys
+c = json.load(sys.stdin); side = sys.argv[1]
+c["Listen"] = ["tcp://[fd77:b::2]:9001"] if side == "b" else []
+c["Peers"] = ["tcp://[fd77:b::2]:9001"] if side == "a" else []
+c["IfName"] = "ygg" + side; c["AdminListen"] = "none"; c["MulticastInterfaces"] = []
+json.dump(c, open(sys.argv[2], "w"))' "$side" "$dir/ygg-$side.json"
+    done
+    ip netns exec "$b" yggdrasil -useconffile "$dir/ygg-b.json" -logto "$dir/ygg-b.log" & yb=$!
+    ip netns exec "$a" yggdrasil -useconffile "$dir/ygg-a.json" -logto "$dir/ygg-a.log" & ya=$!
+    target=$(yggdrasil -useconffile "$dir/ygg-b.json" -address)
+    for _ in $(seq 30); do ip netns exec "$a" ping -c 1 -W 1 "$target" >/dev/null 2>&1 && break; sleep 0.2; done
+    measure yggdrasil "$target"
+    echo "yggdrasil daemon cpu_seconds: A=$(cpu_seconds "$ya") B=$(cpu_seconds "$yb")"
+    kill "$ya" "$yb"; wait "$ya" "$yb" 2>/dev/null || true
+fi
+if command -v wireguard-go >/dev/null && command -v wg >/dev/null; then
+    export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
+    ip netns exec "$a" wireguard-go -f wga >"$dir/wg-a.log" 2>&1 & wa=$!
+    ip netns exec "$b" wireguard-go -f wgb >"$dir/wg-b.log" 2>&1 & wb=$!
+    for _ in $(seq 50); do ip -n "$a" link show wga >/dev/null 2>&1 && ip -n "$b" link show wgb >/dev/null 2>&1 && break; sleep 0.1; done
+    (umask 077; wg genkey >"$dir/wa.key"; wg genkey >"$dir/wb.key")
+    ip netns exec "$a" wg set wga private-key "$dir/wa.key" listen-port 51820 \
+        peer "$(wg pubkey <"$dir/wb.key")" allowed-ips fd99::2/128 endpoint "[fd77:b::2]:51820"
+    ip netns exec "$b" wg set wgb private-key "$dir/wb.key" listen-port 51820 \
+        peer "$(wg pubkey <"$dir/wa.key")" allowed-ips fd99::1/128
+    ip -n "$a" addr add fd99::1/64 dev wga nodad; ip -n "$a" link set wga up
+    ip -n "$b" addr add fd99::2/64 dev wgb nodad; ip -n "$b" link set wgb up
+    for _ in $(seq 30); do ip netns exec "$a" ping -c 1 -W 1 fd99::2 >/dev/null 2>&1 && break; sleep 0.2; done
+    measure wireguard-go fd99::2
+    echo "wireguard-go daemon cpu_seconds: A=$(cpu_seconds "$wa") B=$(cpu_seconds "$wb")"
+    kill "$wa" "$wb"; wait "$wa" "$wb" 2>/dev/null || true
+fi
+if command -v nebula >/dev/null && command -v nebula-cert >/dev/null; then
+    mkdir "$dir/neb"
+    (cd "$dir/neb" && nebula-cert ca -name bench \
+        && nebula-cert sign -name a -ip 10.99.0.1/24 && nebula-cert sign -name b -ip 10.99.0.2/24)
+    for side in a b; do
+        cat >"$dir/nebula-$side.yml" <<EOF
+pki: {ca: $dir/neb/ca.crt, cert: $dir/neb/$side.crt, key: $dir/neb/$side.key}
+static_host_map: {"10.99.0.2": ["[fd77:b::2]:4242"], "10.99.0.1": ["[fd77:b::1]:4242"]}
+lighthouse: {am_lighthouse: false}
+listen: {host: "[::]", port: 4242}
+tun: {dev: neb$side}
+logging: {level: error}
+firewall:
+  outbound: [{port: any, proto: any, host: any}]
+  inbound: [{port: any, proto: any, host: any}]
+EOF
+    done
+    ip netns exec "$b" nebula -config "$dir/nebula-b.yml" >"$dir/neb-b.log" 2>&1 & nb=$!
+    ip netns exec "$a" nebula -config "$dir/nebula-a.yml" >"$dir/neb-a.log" 2>&1 & na=$!
+    for _ in $(seq 30); do ip netns exec "$a" ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
+    measure nebula 10.99.0.2
+    echo "nebula daemon cpu_seconds: A=$(cpu_seconds "$na") B=$(cpu_seconds "$nb")"
+    kill "$na" "$nb"; wait "$na" "$nb" 2>/dev/null || true
+fi
