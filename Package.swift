@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The REST API and /metrics. Hummingbird's default traits pull swift-configuration, which
+        // we do not use: traits off keeps the build smaller.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libsodium-dev, libssl-dev).
@@ -52,10 +57,28 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Control surfaces: REST API, health, Prometheus metrics, and the API client the CLI uses.
+        .target(
+            name: "MyceliumAPI",
+            dependencies: [
+                "MyceliumCore", "MyceliumRouting", "MyceliumNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // Resources/api.yaml links to docs/api.yaml: one document, served as written.
+            resources: [.embedInCode("Resources/api.yaml")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "mycelium",
             dependencies: [
-                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode",
+                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode", "MyceliumAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -112,6 +135,15 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["mycelium"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumAPITests",
+            dependencies: [
+                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumAPI", "MyceliumTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -26,6 +26,7 @@ public final class Datapath: @unchecked Sendable {
     /// Encrypted packets for us, waiting for the sender's key.
     private var inboundQueue = PacketQueue<DataPacket>.inbound()
     public private(set) var stats = DatapathStats()
+    public private(set) var traffic = TrafficCounters()
 
     /// The hop limit of packets the node originates itself (OOB ICMP, messages).
     static let originHopLimit: UInt8 = 64
@@ -78,6 +79,7 @@ public final class Datapath: @unchecked Sendable {
             }
             guard let cipher = cipher(for: entry.owner) else { stats.droppedNoKey += 1; return }
             let sealed = cipher.seal(UserHeader(type: .ipv6).bytes + packet)
+            traffic.count(source: header.source, destination: header.destination, bytes: sealed.count)
             route(DataPacket(hopLimit: header.hopLimit, source: header.source, destination: header.destination, payload: sealed))
         }
     }
@@ -93,8 +95,12 @@ public final class Datapath: @unchecked Sendable {
 
     // MARK: routing (every node, the originator included)
 
+    /// Packets waiting for a route or a key.
+    public var queuedPackets: Int { outboundQueue.count + forwardQueue.count + inboundQueue.count }
+
     public func fromPeer(_ packet: DataPacket, neighbour: NeighbourId) {
         stats.peerPacketsIn += 1
+        traffic.count(source: packet.source, destination: packet.destination, bytes: packet.payload.count)
         route(packet)
     }
 

@@ -30,7 +30,9 @@ public final class Node: @unchecked Sendable {
 
     public let identity: NodeIdentity
     public let routerId: RouterId
-    private let configuration: Configuration
+    public let configuration: Configuration
+    /// Unix seconds at which the node was created (the API's `nodeStartTime`).
+    public let startTime = Node.unixNow()
     private let logger: Logger
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var tun: TunDevice?
@@ -39,6 +41,9 @@ public final class Node: @unchecked Sendable {
     public private(set) var service: RouterService?
     public private(set) var datapath: Datapath?
     public private(set) var peers: PeerManager?
+
+    /// The TUN device is up and addressed (false with `--no-tun` or before start).
+    public var isTunReady: Bool { tun != nil }
 
     public init(identity: NodeIdentity, configuration: Configuration, logger: Logger) {
         self.identity = identity

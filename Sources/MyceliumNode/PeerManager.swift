@@ -27,10 +27,21 @@ public final class PeerManager: @unchecked Sendable {
     public enum PeerType: String, Sendable { case `static`, inbound }
     public enum ConnectionState: String, Sendable { case alive, connecting, dead }
 
+    /// One peer as the API shows it. Times are the router's monotonic clock.
     public struct PeerInfo: Hashable, Sendable {
         public let endpoint: Endpoint
         public let type: PeerType
         public let state: ConnectionState
+        /// Bytes over every connection to this peer so far.
+        public let txBytes: UInt64
+        public let rxBytes: UInt64
+        public let discovered: Instant
+        public let lastConnected: Instant?
+    }
+
+    public enum AddError: Error, Equatable, Sendable {
+        case exists
+        case unsupportedProtocol(Endpoint.Proto)
     }
 
     private let configuration: Configuration
@@ -38,8 +49,8 @@ public final class PeerManager: @unchecked Sendable {
     private let onData: @Sendable (DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
     private var listener: (any Channel)?
-    private var outbound: [Endpoint: OutboundState] = [:]
-    private var inbound: [ObjectIdentifier: (endpoint: Endpoint, channel: any Channel)] = [:]
+    private var outbound: [Endpoint: OutboundPeer] = [:]
+    private var inbound: [ObjectIdentifier: InboundPeer] = [:]
     private var redialTask: RepeatedTask?
 
     enum OutboundState {
@@ -48,12 +59,28 @@ public final class PeerManager: @unchecked Sendable {
         case connected(any Channel)
     }
 
+    struct OutboundPeer {
+        var state = OutboundState.idle
+        let discovered: Instant
+        var lastConnected: Instant?
+        /// Bytes of connections that have closed; the open one is read from its handler.
+        var closedTx: UInt64 = 0
+        var closedRx: UInt64 = 0
+    }
+
+    struct InboundPeer {
+        let endpoint: Endpoint
+        let channel: any Channel
+        let connected: Instant
+    }
+
     public init(configuration: Configuration, service: RouterService,
                 onData: @escaping @Sendable (DataPacket, NeighbourId) -> Void = { _, _ in }) {
         self.configuration = configuration
         self.service = service
         self.onData = onData
-        for peer in configuration.peers where peer.proto == .tcp { outbound[peer] = .idle }
+        let now = RouterService.now()
+        for peer in configuration.peers where peer.proto == .tcp { outbound[peer] = OutboundPeer(discovered: now) }
     }
 
     /// Binds the listener on `[::]:port` (dual stack) and starts dialling.
@@ -66,7 +93,7 @@ public final class PeerManager: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try self.installPipeline(on: channel)
                     if let remote = channel.remoteAddress, let endpoint = Self.endpoint(of: remote) {
-                        self.inbound[ObjectIdentifier(channel)] = (endpoint, channel)
+                        self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
                         channel.closeFuture.whenComplete { _ in self.inbound[ObjectIdentifier(channel)] = nil }
                     }
                 }
@@ -87,23 +114,73 @@ public final class PeerManager: @unchecked Sendable {
         redialTask?.cancel()
         try? await listener?.close().get()
         let channels: [any Channel] = try! await loop.submit { [self] in
-            outbound.values.compactMap { if case let .connected(c) = $0 { return c }; return nil } + inbound.values.map(\.channel)
+            outbound.values.compactMap { if case let .connected(c) = $0.state { return c }; return nil } + inbound.values.map(\.channel)
         }.get()
         for channel in channels { try? await channel.close().get() }
     }
 
-    /// Every configured and inbound peer with its state (on any thread).
+    /// Whether the peer listener is bound.
+    public var isListening: Bool { listener?.isActive ?? false }
+
+    /// Every configured and inbound peer with its state and traffic (on any thread).
     public func peers() async -> [PeerInfo] {
         (try? await loop.submit { [self] in
-            outbound.map { endpoint, state in
-                let s: ConnectionState = switch state {
-                case .idle: .dead
-                case .connecting: .connecting
-                case .connected: .alive
+            let configured = outbound.map { endpoint, peer in
+                var tx = peer.closedTx, rx = peer.closedRx
+                let state: ConnectionState
+                switch peer.state {
+                case .idle: state = .dead
+                case .connecting: state = .connecting
+                case let .connected(channel):
+                    state = .alive
+                    let c = Self.counters(of: channel)
+                    tx += c.bytesOut
+                    rx += c.bytesIn
                 }
-                return PeerInfo(endpoint: endpoint, type: .static, state: s)
-            } + inbound.values.map { PeerInfo(endpoint: $0.endpoint, type: .inbound, state: .alive) }
+                return PeerInfo(endpoint: endpoint, type: .static, state: state, txBytes: tx, rxBytes: rx,
+                                discovered: peer.discovered, lastConnected: peer.lastConnected)
+            }
+            let accepted = inbound.values.map { peer in
+                let c = Self.counters(of: peer.channel)
+                return PeerInfo(endpoint: peer.endpoint, type: .inbound, state: .alive, txBytes: c.bytesOut, rxBytes: c.bytesIn,
+                                discovered: peer.connected, lastConnected: peer.connected)
+            }
+            return (configured + accepted).sorted { $0.endpoint.description < $1.endpoint.description }
         }.get()) ?? []
+    }
+
+    /// Adds a peer and dials it at once (then every redial interval while it is not connected).
+    public func add(_ endpoint: Endpoint) async throws(AddError) {
+        guard endpoint.proto == .tcp else { throw .unsupportedProtocol(endpoint.proto) }
+        let added = (try? await loop.submit { [self] () -> Bool in
+            guard outbound[endpoint] == nil, !inbound.values.contains(where: { $0.endpoint == endpoint }) else { return false }
+            outbound[endpoint] = OutboundPeer(discovered: RouterService.now())
+            dial(endpoint)
+            return true
+        }.get()) ?? false
+        guard added else { throw .exists }
+    }
+
+    /// Removes a configured peer (it is no longer dialled) or drops an inbound connection;
+    /// false if no peer has this endpoint.
+    public func remove(_ endpoint: Endpoint) async -> Bool {
+        let channels = (try? await loop.submit { [self] () -> [any Channel]? in
+            if let peer = outbound.removeValue(forKey: endpoint) {
+                if case let .connected(channel) = peer.state { return [channel] }
+                return []
+            }
+            let matching = inbound.filter { $0.value.endpoint == endpoint }
+            guard !matching.isEmpty else { return nil }
+            for key in matching.keys { inbound[key] = nil }
+            return matching.values.map(\.channel)
+        }.get()) ?? nil
+        guard let channels else { return false }
+        for channel in channels { try? await channel.close().get() }
+        return true
+    }
+
+    private static func counters(of channel: any Channel) -> PeerCounters {
+        (try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self).counters) ?? PeerCounters()
     }
 
     // MARK: internals (on the loop)
@@ -116,14 +193,14 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     private func dialIdlePeers() {
-        for (endpoint, state) in outbound.sorted(by: { $0.key.description < $1.key.description }) {
-            guard case .idle = state else { continue }
+        for (endpoint, peer) in outbound.sorted(by: { $0.key.description < $1.key.description }) {
+            guard case .idle = peer.state else { continue }
             dial(endpoint)
         }
     }
 
     private func dial(_ endpoint: Endpoint) {
-        outbound[endpoint] = .connecting
+        outbound[endpoint]?.state = .connecting
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
@@ -141,10 +218,20 @@ public final class PeerManager: @unchecked Sendable {
         bootstrap.connect(host: host, port: Int(endpoint.port)).whenComplete { [self] result in
             switch result {
             case let .success(channel):
-                outbound[endpoint] = .connected(channel)
-                channel.closeFuture.whenComplete { _ in self.outbound[endpoint] = .idle }
+                guard outbound[endpoint] != nil else { channel.close(promise: nil); return }  // removed meanwhile
+                outbound[endpoint]?.state = .connected(channel)
+                outbound[endpoint]?.lastConnected = RouterService.now()
+                // Held here: the pipeline no longer has it once the channel has closed.
+                let framing = NIOLoopBound(try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self),
+                                           eventLoop: channel.eventLoop)
+                channel.closeFuture.whenComplete { _ in
+                    let c = framing.value?.counters ?? PeerCounters()
+                    self.outbound[endpoint]?.closedTx += c.bytesOut
+                    self.outbound[endpoint]?.closedRx += c.bytesIn
+                    self.outbound[endpoint]?.state = .idle
+                }
             case .failure:
-                outbound[endpoint] = .idle
+                outbound[endpoint]?.state = .idle
             }
         }
     }

@@ -67,6 +67,22 @@ public final class RouterService: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
+    /// How Rust's API names a route's next hop: `TCP [local]:port <-> [remote]:port`.
+    public func connectionDescription(of id: NeighbourId) -> String? {
+        loop.preconditionInEventLoop()
+        guard let channel = peers[id] else { return nil }
+        return "TCP \(Self.socketText(channel.localAddress)) <-> \(Self.socketText(channel.remoteAddress))"
+    }
+
+    /// Rust's `SocketAddr` text: `1.2.3.4:9651` or `[2001:db8::1]:9651`; v4-mapped shown as v6.
+    static func socketText(_ address: SocketAddress?) -> String {
+        guard let address, let port = address.port, let ip = address.ipAddress.flatMap(IPAddress.init) else { return "unknown" }
+        switch ip {
+        case .v4: return "\(ip):\(port)"
+        case .v6: return "[\(ip)]:\(port)"
+        }
+    }
+
     private var unflushed: Set<NeighbourId> = []
 
     /// Queues a packet on a neighbour's connection; false if it is gone. Nothing reaches the

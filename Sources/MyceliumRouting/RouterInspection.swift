@@ -29,6 +29,13 @@ extension Router {
         queried.filter { $0.value > now }.map { ($0.key, $0.value) }.sorted { $0.subnet < $1.subnet }
     }
 
+    /// The public key owning the /64 of `address`, from any route to it (selected first):
+    /// what `GET /api/v1/pubkey/{ip}` answers.
+    public func owner(of address: IPv6Address) -> PublicKey? {
+        guard let r = routes[Subnet.slash64(of: address)] else { return nil }
+        return (r.selectedEntry ?? r.entries.first)?.routerId.publicKey
+    }
+
     /// The selected next hop for a subnet, if any.
     public func nextHop(for subnet: Subnet) -> NeighbourId? { selection(of: subnet)?.neighbour }
 

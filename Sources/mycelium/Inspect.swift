@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyceliumAPI
 import MyceliumCore
 import MyceliumCrypto
 import MyceliumSystem

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyceliumAPI
 import Logging
 import MyceliumCrypto
 import MyceliumNode
@@ -25,21 +26,30 @@ struct Mycelium: AsyncParsableCommand {
 
     func run() async throws {
         let environment = Environment.current
-        let (configuration, level, ignored) = try options.resolve(environment: environment)
+        let resolved = try options.resolve(environment: environment)
         let keyPath = key.keyFile ?? environment["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = resolved.logLevel
             return handler
         }
         let logger = Logger(label: "mycelium")
-        if !ignored.isEmpty {
-            logger.warning("config file keys not supported by this build were ignored", metadata: ["keys": "\(ignored)"])
+        if !resolved.ignored.isEmpty {
+            logger.warning("config file keys not supported by this build were ignored", metadata: ["keys": "\(resolved.ignored)"])
         }
         let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
         if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
-        let node = Node(identity: NodeIdentity(secretKey: secret), configuration: configuration, logger: logger)
-        let group = ServiceGroup(services: [NodeService(node: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let node = Node(identity: NodeIdentity(secretKey: secret), configuration: resolved.node, logger: logger)
+        var services: [any Service] = [NodeService(node: node)]
+        services.append(HTTPService(option: "--api-addr", address: resolved.apiAddress, logger: logger,
+                                    app: APIServer.application(router: APIServer.router(node: node), address: resolved.apiAddress,
+                                                               name: "mycelium-api", logger: logger)))
+        if let address = resolved.metricsAddress {
+            let router = APIServer.metricsRouter(node: node, metrics: NodeMetrics())
+            services.append(HTTPService(option: "--metrics-api-address", address: address, logger: logger,
+                                        app: APIServer.application(router: router, address: address, name: "mycelium-metrics", logger: logger)))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }

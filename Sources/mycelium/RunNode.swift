@@ -1,5 +1,7 @@
 import ArgumentParser
+import Hummingbird
 import Logging
+import MyceliumAPI
 import MyceliumCore
 import MyceliumCrypto
 import MyceliumNode
@@ -28,6 +30,12 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Mark the node's own sockets with SO_MARK and keep marked traffic out of the overlay (env MYCELIUM_FIREWALL_MARK).")
     var firewallMark: String?
 
+    @Option(name: .long, help: "Address of the REST API, IP:PORT (env MYCELIUM_API_ADDR; default 127.0.0.1:8989).")
+    var apiAddr: String?
+
+    @Option(name: .long, help: "Serve Prometheus /metrics, /healthz and /readyz on IP:PORT (env MYCELIUM_METRICS_API_ADDRESS; default off).")
+    var metricsApiAddress: String?
+
     @Flag(name: [.customShort("d"), .long], help: "Debug logging (env MYCELIUM_DEBUG=true).")
     var debug = false
 
@@ -42,13 +50,23 @@ struct NodeOptions: ParsableArguments {
     /// existing file keeps working) and reported in the log.
     static let notYetSupportedKeys: Set<String> = [
         "disable_quic", "quic_listen_port", "peer_discovery_port", "disable_peer_discovery", "peer_discovery_interfaces",
-        "api_addr", "jsonrpc_addr", "metrics_api_address", "update_workers", "topic_config", "cdn_cache", "enable_dns",
+        "jsonrpc_addr", "update_workers", "topic_config", "cdn_cache", "enable_dns",
         "vsock_listen_port", "network_name", "network_key_file",
     ]
 
+    /// What the daemon runs with.
+    struct Resolved {
+        var node: Node.Configuration
+        var apiAddress: APIAddress
+        var metricsAddress: APIAddress?
+        var logLevel: Logger.Level
+        /// Keys of the config file this build does not act on, for the log.
+        var ignored: [String]
+    }
+
     /// Flags over environment over config file over defaults; the first bad value is one line
-    /// naming its option. Returns the keys of the file that were ignored, for the log.
-    func resolve(environment env: [String: String]) throws -> (Node.Configuration, Logger.Level, ignored: [String]) {
+    /// naming its option.
+    func resolve(environment env: [String: String]) throws -> Resolved {
         let file = try loadConfigFile(environment: env)
         var config = Node.Configuration()
         let peerTexts: [String]
@@ -86,9 +104,28 @@ struct NodeOptions: ParsableArguments {
             }
             config.firewallMark = mark
         }
+        var apiAddress = APIAddress.defaultAPI
+        if let text = try apiAddr ?? env["MYCELIUM_API_ADDR"] ?? file.text("api_addr") {
+            guard let address = APIAddress(text) else {
+                throw Invalid(description: "invalid value for --api-addr (MYCELIUM_API_ADDR): '\(text)' is not IP:PORT, e.g. 127.0.0.1:8989 or [::1]:8989")
+            }
+            apiAddress = address
+        }
+        var metricsAddress: APIAddress?
+        if let text = try metricsApiAddress ?? env["MYCELIUM_METRICS_API_ADDRESS"] ?? file.text("metrics_api_address") {
+            guard let address = APIAddress(text) else {
+                throw Invalid(description: "invalid value for --metrics-api-address (MYCELIUM_METRICS_API_ADDRESS): '\(text)' is not IP:PORT, e.g. 0.0.0.0:9090")
+            }
+            metricsAddress = address
+        }
+        if let metricsAddress, metricsAddress.port == apiAddress.port, metricsAddress.port != 0,
+           metricsAddress.host == apiAddress.host || ["0.0.0.0", "::"].contains(metricsAddress.host) || ["0.0.0.0", "::"].contains(apiAddress.host) {
+            throw Invalid(description: "invalid value for --metrics-api-address (MYCELIUM_METRICS_API_ADDRESS): '\(metricsAddress)' overlaps --api-addr \(apiAddress)")
+        }
         let debug = try debug || Self.bool(env, "MYCELIUM_DEBUG", flag: "--debug")
         let silent = try silent || Self.bool(env, "MYCELIUM_SILENT", flag: "--silent")
-        return (config, silent ? .error : debug ? .debug : .info, file.ignored)
+        return Resolved(node: config, apiAddress: apiAddress, metricsAddress: metricsAddress,
+                        logLevel: silent ? .error : debug ? .debug : .info, ignored: file.ignored)
     }
 
     /// The config file's values, checked: unknown keys are an error, Rust keys we do not act
@@ -104,7 +141,7 @@ struct NodeOptions: ParsableArguments {
         } catch {
             throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
         }
-        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark"]
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }
@@ -182,5 +219,23 @@ struct NodeService: Service {
         }
         try? await gracefulShutdown()
         await node.stop()
+    }
+}
+
+/// An HTTP server of the daemon (API or metrics). A failure to serve (the port is taken, say)
+/// stops the daemon with one line naming the option.
+struct HTTPService<App: ApplicationProtocol>: Service {
+    let option: String
+    let address: APIAddress
+    let logger: Logger
+    let app: App
+
+    func run() async throws {
+        logger.info("serving HTTP", metadata: ["option": "\(option)", "address": "\(address)"])
+        do {
+            try await app.runService()
+        } catch {
+            throw NodeOptions.Invalid(description: "cannot serve \(option) \(address): \(error)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyceliumAPI
 import MyceliumCore
 import MyceliumSystem
 
@@ -15,7 +16,8 @@ struct ShowConfig: ParsableCommand {
 
     func run() throws {
         let env = Environment.current
-        let (config, level, ignored) = try options.resolve(environment: env)
+        let resolved = try options.resolve(environment: env)
+        let config = resolved.node
         let keyPath = key.keyFile ?? env["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: env)
         let lines = [
             "\"keyFile\": \(JSON.quoted(keyPath))",
@@ -24,8 +26,10 @@ struct ShowConfig: ParsableCommand {
             "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
             "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
-            "\"logLevel\": \(JSON.quoted("\(level)"))",
-            "\"ignoredConfigKeys\": [" + ignored.map(JSON.quoted).joined(separator: ", ") + "]",
+            "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
+            "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
+            "\"logLevel\": \(JSON.quoted("\(resolved.logLevel)"))",
+            "\"ignoredConfigKeys\": [" + resolved.ignored.map(JSON.quoted).joined(separator: ", ") + "]",
         ]
         print("{\n  " + lines.joined(separator: ",\n  ") + "\n}")
     }

@@ -1,0 +1,72 @@
+public import MyceliumCore
+public import MyceliumNode
+
+/// The JSON bodies of the REST API, field for field as Rust Mycelium v0.7.10 writes them
+/// (spec §9): camelCase, members in Rust's declaration order, compact.
+public enum APIDocuments {
+    /// `GET /api/v1/admin`.
+    public static func info(subnet: Subnet, address: IPv6Address, publicKey: PublicKey, startTime: Int64) -> JSON {
+        .object([
+            ("nodeSubnet", .string(subnet.description)),
+            ("nodeIp", .string(address.description)),
+            ("nodePubkey", .string(publicKey.hex)),
+            ("nodeStartTime", .int(startTime)),
+        ])
+    }
+
+    /// The `Endpoint` object (v0.7.6+): `{"proto":"tcp","addr":{"socket":"1.2.3.4:9651"}}`.
+    public static func endpoint(_ e: Endpoint) -> JSON {
+        .object([("proto", .string(e.proto.rawValue)), ("addr", .object([("socket", .string(socketText(e)))]))])
+    }
+
+    /// `1.2.3.4:9651`, `[2001:db8::1]:9651` or `name:9651`.
+    public static func socketText(_ e: Endpoint) -> String {
+        switch e.host {
+        case let .ip(.v6(ip)): "[\(ip)]:\(e.port)"
+        case let .ip(.v4(ip)): "\(ip):\(e.port)"
+        case let .name(name): "\(name):\(e.port)"
+        }
+    }
+
+    /// One `PeerStats`; times are seconds before `now` (monotonic milliseconds).
+    public static func peer(_ p: PeerManager.PeerInfo, nowMs: Int64) -> JSON {
+        .object([
+            ("endpoint", endpoint(p.endpoint)),
+            ("type", .string(p.type.rawValue)),
+            ("connectionState", .string(p.state.rawValue)),
+            ("txBytes", .int(p.txBytes)),
+            ("rxBytes", .int(p.rxBytes)),
+            ("discovered", .int(max(0, nowMs - p.discovered.milliseconds) / 1000)),
+            ("lastConnected", p.lastConnected.map { .int(max(0, nowMs - $0.milliseconds) / 1000) } ?? .null),
+        ])
+    }
+
+    /// One `Route`; the metric is a number, or the string "infinite" for a retraction.
+    public static func route(_ r: RouteView) -> JSON {
+        .object([
+            ("subnet", .string(r.subnet.description)),
+            ("nextHop", .string(r.nextHop)),
+            ("metric", r.metric.isInfinite ? .string("infinite") : .int(r.metric.rawValue)),
+            ("seqno", .int(r.seqno)),
+        ])
+    }
+
+    /// One queried subnet; Rust sends the seconds left as a string.
+    public static func queried(subnet: Subnet, secondsLeft: Int64) -> JSON {
+        .object([("subnet", .string(subnet.description)), ("expiration", .string(String(max(0, secondsLeft))))])
+    }
+
+    /// `GET /api/v1/admin/stats/packets`: busiest addresses first.
+    public static func packetStats(_ t: TrafficCounters) -> JSON {
+        func list(_ table: [IPv6Address: TrafficCounters.Count]) -> JSON {
+            .array(table.sorted { ($0.value.packets, $1.key) > ($1.value.packets, $0.key) }.map { ip, count in
+                .object([("ip", .string(ip.description)), ("packetCount", .int(count.packets)), ("byteCount", .int(count.bytes))])
+            })
+        }
+        return .object([("bySource", list(t.bySource)), ("byDestination", list(t.byDestination))])
+    }
+
+    public static func publicKey(_ key: PublicKey) -> JSON {
+        .object([("publicKey", .string(key.hex))])
+    }
+}

@@ -1,0 +1,110 @@
+public import MyceliumNode
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+/// The node's counters as Prometheus metrics, through swift-metrics.
+///
+/// The datapath and the router keep plain integers on their loop (no atomics or locks per
+/// packet); at each scrape we take one snapshot of them and advance the swift-metrics counters
+/// by the difference since the previous scrape, then render the registry. Names follow Rust
+/// Mycelium (spec §11) where the same thing is counted; `mycelium_datapath_*` and the gauges are
+/// ours. docs/api.md lists them.
+public final class NodeMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let counters: [(CoreMetrics.Counter, @Sendable (NodeCounters) -> UInt64)]
+    private let gauges: [(CoreMetrics.Gauge, @Sendable (NodeCounters) -> Int)]
+    private let knownPeers: CoreMetrics.Gauge
+    private let last: Mutex<[UInt64]>
+
+    private static func u(_ v: Int) -> UInt64 { UInt64(max(0, v)) }
+
+    public init() {
+        let factory = PrometheusMetricsFactory(registry: registry)
+        func counter(_ name: String, _ dims: [(String, String)] = [], _ read: @escaping @Sendable (NodeCounters) -> UInt64)
+            -> (CoreMetrics.Counter, @Sendable (NodeCounters) -> UInt64) {
+            (CoreMetrics.Counter(label: name, dimensions: dims, factory: factory), read)
+        }
+        counters = [
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "hello")]) { Self.u($0.router.hellosReceived) },
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "ihu")]) { Self.u($0.router.ihusReceived) },
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "update")]) { Self.u($0.router.updatesReceived) },
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "route_request")]) { Self.u($0.router.routeRequestsReceived) },
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "wildcard_route_request")]) { Self.u($0.router.wildcardRouteRequestsReceived) },
+            counter("mycelium_router_processed_tlvs", [("tlv_type", "seqno_request")]) { Self.u($0.router.seqnoRequestsReceived) },
+            counter("mycelium_router_received_tlvs") { s in
+                let r = s.router
+                return Self.u(r.hellosReceived + r.ihusReceived + r.updatesReceived + r.routeRequestsReceived
+                    + r.wildcardRouteRequestsReceived + r.seqnoRequestsReceived)
+            },
+            counter("mycelium_router_tlv_discarded") { Self.u($0.router.tlvsDiscarded) },
+            counter("mycelium_router_update_denied") { Self.u($0.router.updatesDenied) },
+            counter("mycelium_router_peer_added") { Self.u($0.router.peersAdded) },
+            counter("mycelium_router_peer_removed") { Self.u($0.router.peersRemoved) },
+            counter("mycelium_router_peer_died") { Self.u($0.router.peersDied) },
+            counter("mycelium_router_route_selections") { Self.u($0.router.routeSelections) },
+            counter("mycelium_router_source_key_expired") { Self.u($0.router.sourceKeysExpired) },
+            counter("mycelium_router_expired_routes", [("action", "removed")]) { Self.u($0.router.expiredRoutesRemoved) },
+            counter("mycelium_router_expired_routes", [("action", "retracted")]) { Self.u($0.router.expiredRoutesRetracted) },
+            counter("mycelium_router_triggered_updates") { Self.u($0.router.triggeredUpdates) },
+            counter("mycelium_router_seqno_handling", [("action", "reply_local")]) { Self.u($0.router.seqnoRepliesLocal) },
+            counter("mycelium_router_seqno_handling", [("action", "bump_seqno")]) { Self.u($0.router.seqnoBumps) },
+            counter("mycelium_router_seqno_handling", [("action", "forward")]) { Self.u($0.router.seqnoForwarded) },
+            counter("mycelium_router_seqno_handling", [("action", "dropped")]) { Self.u($0.router.seqnoDropped) },
+            counter("mycelium_router_packets_routed", [("verdict", "local")]) { $0.datapath.delivered },
+            counter("mycelium_router_packets_routed", [("verdict", "forward")]) { $0.datapath.peerPacketsOut },
+            counter("mycelium_router_packets_routed", [("verdict", "ttl_expired")]) { $0.datapath.droppedHopLimit },
+            counter("mycelium_router_packets_routed", [("verdict", "no_route")]) { $0.datapath.droppedNoRoute },
+            counter("mycelium_router_outbound_packet_queue", [("event", "enqueued")]) { $0.datapath.queued },
+            counter("mycelium_router_outbound_packet_queue", [("event", "queue_full")]) { $0.datapath.droppedQueueFull },
+            counter("mycelium_datapath_packets", [("direction", "tun_in")]) { $0.datapath.tunPacketsIn },
+            counter("mycelium_datapath_packets", [("direction", "tun_out")]) { $0.datapath.tunPacketsOut },
+            counter("mycelium_datapath_packets", [("direction", "peer_in")]) { $0.datapath.peerPacketsIn },
+            counter("mycelium_datapath_packets", [("direction", "peer_out")]) { $0.datapath.peerPacketsOut },
+            counter("mycelium_datapath_bytes", [("direction", "tun_in")]) { $0.datapath.tunBytesIn },
+            counter("mycelium_datapath_bytes", [("direction", "tun_out")]) { $0.datapath.tunBytesOut },
+            counter("mycelium_datapath_dropped", [("reason", "malformed")]) { $0.datapath.droppedMalformed },
+            counter("mycelium_datapath_dropped", [("reason", "no_route")]) { $0.datapath.droppedNoRoute },
+            counter("mycelium_datapath_dropped", [("reason", "no_key")]) { $0.datapath.droppedNoKey },
+            counter("mycelium_datapath_dropped", [("reason", "hop_limit")]) { $0.datapath.droppedHopLimit },
+            counter("mycelium_datapath_dropped", [("reason", "queue_full")]) { $0.datapath.droppedQueueFull },
+            counter("mycelium_datapath_dropped", [("reason", "tun_full")]) { $0.datapath.droppedTunFull },
+            counter("mycelium_datapath_dropped", [("reason", "no_tun")]) { $0.datapath.droppedNoTun },
+            counter("mycelium_datapath_dropped", [("reason", "message_unsupported")]) { $0.datapath.messagesUnsupported },
+            counter("mycelium_datapath_decrypt_failures") { $0.datapath.decryptFailures },
+        ]
+        gauges = [
+            (CoreMetrics.Gauge(label: "mycelium_peers_alive", factory: factory), { @Sendable in $0.connectedPeers }),
+            (CoreMetrics.Gauge(label: "mycelium_routes_selected", factory: factory), { @Sendable in $0.selectedRoutes }),
+            (CoreMetrics.Gauge(label: "mycelium_datapath_queued_packets", factory: factory), { @Sendable in $0.queuedPackets }),
+        ]
+        knownPeers = CoreMetrics.Gauge(label: "mycelium_peer_manager_known_peers", factory: factory)
+        last = Mutex([UInt64](repeating: 0, count: counters.count))
+    }
+
+    /// Brings the metrics up to date with `snapshot` (and the peer list's size).
+    public func update(_ snapshot: NodeCounters, knownPeers known: Int) {
+        last.withLock { last in
+            for (i, (counter, read)) in counters.enumerated() {
+                let value = read(snapshot)
+                if value > last[i] { counter.increment(by: Int64(value - last[i])) }
+                last[i] = max(last[i], value)
+            }
+        }
+        for (gauge, read) in gauges { gauge.record(read(snapshot)) }
+        knownPeers.record(known)
+    }
+
+    /// The Prometheus text exposition of everything recorded so far.
+    public func render() -> String {
+        registry.emitToString()
+    }
+
+    /// Scrapes `node` and renders: what `GET /metrics` answers.
+    public func scrape(_ node: Node) async -> String {
+        if let snapshot = await node.counters() {
+            update(snapshot, knownPeers: await node.peers?.peers().count ?? 0)
+        }
+        return render()
+    }
+}

@@ -1,0 +1,99 @@
+public import MyceliumCore
+public import MyceliumRouting
+import NIOCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A route as the API shows it (Rust's `Route`).
+public struct RouteView: Hashable, Sendable {
+    public let subnet: Subnet
+    /// `TCP [local]:port <-> [remote]:port`.
+    public let nextHop: String
+    /// As advertised by the neighbour, without our link cost.
+    public let metric: Metric
+    public let seqno: UInt16
+}
+
+/// Everything the counters and gauges of `/metrics` are read from, taken at one moment.
+public struct NodeCounters: Sendable {
+    public let router: RouterStats
+    public let datapath: DatapathStats
+    public let selectedRoutes: Int
+    public let queuedPackets: Int
+    public let connectedPeers: Int
+}
+
+/// Read-only views of a running node for the API, metrics and health checks. Each call hops
+/// onto the router's loop once and copies what it needs; nil or empty when the node is not
+/// running.
+extension Node {
+    /// Seconds since the Unix epoch at which this node was created.
+    public static func unixNow() -> Int64 { Int64(time(nil)) }
+
+    public func routes() async -> (selected: [RouteView], fallback: [RouteView]) {
+        guard let service else { return ([], []) }
+        return (try? await service.loop.submit {
+            service.inspect { router in
+                let view = { (r: RouteSnapshot) in
+                    RouteView(subnet: r.subnet, nextHop: service.connectionDescription(of: r.neighbour) ?? "unknown",
+                              metric: r.metric, seqno: r.seqno.rawValue)
+                }
+                return (router.selectedRoutes().map(view), router.fallbackRoutes().map(view))
+            }
+        }.get()) ?? ([], [])
+    }
+
+    /// Subnets being looked for, with the whole seconds until their query expires.
+    public func queriedSubnets() async -> [(subnet: Subnet, secondsLeft: Int64)] {
+        guard let service else { return [] }
+        return (try? await service.loop.submit {
+            let now = RouterService.now()
+            return service.inspect { $0.queriedSubnets(now: now) }.map { ($0.subnet, ($0.expires - now) / 1000) }
+        }.get()) ?? []
+    }
+
+    /// The key owning `address`: our own, or the one a known route to its /64 carries.
+    public func publicKey(for address: IPv6Address) async -> PublicKey? {
+        if identity.subnet.contains(address) { return identity.publicKey }
+        guard let service else { return nil }
+        return (try? await service.loop.submit { service.inspect { $0.owner(of: address) } }.get()) ?? nil
+    }
+
+    public func traffic() async -> TrafficCounters {
+        guard let service, let datapath else { return TrafficCounters() }
+        return (try? await service.loop.submit { datapath.traffic }.get()) ?? TrafficCounters()
+    }
+
+    public func counters() async -> NodeCounters? {
+        guard let service, let datapath else { return nil }
+        return try? await service.loop.submit {
+            NodeCounters(router: service.inspect { $0.stats }, datapath: datapath.stats,
+                         selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
+                         connectedPeers: service.peerCount)
+        }.get()
+    }
+
+    /// How long the router's loop took to run an empty task, or nil if it did not within
+    /// `timeoutMs` (a stuck loop stalls every peer). The timeout runs off the loop, so a stuck
+    /// loop cannot hold the answer back.
+    public func loopLatency(timeoutMs: Int64) async -> Duration? {
+        guard let service else { return nil }
+        let start = NIODeadline.now()
+        let pending = Mutex<CheckedContinuation<Duration?, Never>?>(nil)
+        let finish: @Sendable (Duration?) -> Void = { value in
+            pending.withLock { c in c.take() }?.resume(returning: value)
+        }
+        return await withCheckedContinuation { continuation in
+            pending.withLock { $0 = continuation }
+            service.loop.execute {
+                finish(.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - start.uptimeNanoseconds)))
+            }
+            Task {
+                try? await Task.sleep(for: .milliseconds(timeoutMs))
+                finish(nil)
+            }
+        }
+    }
+}
