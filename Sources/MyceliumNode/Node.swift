@@ -42,6 +42,9 @@ public final class Node: @unchecked Sendable {
     public private(set) var datapath: Datapath?
     public private(set) var peers: PeerManager?
 
+    /// The port the peer listener is bound to (useful with `tcpListenPort` 0).
+    public private(set) var listenPort: Int?
+
     /// The TUN device is up and addressed (false with `--no-tun` or before start).
     public var isTunReady: Bool { tun != nil }
 
@@ -75,6 +78,7 @@ public final class Node: @unchecked Sendable {
                                                      firewallMark: configuration.firewallMark),
                                 service: service, onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
         let address = try await peers.start()
+        listenPort = address.port
         logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))"])
         if let tun {
             let reader = TunReader(tun: tun, loop: loop) { batch in

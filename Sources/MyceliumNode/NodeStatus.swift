@@ -14,6 +14,13 @@ public struct RouteView: Hashable, Sendable {
     /// As advertised by the neighbour, without our link cost.
     public let metric: Metric
     public let seqno: UInt16
+
+    public init(subnet: Subnet, nextHop: String, metric: Metric, seqno: UInt16) {
+        self.subnet = subnet
+        self.nextHop = nextHop
+        self.metric = metric
+        self.seqno = seqno
+    }
 }
 
 /// Everything the counters and gauges of `/metrics` are read from, taken at one moment.

@@ -14,12 +14,20 @@ struct Mycelium: AsyncParsableCommand {
         commandName: "mycelium",
         abstract: "A Mycelium overlay node and container network agent.",
         discussion: """
-            Without a subcommand, runs the node. Wire-compatible with the Rust Mycelium \
-            network (v0.7.10). Every option can also be set as MYCELIUM_<OPTION>.
+            Without a subcommand, runs the node (`mycelium run`). Wire-compatible with the Rust \
+            Mycelium network (v0.7.10). Every node option can also be set as MYCELIUM_<OPTION>.
             """,
         version: version,
-        subcommands: [Inspect.self, GenerateKeys.self, ShowConfig.self]
+        subcommands: [Run.self, Inspect.self, GenerateKeys.self, ShowConfig.self, Peers.self, Routes.self, Stats.self],
+        defaultSubcommand: Run.self
     )
+}
+
+/// Runs the node: the default command, so `mycelium --peers …` works as in Rust. The node's
+/// options live here rather than on the root so that they cannot shadow the same-named options
+/// of other subcommands (`peers list --api-addr …`).
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the node (the default when no subcommand is given).")
 
     @OptionGroup var key: KeyFileOptions
     @OptionGroup var options: NodeOptions
