@@ -19,6 +19,7 @@ run: release
 
 # Installs what is missing, builds everything (the CLI tests run the built binary), runs every test.
 test: deps
+	./scripts/install-test-tools.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

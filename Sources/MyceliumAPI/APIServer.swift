@@ -80,7 +80,28 @@ public enum APIServer {
                      body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.api_yaml)))
         }
         addHealth(to: router, node: node)
+        addMethodNotAllowed(to: router, paths: [
+            "/api/v1/admin": [.get], "/api/v1/admin/peers": [.get, .post], "/api/v1/admin/peers/:endpoint": [.delete],
+            "/api/v1/admin/routes/selected": [.get], "/api/v1/admin/routes/fallback": [.get],
+            "/api/v1/admin/routes/queried": [.get], "/api/v1/admin/stats/packets": [.get], "/api/v1/pubkey/:ip": [.get],
+            "/api/v1/openapi.yaml": [.get], "/healthz": [.get], "/readyz": [.get],
+        ])
         return router
+    }
+
+    /// A known path asked with a method it does not serve is 405 with `Allow`, as axum answers
+    /// (not 404, which would say the path does not exist).
+    static func addMethodNotAllowed(to router: Router<Context>, paths: [String: [HTTPRequest.Method]]) {
+        let candidates: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .trace, HTTPRequest.Method("QUERY")!]
+        for (path, allowed) in paths {
+            let allow = allowed.map(\.rawValue).joined(separator: ", ")
+            for method in candidates where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    Response(status: .methodNotAllowed, headers: [.allow: allow, .contentType: "text/plain; charset=utf-8"],
+                             body: .init(byteBuffer: ByteBuffer(string: "method not allowed; use \(allow)")))
+                }
+            }
+        }
     }
 
     /// `/healthz` and `/readyz` (also on the metrics address).
@@ -97,6 +118,7 @@ public enum APIServer {
                      body: .init(byteBuffer: ByteBuffer(string: await metrics.scrape(node))))
         }
         addHealth(to: router, node: node)
+        addMethodNotAllowed(to: router, paths: ["/metrics": [.get], "/healthz": [.get], "/readyz": [.get]])
         return router
     }
 
