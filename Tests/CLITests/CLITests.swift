@@ -123,6 +123,10 @@ import Testing
         (["--firewall-mark=0"], [:], "--firewall-mark"),
         ([], ["MYCELIUM_NO_TUN": "maybe"], "MYCELIUM_NO_TUN"),
         (["--tun-name", "a/b"], [:], "--tun-name"),
+        (["--api-addr", "localhost"], [:], "--api-addr"),
+        ([], ["MYCELIUM_API_ADDR": "1.2.3.4:99999"], "MYCELIUM_API_ADDR"),
+        (["--metrics-api-address", "[::1]"], [:], "--metrics-api-address"),
+        (["--metrics-api-address", "127.0.0.1:8989"], [:], "overlaps --api-addr"),
     ])
     func invalid(args: [String], env: [String: String], mentions: String) throws {
         let dir = try CLITests.tempDir()
@@ -158,20 +162,27 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(json["tcpListenPort"] as? Int == 9651 && json["tunName"] as? String == "mycelium")
         #expect(json["noTun"] as? Bool == false && json["firewallMark"] is NSNull)
+        #expect(json["apiAddr"] as? String == "127.0.0.1:8989" && json["metricsApiAddress"] is NSNull)
     }
 
     @Test("the file is read; the environment beats it; a flag beats both")
     func precedence() throws {
-        let file = "tcp_listen_port = 1111\ntun_name = \"fromfile\"\npeers = [\"tcp://10.0.0.1:9651\"]\nno_tun = true\napi_addr = \"127.0.0.1:8989\"\n"
+        let file = "tcp_listen_port = 1111\ntun_name = \"fromfile\"\npeers = [\"tcp://10.0.0.1:9651\"]\nno_tun = true\njsonrpc_addr = \"127.0.0.1:8990\"\n"
+            + "api_addr = \"127.0.0.1:1111\"\nmetrics_api_address = \"[::]:9100\"\n"
         let (r1, fromFile) = try Self.show([], file: file)
         #expect(r1.status == 0, "\(r1.stderr)")
         #expect(fromFile["tcpListenPort"] as? Int == 1111 && fromFile["tunName"] as? String == "fromfile")
         #expect(fromFile["peers"] as? [String] == ["tcp://10.0.0.1:9651"] && fromFile["noTun"] as? Bool == true)
-        #expect(fromFile["ignoredConfigKeys"] as? [String] == ["api_addr"])
+        #expect(fromFile["ignoredConfigKeys"] as? [String] == ["jsonrpc_addr"])
+        #expect(fromFile["apiAddr"] as? String == "127.0.0.1:1111" && fromFile["metricsApiAddress"] as? String == "[::]:9100")
 
         let (_, fromEnv) = try Self.show([], env: ["MYCELIUM_TCP_LISTEN_PORT": "2222", "MYCELIUM_PEERS": "tcp://10.0.0.2:1 tcp://10.0.0.3:2"], file: file)
         #expect(fromEnv["tcpListenPort"] as? Int == 2222 && fromEnv["tunName"] as? String == "fromfile")
         #expect(fromEnv["peers"] as? [String] == ["tcp://10.0.0.2:1", "tcp://10.0.0.3:2"])
+        let (_, apiFromEnv) = try Self.show([], env: ["MYCELIUM_API_ADDR": "[::1]:2222"], file: file)
+        #expect(apiFromEnv["apiAddr"] as? String == "[::1]:2222")
+        let (_, apiFromFlag) = try Self.show(["--api-addr", "127.0.0.1:3333"], env: ["MYCELIUM_API_ADDR": "[::1]:2222"], file: file)
+        #expect(apiFromFlag["apiAddr"] as? String == "127.0.0.1:3333")
 
         let (_, fromFlag) = try Self.show(["-t", "3333", "--peers", "tcp://10.0.0.9:9"], env: ["MYCELIUM_TCP_LISTEN_PORT": "2222"], file: file)
         #expect(fromFlag["tcpListenPort"] as? Int == 3333)
