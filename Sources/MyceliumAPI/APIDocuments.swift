@@ -16,16 +16,7 @@ public enum APIDocuments {
 
     /// The `Endpoint` object (v0.7.6+): `{"proto":"tcp","addr":{"socket":"1.2.3.4:9651"}}`.
     public static func endpoint(_ e: Endpoint) -> JSON {
-        .object([("proto", .string(e.proto.rawValue)), ("addr", .object([("socket", .string(socketText(e)))]))])
-    }
-
-    /// `1.2.3.4:9651`, `[2001:db8::1]:9651` or `name:9651`.
-    public static func socketText(_ e: Endpoint) -> String {
-        switch e.host {
-        case let .ip(.v6(ip)): "[\(ip)]:\(e.port)"
-        case let .ip(.v4(ip)): "\(ip):\(e.port)"
-        case let .name(name): "\(name):\(e.port)"
-        }
+        .object([("proto", .string(e.proto.rawValue)), ("addr", .object([("socket", .string(e.socketAddress))]))])
     }
 
     /// One `PeerStats`; times are seconds before `now` (monotonic milliseconds).

@@ -76,11 +76,7 @@ public final class RouterService: @unchecked Sendable {
 
     /// Rust's `SocketAddr` text: `1.2.3.4:9651` or `[2001:db8::1]:9651`; v4-mapped shown as v6.
     static func socketText(_ address: SocketAddress?) -> String {
-        guard let address, let port = address.port, let ip = address.ipAddress.flatMap(IPAddress.init) else { return "unknown" }
-        switch ip {
-        case .v4: return "\(ip):\(port)"
-        case .v6: return "[\(ip)]:\(port)"
-        }
+        address.flatMap(PeerManager.endpoint(of:))?.socketAddress ?? "unknown"
     }
 
     private var unflushed: Set<NeighbourId> = []

@@ -80,13 +80,7 @@ public struct Endpoint: Hashable, Sendable {
 }
 
 extension Endpoint: CustomStringConvertible {
-    public var description: String {
-        switch host {
-        case let .ip(.v6(a)): "\(proto.rawValue)://[\(a)]:\(port)"
-        case let .ip(.v4(a)): "\(proto.rawValue)://\(a):\(port)"
-        case let .name(n): "\(proto.rawValue)://\(n):\(port)"
-        }
-    }
+    public var description: String { "\(proto.rawValue)://\(socketAddress)" }
 
     /// Host and port as a socket address string (`1.2.3.4:9651`, `[::1]:9651`).
     public var socketAddress: String {
