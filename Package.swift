@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "MyceliumNode",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumSystem",
+                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumSystem", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -18,8 +18,18 @@ public final class Node: @unchecked Sendable {
         public var tunName = "mycelium"
         public var noTun = false
         public var firewallMark: UInt32?
+        /// A private network: peers only over TLS 1.3 with this network's PSK (spec §3.5).
+        public var privateNetwork: PrivateNetwork?
+        public var peerDiscovery = true
+        public var peerDiscoveryPort: UInt16 = 9650
+        public var peerDiscoveryInterfaces: [String] = []
 
         public init() {}
+    }
+
+    /// Why the node could not start, naming the option involved.
+    public struct StartFailure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// TUN MTU (spec §12).
@@ -41,6 +51,7 @@ public final class Node: @unchecked Sendable {
     public private(set) var service: RouterService?
     public private(set) var datapath: Datapath?
     public private(set) var peers: PeerManager?
+    public private(set) var discovery: LANDiscovery?
 
     /// The port the peer listener is bound to (useful with `tcpListenPort` 0).
     public private(set) var listenPort: Int?
@@ -74,12 +85,32 @@ public final class Node: @unchecked Sendable {
             service.onForwardingTable = { datapath.tableChanged($0) }
             service.onRouteEvent = { datapath.routeEvent($0) }
         }.get()
+        let tls = try configuration.privateNetwork.map { network in try TLSPSKContext(network: network) }
         let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
-                                                     firewallMark: configuration.firewallMark),
-                                service: service, onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
-        let address = try await peers.start()
+                                                     firewallMark: configuration.firewallMark, privateNetwork: tls),
+                                service: service, logger: logger,
+                                onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
+        self.peers = peers
+        let address: SocketAddress
+        do { address = try await peers.start() } catch {
+            throw StartFailure(description: "cannot listen for peers on --tcp-listen-port \(configuration.tcpListenPort): \(error)")
+        }
         listenPort = address.port
-        logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))"])
+        logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))",
+                                                      "transport": "\(tls == nil ? "tcp" : "tls 1.3 psk, network \(configuration.privateNetwork!.name)")"])
+        if configuration.peerDiscovery {
+            var settings = LANDiscovery.Configuration()
+            settings.port = configuration.peerDiscoveryPort
+            settings.interfaces = configuration.peerDiscoveryInterfaces
+            settings.tunName = tun?.name
+            settings.tcpListenPort = UInt16(address.port ?? Int(configuration.tcpListenPort))
+            settings.privateNetwork = tls != nil
+            let discovery = LANDiscovery(configuration: settings, routerId: routerId, peers: peers, loop: loop, logger: logger)
+            self.discovery = discovery
+            do { try await discovery.start() } catch {
+                throw StartFailure(description: "cannot listen for LAN discovery on --peer-discovery-port \(settings.port): \(error)")
+            }
+        }
         if let tun {
             let reader = TunReader(tun: tun, loop: loop) { batch in
                 for packet in batch { datapath.fromTun(packet) }
@@ -90,7 +121,6 @@ public final class Node: @unchecked Sendable {
         }
         self.service = service
         self.datapath = datapath
-        self.peers = peers
         logger.info("node started", metadata: ["address": "\(identity.address)", "subnet": "\(identity.subnet)",
                                                "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
     }
@@ -99,6 +129,8 @@ public final class Node: @unchecked Sendable {
     public func stop() async {
         reader?.stop()
         reader = nil
+        await discovery?.shutdown()
+        discovery = nil
         await peers?.shutdown()
         peers = nil
         if let mark = configuration.firewallMark { removeFirewallMark(mark) }

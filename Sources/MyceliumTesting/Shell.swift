@@ -15,7 +15,10 @@ public enum Shell {
         do { try p.run() } catch { return (-1, "\(error)") }
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning, Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate() }
+        if p.isRunning {
+            // SIGKILL: a child of a test process may inherit a mask that blocks SIGTERM.
+            kill(p.processIdentifier, SIGKILL)
+        }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))

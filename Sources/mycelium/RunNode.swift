@@ -30,6 +30,21 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Mark the node's own sockets with SO_MARK and keep marked traffic out of the overlay (env MYCELIUM_FIREWALL_MARK).")
     var firewallMark: String?
 
+    @Option(name: .long, help: "Private network name, 2 to 64 bytes; peers then talk TLS 1.3 with the network key as PSK (env MYCELIUM_NETWORK_NAME; needs --network-key-file).")
+    var networkName: String?
+
+    @Option(name: .long, help: "File whose first 32 bytes are the private network's key (env MYCELIUM_NETWORK_KEY_FILE; needs --network-name).")
+    var networkKeyFile: String?
+
+    @Flag(name: .long, help: "Do not announce this node on the LAN nor dial nodes found there (env MYCELIUM_DISABLE_PEER_DISCOVERY=true).")
+    var disablePeerDiscovery = false
+
+    @Option(name: .long, help: "UDP port of LAN discovery (env MYCELIUM_PEER_DISCOVERY_PORT; default 9650).")
+    var peerDiscoveryPort: String?
+
+    @Option(name: .long, help: "Run LAN discovery only on this interface; repeatable (env MYCELIUM_PEER_DISCOVERY_INTERFACES, space or comma separated; default all suitable).")
+    var peerDiscoveryInterface: [String] = []
+
     @Option(name: .long, help: "Address of the REST API, IP:PORT (env MYCELIUM_API_ADDR; default 127.0.0.1:8989).")
     var apiAddr: String?
 
@@ -49,9 +64,9 @@ struct NodeOptions: ParsableArguments {
     /// Keys of Rust Mycelium's config file that this build does not act on yet: accepted (so an
     /// existing file keeps working) and reported in the log.
     static let notYetSupportedKeys: Set<String> = [
-        "disable_quic", "quic_listen_port", "peer_discovery_port", "disable_peer_discovery", "peer_discovery_interfaces",
+        "disable_quic", "quic_listen_port",
         "jsonrpc_addr", "update_workers", "topic_config", "cdn_cache", "enable_dns",
-        "vsock_listen_port", "network_name", "network_key_file",
+        "vsock_listen_port",
     ]
 
     /// What the daemon runs with.
@@ -82,8 +97,11 @@ struct NodeOptions: ParsableArguments {
                 throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): \(error)")
             }
         }
-        if let bad = config.peers.first(where: { $0.proto != .tcp }) {
-            throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': only tcp:// peers are supported by this build")
+        config.privateNetwork = try privateNetwork(env: env, file: file)
+        if let bad = config.peers.first(where: { !PeerManager.canDial($0.proto, privateNetwork: config.privateNetwork != nil) }) {
+            throw Invalid(description: bad.proto == .tls
+                ? "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': tls:// peers need a private network (--network-name and --network-key-file)"
+                : "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': only tcp:// and, in a private network, tls:// peers are supported by this build")
         }
         if let text = try tcpListenPort ?? env["MYCELIUM_TCP_LISTEN_PORT"] ?? file.text("tcp_listen_port") {
             guard let port = UInt16(text), port > 0 else {
@@ -98,6 +116,24 @@ struct NodeOptions: ParsableArguments {
             config.tunName = name
         }
         config.noTun = try noTun || Self.bool(env, "MYCELIUM_NO_TUN", flag: "--no-tun") || file.bool("no_tun")
+        config.peerDiscovery = try !(disablePeerDiscovery || Self.bool(env, "MYCELIUM_DISABLE_PEER_DISCOVERY", flag: "--disable-peer-discovery")
+            || file.bool("disable_peer_discovery"))
+        if let text = try peerDiscoveryPort ?? env["MYCELIUM_PEER_DISCOVERY_PORT"] ?? file.text("peer_discovery_port") {
+            guard let port = UInt16(text), port > 0 else {
+                throw Invalid(description: "invalid value for --peer-discovery-port (MYCELIUM_PEER_DISCOVERY_PORT): '\(text)' is not a port from 1 to 65535")
+            }
+            config.peerDiscoveryPort = port
+        }
+        if !peerDiscoveryInterface.isEmpty {
+            config.peerDiscoveryInterfaces = peerDiscoveryInterface
+        } else if let text = env["MYCELIUM_PEER_DISCOVERY_INTERFACES"] {
+            config.peerDiscoveryInterfaces = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        } else {
+            config.peerDiscoveryInterfaces = try file.strings("peer_discovery_interfaces")
+        }
+        if let bad = config.peerDiscoveryInterfaces.first(where: { !(1...15).contains($0.utf8.count) || $0.contains("/") }) {
+            throw Invalid(description: "invalid value for --peer-discovery-interface (MYCELIUM_PEER_DISCOVERY_INTERFACES): '\(bad)' is not an interface name")
+        }
         if let text = try firewallMark ?? env["MYCELIUM_FIREWALL_MARK"] ?? file.text("firewall_mark") {
             guard let mark = Self.integer(text), mark > 0 else {
                 throw Invalid(description: "invalid value for --firewall-mark (MYCELIUM_FIREWALL_MARK): '\(text)' is not a number from 1 to 4294967295")
@@ -141,7 +177,9 @@ struct NodeOptions: ParsableArguments {
         } catch {
             throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
         }
-        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address"]
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
+                                  "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
+                                  "peer_discovery_interfaces"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }
@@ -188,6 +226,29 @@ struct NodeOptions: ParsableArguments {
                 }
             default: throw bad(key, "a string or an array of strings")
             }
+        }
+    }
+
+    /// `--network-name` and `--network-key-file` come together (as in Rust's mycelium-private).
+    func privateNetwork(env: [String: String], file: FileValues) throws -> PrivateNetwork? {
+        let name = try networkName ?? env["MYCELIUM_NETWORK_NAME"] ?? file.text("network_name")
+        let keyPath = try networkKeyFile ?? env["MYCELIUM_NETWORK_KEY_FILE"] ?? file.text("network_key_file")
+        switch (name, keyPath) {
+        case (nil, nil):
+            return nil
+        case (_?, nil):
+            throw Invalid(description: "invalid value for --network-key-file (MYCELIUM_NETWORK_KEY_FILE): missing; --network-name needs it")
+        case (nil, _?):
+            throw Invalid(description: "invalid value for --network-name (MYCELIUM_NETWORK_NAME): missing; --network-key-file needs it")
+        case let (name?, keyPath?):
+            guard PrivateNetwork.nameLengths.contains(name.utf8.count) else {
+                throw Invalid(description: "invalid value for --network-name (MYCELIUM_NETWORK_NAME): '\(name)' is \(name.utf8.count) bytes; it must be 2 to 64")
+            }
+            let key: SecretKey
+            do { key = try KeyFile.load(path: keyPath) } catch {
+                throw Invalid(description: "invalid value for --network-key-file (MYCELIUM_NETWORK_KEY_FILE): \(error)")
+            }
+            return try PrivateNetwork(name: name, key: key.rawBytes)
         }
     }
 

@@ -26,6 +26,11 @@ struct ShowConfig: ParsableCommand {
             "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
             "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
+            // The key itself is never printed.
+            "\"networkName\": " + (config.privateNetwork.map { JSON.quoted($0.name) } ?? "null"),
+            "\"peerDiscovery\": \(config.peerDiscovery)",
+            "\"peerDiscoveryPort\": \(config.peerDiscoveryPort)",
+            "\"peerDiscoveryInterfaces\": [" + config.peerDiscoveryInterfaces.map(JSON.quoted).joined(separator: ", ") + "]",
             "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
             "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
             "\"logLevel\": \(JSON.quoted("\(resolved.logLevel)"))",

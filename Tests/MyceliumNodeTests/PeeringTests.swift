@@ -15,11 +15,14 @@ import Testing
         var subnet: Subnet { service.inspect { $0.localSubnet } }
     }
 
-    static func makeNode(_ group: any EventLoopGroup, seed: UInt64, peers: [Endpoint] = []) async throws -> Node {
+    static func makeNode(_ group: any EventLoopGroup, seed: UInt64, peers: [Endpoint] = [],
+                         network: TLSPSKContext? = nil, redialMs: Int64 = 5000) async throws -> Node {
         var rng = SeededRandom(seed: seed)
         let id = RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: rng.next())
         let service = RouterService(routerId: id, loop: group.next())
-        let manager = PeerManager(configuration: .init(listenPort: 0, peers: peers), service: service)
+        var configuration = PeerManager.Configuration(listenPort: 0, peers: peers, privateNetwork: network)
+        configuration.redialIntervalMs = redialMs
+        let manager = PeerManager(configuration: configuration, service: service)
         let address = try await manager.start()
         return Node(service: service, peers: manager, port: address.port!)
     }

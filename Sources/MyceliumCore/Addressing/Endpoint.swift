@@ -13,11 +13,19 @@ public struct Endpoint: Hashable, Sendable {
     public let proto: Proto
     public let host: Host
     public let port: UInt16
+    /// Interface index of a link-local IPv6 host (`[fe80::1%2]:9651`), 0 otherwise.
+    public let scopeId: UInt32
 
-    public init(proto: Proto, host: Host, port: UInt16) {
+    public init(proto: Proto, host: Host, port: UInt16, scopeId: UInt32 = 0) {
         self.proto = proto
         self.host = host
         self.port = port
+        self.scopeId = scopeId
+    }
+
+    /// The same endpoint over another transport (a `tcp://` peer dialled with TLS, say).
+    public func with(proto: Proto) -> Endpoint {
+        Endpoint(proto: proto, host: host, port: port, scopeId: scopeId)
     }
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
@@ -49,12 +57,24 @@ public struct Endpoint: Hashable, Sendable {
             let after = rest[rest.index(after: close)...]
             guard after.hasPrefix(":") else { throw .badPort(String(after)) }
             portText = after.dropFirst()
-            guard let v6 = IPv6Address(String(hostText)) else { throw .badHost(String(hostText)) }
+            // A numeric zone, as Rust's SocketAddr accepts: [fe80::1%2]:9651.
+            var addressText = hostText, scope: UInt32 = 0
+            if let percent = hostText.firstIndex(of: "%") {
+                addressText = hostText[..<percent]
+                let zone = hostText[hostText.index(after: percent)...]
+                guard !zone.isEmpty, zone.utf8.allSatisfy({ (48...57).contains($0) }), let n = UInt32(zone) else {
+                    throw .badHost(String(hostText))
+                }
+                scope = n
+            }
+            guard let v6 = IPv6Address(String(addressText)) else { throw .badHost(String(hostText)) }
             self.host = .ip(.v6(v6))
+            self.scopeId = scope
         } else {
             guard let colon = rest.lastIndex(of: ":") else { throw .badPort(String(rest)) }
             hostText = rest[..<colon]
             portText = rest[rest.index(after: colon)...]
+            self.scopeId = 0
             if let v4 = IPv4Address(String(hostText)) {
                 self.host = .ip(.v4(v4))
             } else if Endpoint.isHostName(hostText) {
@@ -85,7 +105,7 @@ extension Endpoint: CustomStringConvertible {
     /// Host and port as a socket address string (`1.2.3.4:9651`, `[::1]:9651`).
     public var socketAddress: String {
         switch host {
-        case let .ip(.v6(a)): "[\(a)]:\(port)"
+        case let .ip(.v6(a)): scopeId == 0 ? "[\(a)]:\(port)" : "[\(a)%\(scopeId)]:\(port)"
         case let .ip(.v4(a)): "\(a):\(port)"
         case let .name(n): "\(n):\(port)"
         }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import Logging
 public import MyceliumCore
 public import MyceliumRouting
 import MyceliumSystem
@@ -7,7 +11,10 @@ import NIOPosix
 /// Peer connections over TCP (spec §2): a listener, dialling of configured peers, and a re-dial
 /// of every configured peer that is not connected every 5 s (no back-off, as Rust).
 ///
-/// Every peer pipeline is `PacketFramingHandler` → `PeerHandler`, on the router's loop. With a
+/// Every peer pipeline is `PacketFramingHandler` → `PeerHandler`, on the router's loop; in a
+/// private network (spec §3.5) `TLSPSKHandler` comes first, every `tcp://` peer is dialled with
+/// TLS and `tls://` peers are accepted. Peers found by LAN discovery (spec §6) are dialled the
+/// same way and forgotten after `discoveredPeerAttempts` failed attempts in a row. With a
 /// firewall mark, sockets are marked before `connect()`, so even the SYN carries it (Rust marks
 /// after connect).
 public final class PeerManager: @unchecked Sendable {
@@ -16,15 +23,22 @@ public final class PeerManager: @unchecked Sendable {
         public var peers: [Endpoint] = []
         public var firewallMark: UInt32?
         public var redialIntervalMs: Int64 = 5000
+        /// Set in a private network: every connection is TLS 1.3 with the network's PSK.
+        public var privateNetwork: TLSPSKContext?
+        /// Spec §6: a discovered peer is forgotten after this many failed attempts in a row.
+        public var discoveredPeerAttempts = 3
 
-        public init(listenPort: UInt16 = 9651, peers: [Endpoint] = [], firewallMark: UInt32? = nil) {
+        public init(listenPort: UInt16 = 9651, peers: [Endpoint] = [], firewallMark: UInt32? = nil,
+                    privateNetwork: TLSPSKContext? = nil) {
             self.listenPort = listenPort
             self.peers = peers
             self.firewallMark = firewallMark
+            self.privateNetwork = privateNetwork
         }
     }
 
-    public enum PeerType: String, Sendable { case `static`, inbound }
+    /// As Rust's API names them.
+    public enum PeerType: String, Sendable { case `static`, inbound, linkLocalDiscovery }
     public enum ConnectionState: String, Sendable { case alive, connecting, dead }
 
     /// One peer as the API shows it. Times are the router's monotonic clock.
@@ -45,6 +59,7 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     private let configuration: Configuration
+    private let logger: Logger
     private let service: RouterService
     private let onData: @Sendable (DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
@@ -61,6 +76,8 @@ public final class PeerManager: @unchecked Sendable {
 
     struct OutboundPeer {
         var state = OutboundState.idle
+        var type = PeerType.static
+        var failures = 0
         let discovered: Instant
         var lastConnected: Instant?
         /// Bytes of connections that have closed; the open one is read from its handler.
@@ -74,13 +91,22 @@ public final class PeerManager: @unchecked Sendable {
         let connected: Instant
     }
 
-    public init(configuration: Configuration, service: RouterService,
+    public init(configuration: Configuration, service: RouterService, logger: Logger = Logger(label: "mycelium.peers"),
                 onData: @escaping @Sendable (DataPacket, NeighbourId) -> Void = { _, _ in }) {
         self.configuration = configuration
+        self.logger = logger
         self.service = service
         self.onData = onData
         let now = RouterService.now()
-        for peer in configuration.peers where peer.proto == .tcp { outbound[peer] = OutboundPeer(discovered: now) }
+        for peer in configuration.peers where Self.canDial(peer.proto, privateNetwork: configuration.privateNetwork != nil) {
+            outbound[peer] = OutboundPeer(discovered: now)
+        }
+    }
+
+    /// Whether peers of this transport can be dialled: TCP always (upgraded to TLS in a private
+    /// network), TLS only in a private network.
+    public static func canDial(_ proto: Endpoint.Proto, privateNetwork: Bool) -> Bool {
+        proto == .tcp || (proto == .tls && privateNetwork)
     }
 
     /// Binds the listener on `[::]:port` (dual stack) and starts dialling.
@@ -91,8 +117,9 @@ public final class PeerManager: @unchecked Sendable {
             .childChannelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.installPipeline(on: channel)
-                    if let remote = channel.remoteAddress, let endpoint = Self.endpoint(of: remote) {
+                    try self.installPipeline(on: channel, role: .server)
+                    if let remote = channel.remoteAddress,
+                       let endpoint = Self.endpoint(of: remote)?.with(proto: self.configuration.privateNetwork == nil ? .tcp : .tls) {
                         self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
                         channel.closeFuture.whenComplete { _ in self.inbound[ObjectIdentifier(channel)] = nil }
                     }
@@ -132,17 +159,17 @@ public final class PeerManager: @unchecked Sendable {
                 case .idle: state = .dead
                 case .connecting: state = .connecting
                 case let .connected(channel):
-                    state = .alive
+                    state = Self.isEstablished(channel) ? .alive : .connecting
                     let c = Self.counters(of: channel)
                     tx += c.bytesOut
                     rx += c.bytesIn
                 }
-                return PeerInfo(endpoint: endpoint, type: .static, state: state, txBytes: tx, rxBytes: rx,
+                return PeerInfo(endpoint: endpoint, type: peer.type, state: state, txBytes: tx, rxBytes: rx,
                                 discovered: peer.discovered, lastConnected: peer.lastConnected)
             }
             let accepted = inbound.values.map { peer in
                 let c = Self.counters(of: peer.channel)
-                return PeerInfo(endpoint: peer.endpoint, type: .inbound, state: .alive, txBytes: c.bytesOut, rxBytes: c.bytesIn,
+                return PeerInfo(endpoint: peer.endpoint, type: .inbound, state: Self.isEstablished(peer.channel) ? .alive : .connecting, txBytes: c.bytesOut, rxBytes: c.bytesIn,
                                 discovered: peer.connected, lastConnected: peer.connected)
             }
             return (configured + accepted).sorted { $0.endpoint.description < $1.endpoint.description }
@@ -151,7 +178,9 @@ public final class PeerManager: @unchecked Sendable {
 
     /// Adds a peer and dials it at once (then every redial interval while it is not connected).
     public func add(_ endpoint: Endpoint) async throws(AddError) {
-        guard endpoint.proto == .tcp else { throw .unsupportedProtocol(endpoint.proto) }
+        guard Self.canDial(endpoint.proto, privateNetwork: configuration.privateNetwork != nil) else {
+            throw .unsupportedProtocol(endpoint.proto)
+        }
         let added = (try? await loop.submit { [self] () -> Bool in
             guard outbound[endpoint] == nil, !inbound.values.contains(where: { $0.endpoint == endpoint }) else { return false }
             outbound[endpoint] = OutboundPeer(discovered: RouterService.now())
@@ -179,13 +208,34 @@ public final class PeerManager: @unchecked Sendable {
         return true
     }
 
+    /// A peer found on the LAN (spec §6): dialled unless a peer with the same address and
+    /// transport is already known (typically the inbound connection it made to us).
+    public func discovered(_ endpoint: Endpoint) {
+        loop.execute { [self] in
+            let known = outbound.keys.contains { $0.host == endpoint.host && $0.scopeId == endpoint.scopeId }
+                || inbound.values.contains { $0.endpoint.host == endpoint.host && $0.endpoint.scopeId == endpoint.scopeId }
+            guard !known else { return }
+            logger.info("peer discovered on the LAN", metadata: ["endpoint": "\(endpoint)"])
+            outbound[endpoint] = OutboundPeer(type: .linkLocalDiscovery, discovered: RouterService.now())
+            dial(endpoint)
+        }
+    }
+
     private static func counters(of channel: any Channel) -> PeerCounters {
         (try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self).counters) ?? PeerCounters()
     }
 
+    /// The connection is a neighbour of the router (after the TLS handshake in a private network).
+    private static func isEstablished(_ channel: any Channel) -> Bool {
+        (try? channel.pipeline.syncOperations.handler(type: PeerHandler.self).neighbour) != nil
+    }
+
     // MARK: internals (on the loop)
 
-    private func installPipeline(on channel: any Channel) throws {
+    private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role) throws {
+        if let network = configuration.privateNetwork {
+            try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger))
+        }
         try channel.pipeline.syncOperations.addHandlers([
             PacketFramingHandler(),
             PeerHandler(service: service, onData: onData),
@@ -206,16 +256,27 @@ public final class PeerManager: @unchecked Sendable {
             .channelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel) }
+                channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel, role: .client) }
             }
         if let mark = configuration.firewallMark {
             bootstrap = bootstrap.channelOption(.socketOption(.init(rawValue: SocketMark.optionName)), value: Int(mark))
         }
-        let host: String = switch endpoint.host {
-        case let .ip(ip): ip.description
-        case let .name(name): name
+        let connecting: EventLoopFuture<any Channel>
+        switch endpoint.host {
+        case let .ip(.v6(address)) where endpoint.scopeId != 0:
+            // A link-local peer: NIO's host parsing knows no zones, so the address is built here.
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = endpoint.port.bigEndian
+            raw.sin6_scope_id = endpoint.scopeId
+            withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: address.bytes) }
+            connecting = bootstrap.connect(to: SocketAddress(raw, host: address.description))
+        case let .ip(ip):
+            connecting = bootstrap.connect(host: ip.description, port: Int(endpoint.port))
+        case let .name(name):
+            connecting = bootstrap.connect(host: name, port: Int(endpoint.port))
         }
-        bootstrap.connect(host: host, port: Int(endpoint.port)).whenComplete { [self] result in
+        connecting.whenComplete { [self] result in
             switch result {
             case let .success(channel):
                 guard outbound[endpoint] != nil else { channel.close(promise: nil); return }  // removed meanwhile
@@ -226,13 +287,27 @@ public final class PeerManager: @unchecked Sendable {
                                            eventLoop: channel.eventLoop)
                 channel.closeFuture.whenComplete { _ in
                     let c = framing.value?.counters ?? PeerCounters()
+                    if c.packetsIn > 0 { self.outbound[endpoint]?.failures = 0 }
                     self.outbound[endpoint]?.closedTx += c.bytesOut
                     self.outbound[endpoint]?.closedRx += c.bytesIn
                     self.outbound[endpoint]?.state = .idle
+                    // A connection that never carried a packet (say, a TLS handshake refused) failed.
+                    if c.packetsIn == 0 { self.failedAttempt(endpoint, reason: "closed before any packet") }
                 }
-            case .failure:
+            case let .failure(error):
                 outbound[endpoint]?.state = .idle
+                failedAttempt(endpoint, reason: "\(error)")
             }
+        }
+    }
+
+    /// Counts a failed attempt; a discovered peer is forgotten after too many in a row.
+    private func failedAttempt(_ endpoint: Endpoint, reason: String) {
+        guard let peer = outbound[endpoint], peer.type == .linkLocalDiscovery else { return }
+        outbound[endpoint]?.failures += 1
+        if peer.failures + 1 >= configuration.discoveredPeerAttempts {
+            outbound[endpoint] = nil
+            logger.info("forgetting discovered peer", metadata: ["endpoint": "\(endpoint)", "reason": "\(reason)"])
         }
     }
 
@@ -240,6 +315,8 @@ public final class PeerManager: @unchecked Sendable {
 
     static func endpoint(of address: SocketAddress) -> Endpoint? {
         guard let ip = address.ipAddress.flatMap(IPAddress.init), let port = address.port, port > 0 else { return nil }
-        return Endpoint(proto: .tcp, host: .ip(ip), port: UInt16(port))
+        var scope: UInt32 = 0
+        if case let .v6(v6) = address { scope = v6.address.sin6_scope_id }
+        return Endpoint(proto: .tcp, host: .ip(ip), port: UInt16(port), scopeId: scope)
     }
 }

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host's interfaces as `getifaddrs(3)` reports them: flags and IPv6 link-local presence.
+public enum NetworkInterfaces {
+    public struct Interface: Hashable, Sendable {
+        public let name: String
+        public let index: UInt32
+        public let isUp: Bool
+        public let isLoopback: Bool
+        public let isPointToPoint: Bool
+        public let supportsMulticast: Bool
+        /// The interface has an address in fe80::/64.
+        public let hasLinkLocal: Bool
+    }
+
+    /// Every interface with any address, one entry per name, sorted by name.
+    public static func list() -> [Interface] {
+        var head: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&head) == 0 else { return [] }
+        defer { freeifaddrs(head) }
+        var flags: [String: UInt32] = [:]
+        var linkLocal: Set<String> = []
+        var entry = head
+        while let current = entry {
+            defer { entry = current.pointee.ifa_next }
+            let name = String(cString: current.pointee.ifa_name)
+            flags[name, default: 0] |= current.pointee.ifa_flags
+            guard let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET6) else { continue }
+            let isLinkLocal = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                withUnsafeBytes(of: v6.pointee.sin6_addr) { $0.prefix(8).elementsEqual([0xFE, 0x80, 0, 0, 0, 0, 0, 0]) }
+            }
+            if isLinkLocal { linkLocal.insert(name) }
+        }
+        return flags.keys.sorted().map { name in
+            let f = flags[name]!
+            return Interface(name: name, index: if_nametoindex(name), isUp: f & UInt32(IFF_UP) != 0,
+                             isLoopback: f & UInt32(IFF_LOOPBACK) != 0,
+                             isPointToPoint: f & UInt32(IFF_POINTOPOINT) != 0,
+                             supportsMulticast: f & UInt32(IFF_MULTICAST) != 0,
+                             hasLinkLocal: linkLocal.contains(name))
+        }
+    }
+}
