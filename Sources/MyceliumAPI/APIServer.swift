@@ -39,7 +39,9 @@ public enum APIServer {
             } catch .exists {
                 return plain(.conflict, "a peer with endpoint \(endpoint) already exists")
             } catch let .unsupportedProtocol(proto) {
-                return plain(.badRequest, "\(proto.rawValue):// peers are not supported by this build; use tcp://")
+                return plain(.badRequest, proto == .tls
+                    ? "tls:// peers need a private network (--network-name and --network-key-file); use tcp://"
+                    : "\(proto.rawValue):// peers are not supported by this build; use tcp://")
             }
             return Response(status: .noContent)
         }

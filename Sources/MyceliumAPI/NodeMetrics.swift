@@ -72,11 +72,16 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_datapath_dropped", [("reason", "no_tun")]) { $0.datapath.droppedNoTun },
             counter("mycelium_datapath_dropped", [("reason", "message_unsupported")]) { $0.datapath.messagesUnsupported },
             counter("mycelium_datapath_decrypt_failures") { $0.datapath.decryptFailures },
+            counter("mycelium_discovery_beacons", [("event", "sent")]) { $0.discovery.beaconsSent },
+            counter("mycelium_discovery_beacons", [("event", "received")]) { $0.discovery.beaconsReceived },
+            counter("mycelium_discovery_beacons", [("event", "dropped")]) { $0.discovery.beaconsDropped },
+            counter("mycelium_tls_failures") { $0.tlsFailures },
         ]
         gauges = [
             (CoreMetrics.Gauge(label: "mycelium_peers_alive", factory: factory), { @Sendable in $0.connectedPeers }),
             (CoreMetrics.Gauge(label: "mycelium_routes_selected", factory: factory), { @Sendable in $0.selectedRoutes }),
             (CoreMetrics.Gauge(label: "mycelium_datapath_queued_packets", factory: factory), { @Sendable in $0.queuedPackets }),
+            (CoreMetrics.Gauge(label: "mycelium_discovery_interfaces", factory: factory), { @Sendable in $0.discovery.interfacesJoined }),
         ]
         knownPeers = CoreMetrics.Gauge(label: "mycelium_peer_manager_known_peers", factory: factory)
         last = Mutex([UInt64](repeating: 0, count: counters.count))

@@ -30,6 +30,9 @@ public struct NodeCounters: Sendable {
     public let selectedRoutes: Int
     public let queuedPackets: Int
     public let connectedPeers: Int
+    /// Zero when discovery is off.
+    public let discovery: LANDiscovery.Stats
+    public let tlsFailures: UInt64
 }
 
 /// Read-only views of a running node for the API, metrics and health checks. Each call hops
@@ -75,10 +78,12 @@ extension Node {
 
     public func counters() async -> NodeCounters? {
         guard let service, let datapath else { return nil }
+        let (discovery, peers) = (self.discovery, self.peers)
         return try? await service.loop.submit {
             NodeCounters(router: service.inspect { $0.stats }, datapath: datapath.stats,
                          selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
-                         connectedPeers: service.peerCount)
+                         connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
+                         tlsFailures: peers?.tlsFailures ?? 0)
         }.get()
     }
 

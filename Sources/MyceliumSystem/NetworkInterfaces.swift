@@ -13,6 +13,17 @@ public enum NetworkInterfaces {
         public let supportsMulticast: Bool
         /// The interface has an address in fe80::/64.
         public let hasLinkLocal: Bool
+
+        public init(name: String, index: UInt32, isUp: Bool, isLoopback: Bool, isPointToPoint: Bool, supportsMulticast: Bool,
+                    hasLinkLocal: Bool) {
+            self.name = name
+            self.index = index
+            self.isUp = isUp
+            self.isLoopback = isLoopback
+            self.isPointToPoint = isPointToPoint
+            self.supportsMulticast = supportsMulticast
+            self.hasLinkLocal = hasLinkLocal
+        }
     }
 
     /// Every interface with any address, one entry per name, sorted by name.

@@ -58,7 +58,33 @@ final class NamespaceLab {
         guard Self.run(["ip", "netns", "add", ns]).status == 0 else { throw LabError("cannot create namespace \(ns)") }
         namespaces.append(ns)
         Self.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        // No duplicate address detection: link-local addresses are usable (for LAN discovery)
+        // the moment a link is up, instead of a second or two later.
+        Self.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])
         return ns
+    }
+
+    /// One LAN segment: a bridge (in a namespace of its own) with a veth port to each of
+    /// `hosts`; returns each host's underlay address. Multicast snooping is off, so the bridge
+    /// floods multicast like a plain switch.
+    @discardableResult
+    func lan(_ hosts: [String]) throws -> [String] {
+        let sw = try host("sw")
+        guard Self.run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]).status == 0 else {
+            throw LabError("cannot create bridge in \(sw)")
+        }
+        Self.run(["ip", "-n", sw, "link", "set", "br0", "up"])
+        return try hosts.enumerated().map { i, ns in
+            let port = "p\(i)", inside = "lan0"
+            guard Self.run(["ip", "link", "add", port, "netns", sw, "type", "veth", "peer", "name", inside, "netns", ns]).status == 0 else {
+                throw LabError("cannot create LAN port for \(ns)")
+            }
+            Self.run(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"])
+            let address = "fd78::\(i + 1)"
+            Self.run(["ip", "-n", ns, "addr", "add", "\(address)/64", "dev", inside, "nodad"])
+            Self.run(["ip", "-n", ns, "link", "set", inside, "up"])
+            return address
+        }
     }
 
     /// Joins two namespaces with a veth pair; returns their underlay addresses (a, b).
@@ -83,9 +109,11 @@ final class NamespaceLab {
         Self.run(["ip", "-n", namespace, "link", "del", "v\(n)a"])
     }
 
-    /// Starts `mycelium` in `namespace` with the given peers and extra arguments.
+    /// Starts `mycelium` in `namespace` with the given peers and extra arguments. LAN discovery
+    /// is off unless asked for, so a test's topology is exactly the peers it gives.
     @discardableResult
-    func startNode(_ namespace: String, peers: [String] = [], arguments: [String] = [], environment: [String: String] = [:]) throws -> NodeHandle {
+    func startNode(_ namespace: String, peers: [String] = [], arguments: [String] = [], environment: [String: String] = [:],
+                   discovery: Bool = false) throws -> NodeHandle {
         let keyFile = nodes[namespace]?.keyFile ?? "\(directory)/\(namespace).key"
         let logFile = "\(directory)/\(namespace).log"
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
@@ -93,6 +121,7 @@ final class NamespaceLab {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["ip", "netns", "exec", namespace, Self.binary, "-k", keyFile]
             + (peers.isEmpty ? [] : ["--peers"] + peers.map { "tcp://[\($0)]:9651" }) + arguments
+            + (discovery ? [] : ["--disable-peer-discovery"])
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         p.environment = env

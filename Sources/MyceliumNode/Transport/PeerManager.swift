@@ -67,6 +67,8 @@ public final class PeerManager: @unchecked Sendable {
     private var outbound: [Endpoint: OutboundPeer] = [:]
     private var inbound: [ObjectIdentifier: InboundPeer] = [:]
     private var redialTask: RepeatedTask?
+    /// TLS handshakes or sessions that failed (on the loop).
+    public private(set) var tlsFailures: UInt64 = 0
 
     enum OutboundState {
         case idle
@@ -234,7 +236,9 @@ public final class PeerManager: @unchecked Sendable {
 
     private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role) throws {
         if let network = configuration.privateNetwork {
-            try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger) { [self] in
+                tlsFailures += 1
+            })
         }
         try channel.pipeline.syncOperations.addHandlers([
             PacketFramingHandler(),

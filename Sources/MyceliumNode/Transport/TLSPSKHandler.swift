@@ -38,13 +38,16 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
     private let context: TLSPSKContext  // keeps the SSL_CTX alive as long as the connection
     private let logger: Logger
     private let handshakeTimeout: TimeAmount
+    private let onFailure: () -> Void
     private var state = State.handshaking
     private var pending: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var unflushedPromises: [EventLoopPromise<Void>] = []
     private var timeout: Scheduled<Void>?
     private var activeFired = false
 
-    public init(context: TLSPSKContext, role: Role, logger: Logger, handshakeTimeout: TimeAmount = .seconds(10)) throws {
+    /// `onFailure` runs on the channel's loop when a handshake or session fails.
+    public init(context: TLSPSKContext, role: Role, logger: Logger, handshakeTimeout: TimeAmount = .seconds(10),
+                onFailure: @escaping () -> Void = {}) throws {
         var rbio: OpaquePointer?, wbio: OpaquePointer?
         guard let ssl = cmyc_psk_connection_new(context.context, role == .server ? 1 : 0, &rbio, &wbio) else {
             throw HandshakeFailed(description: "cannot create a TLS connection: \(TLSPSKContext.openSSLError())")
@@ -56,6 +59,7 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
         self.context = context
         self.logger = logger
         self.handshakeTimeout = handshakeTimeout
+        self.onFailure = onFailure
     }
 
     deinit { SSL_free(ssl) }
@@ -233,6 +237,7 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
         timeout?.cancel()
         flushCiphertext(context: context)  // the alert, if OpenSSL produced one
         failPending(HandshakeFailed(description: reason))
+        onFailure()
         logger.warning(duringHandshake ? "TLS handshake refused" : "TLS session failed",
                        metadata: ["peer": "\(Self.peerName(context))", "reason": "\(reason)"])
         context.close(promise: nil)
