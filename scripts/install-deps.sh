@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
     pkg-config        # SwiftPM finds the C libraries through it
-    libssl-dev        # OpenSSL 3: AES-256-GCM packet cipher (later: TLS 1.3 PSK)
+    libssl-dev        # OpenSSL 3: AES-256-GCM packet cipher, TLS 1.3 with a PSK
+    openssl           # tests check TLS-PSK interop with `openssl s_client` / `s_server`
     libsodium-dev     # X25519, CSPRNG
     libnl-3-dev       # netlink (TUN, routes, rules, veth)
     libnl-route-3-dev
