@@ -3,7 +3,7 @@
 #
 # Builds two namespaces joined by a veth pair, runs the release `mycelium` in both, and reports
 # iperf3 TCP (1 and 4 streams), ping average and p99, and the daemons' CPU seconds; the same over
-# the bare veth (the ceiling) first, and afterwards over yggdrasil, wireguard-go and nebula when
+# the bare veth (the ceiling) first, then mycelium as a private network (TLS 1.3 PSK peer links), and afterwards over yggdrasil, wireguard-go and nebula when
 # they are installed (apt-get install yggdrasil wireguard-go wireguard-tools nebula).
 # PROFILE=1 adds a perf profile of the sending daemon.
 # Needs root. Usage: [PROFILE=1] bench/throughput.sh [seconds per iperf3 run]
@@ -74,6 +74,18 @@ if [ "${PROFILE:-0}" = 1 ]; then
     perf report -i "$dir/perf.data" --no-children --fields overhead,sym --stdio -g none 2>/dev/null \
         | grep -E "^ +[0-9]" | head -30 | sed "s/ *$//" | swift demangle --simplified
 fi
+kill "$pa" "$pb" 2>/dev/null || true; wait "$pa" "$pb" 2>/dev/null || true
+
+# The same two nodes as a private network: every peer link is TLS 1.3 (PSK) around the framing.
+head -c 32 /dev/urandom > "$dir/net.key"
+ip netns exec "$b" "$bin" -k "$dir/b.key" --silent --network-name bench --network-key-file "$dir/net.key" &
+pb=$!
+ip netns exec "$a" "$bin" -k "$dir/a.key" --silent --network-name bench --network-key-file "$dir/net.key" --peers "tcp://[fd77:b::2]:9651" &
+pa=$!
+sleep 1
+for _ in $(seq 20); do ip netns exec "$a" ping -6 -c 1 -W 1 "$target" >/dev/null 2>&1 && break; done
+measure mycel-tls "$target"
+echo "mycelium (private network) daemon cpu_seconds: A=$(cpu_seconds "$(pgrep -P $pa || echo $pa)") B=$(cpu_seconds "$(pgrep -P $pb || echo $pb)")"
 kill "$pa" "$pb" 2>/dev/null || true; wait "$pa" "$pb" 2>/dev/null || true
 
 # The other overlays, side by side on the same veth, when installed (Debian: yggdrasil,
