@@ -161,6 +161,26 @@ import Testing
         await a.peers.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test("closing a peer sends close_notify: openssl s_server sees a clean TLS shutdown")
+    func closeNotify() async throws {
+        let port = try Self.freePort()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = Task.detached {
+            try Self.shell("sleep 4 | timeout -s KILL 4 openssl s_server -accept 127.0.0.1:\(port) -tls1_3 -nocert "
+                + "-psk \(Self.keyHex) -psk_identity \(Self.name)", timeout: 8)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let a = try await PeeringTests.makeNode(group, seed: 24, peers: [try Endpoint(parsing: "tcp://127.0.0.1:\(port)")],
+                                                network: try Self.context(), redialMs: 200)
+        for _ in 0..<40 where await a.peers.peers().first?.state != .alive { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await a.peers.peers().first?.state == .alive)
+        await a.peers.shutdown()
+        let (_, out, err) = try await server.value
+        // s_server prints DONE when the client's close_notify arrives (an abrupt close is an error).
+        #expect(String(decoding: out, as: UTF8.self).contains("DONE"), "\(err)")
+        try await group.shutdownGracefully()
+    }
 }
 
 struct LabError: Error, CustomStringConvertible {
