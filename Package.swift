@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "mycelium", targets: ["mycelium"]),
         .executable(name: "mycelium-sim", targets: ["mycelium-sim"]),
+        .executable(name: "mycelium-cni", targets: ["mycelium-cni"]),
         .library(name: "MyceliumCore", targets: ["MyceliumCore"]),
     ],
     dependencies: [
@@ -36,6 +37,12 @@ let package = Package(
         .target(name: "CMyceliumShims"),
 
         .target(name: "MyceliumCore", swiftSettings: strictSettings),
+        // Ordered, serde-compatible JSON: the API's documents and the CNI protocol (no Foundation).
+        .target(name: "MyceliumJSON", swiftSettings: strictSettings),
+        // The CNI protocol and the plugin ↔ agent messages: pure, no Foundation, no C libraries,
+        // so the plugin binary runs on hosts we do not control.
+        .target(name: "MyceliumCNI", dependencies: ["MyceliumJSON"], swiftSettings: strictSettings),
+        .executableTarget(name: "mycelium-cni", dependencies: ["MyceliumCNI"], swiftSettings: strictSettings),
         .target(name: "MyceliumRouting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
         .target(
             name: "MyceliumCrypto",
@@ -61,7 +68,7 @@ let package = Package(
         .target(
             name: "MyceliumAPI",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumNode",
+                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

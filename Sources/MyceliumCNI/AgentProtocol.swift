@@ -1,0 +1,88 @@
+public import MyceliumJSON
+
+/// What the plugin and the agent say over the agent's Unix socket: one JSON request line from
+/// the plugin, then one JSON reply line from the agent, then the agent closes.
+///
+/// ```
+/// plugin → agent  {"command":"ADD","containerID":"…","ifname":"eth0","netns":"/var/run/netns/x",
+///                  "interface":"eth0","mtu":1400,"defaultRoute":false,"validAttachments":[…]}\n
+/// agent → plugin  {"attachment":{…}}\n  |  {"ok":true,…}\n  |  {"error":{"code":…,"msg":…}}\n
+/// ```
+/// The agent owns all privileged work (IPAM, netlink, namespaces); the plugin stays a thin,
+/// dependency-free client.
+public struct AgentRequest: Equatable, Sendable {
+    public var command: CNIInvocation.Command
+    public var key: Attachment.Key
+    public var netns: String
+    /// The interface to create in the container.
+    public var interface: String
+    public var mtu: Int
+    public var defaultRoute: Bool
+    public var validAttachments: [Attachment.Key]
+
+    public init(command: CNIInvocation.Command, key: Attachment.Key, netns: String, interface: String, mtu: Int,
+                defaultRoute: Bool, validAttachments: [Attachment.Key] = []) {
+        self.command = command
+        self.key = key
+        self.netns = netns
+        self.interface = interface
+        self.mtu = mtu
+        self.defaultRoute = defaultRoute
+        self.validAttachments = validAttachments
+    }
+
+    public var json: JSON {
+        .object([
+            ("command", .string(command.rawValue)), ("containerID", .string(key.containerID)), ("ifname", .string(key.ifname)),
+            ("netns", .string(netns)), ("interface", .string(interface)), ("mtu", .int(mtu)), ("defaultRoute", .bool(defaultRoute)),
+            ("validAttachments", .array(validAttachments.map {
+                .object([("containerID", .string($0.containerID)), ("ifname", .string($0.ifname))])
+            })),
+        ])
+    }
+
+    public init(json: JSON) throws(CNIError) {
+        guard let text = json["command"]?.string, let command = CNIInvocation.Command(rawValue: text),
+              let id = json["containerID"]?.string, let ifname = json["ifname"]?.string else {
+            throw CNIError(CNIError.decodeFailure, "malformed agent request")
+        }
+        self.command = command
+        key = Attachment.Key(containerID: id, ifname: ifname)
+        netns = json["netns"]?.string ?? ""
+        interface = json["interface"]?.string ?? ifname
+        mtu = Int(json["mtu"]?.int64 ?? Int64(CNIConfig.maxMTU))
+        defaultRoute = json["defaultRoute"]?.bool ?? false
+        validAttachments = (json["validAttachments"]?.array ?? []).compactMap { item in
+            guard let id = item["containerID"]?.string, let ifname = item["ifname"]?.string else { return nil }
+            return Attachment.Key(containerID: id, ifname: ifname)
+        }
+    }
+}
+
+public enum AgentReply: Equatable, Sendable {
+    case ok
+    case attachment(Attachment)
+    case failure(CNIError)
+
+    public var json: JSON {
+        switch self {
+        case .ok: .object([("ok", .bool(true))])
+        case let .attachment(a): .object([("attachment", a.json)])
+        case let .failure(e): .object([("error", e.json(version: nil))])
+        }
+    }
+
+    public init(json: JSON) throws(CNIError) {
+        if let error = json["error"] {
+            guard let e = CNIError(json: error) else { throw CNIError(CNIError.decodeFailure, "malformed agent error") }
+            self = .failure(e)
+        } else if let a = json["attachment"] {
+            guard let attachment = Attachment(json: a) else { throw CNIError(CNIError.decodeFailure, "malformed agent attachment") }
+            self = .attachment(attachment)
+        } else if json["ok"]?.bool == true {
+            self = .ok
+        } else {
+            throw CNIError(CNIError.decodeFailure, "malformed agent reply")
+        }
+    }
+}
