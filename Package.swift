@@ -43,6 +43,17 @@ let package = Package(
         // so the plugin binary runs on hosts we do not control.
         .target(name: "MyceliumCNI", dependencies: ["MyceliumJSON"], swiftSettings: strictSettings),
         .executableTarget(name: "mycelium-cni", dependencies: ["MyceliumCNI"], swiftSettings: strictSettings),
+        // The agent side of CNI in the daemon: IPAM, container wiring through libnl, the socket.
+        .target(
+            name: "MyceliumAgent",
+            dependencies: [
+                "MyceliumCNI", "MyceliumJSON", "MyceliumCore", "MyceliumSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(name: "MyceliumRouting", dependencies: ["MyceliumCore"], swiftSettings: strictSettings),
         .target(
             name: "MyceliumCrypto",
@@ -84,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "mycelium",
             dependencies: [
-                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode", "MyceliumAPI",
+                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode", "MyceliumAPI", "MyceliumAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

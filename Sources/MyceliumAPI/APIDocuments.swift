@@ -5,13 +5,15 @@ public import MyceliumNode
 /// (spec §9): camelCase, members in Rust's declaration order, compact.
 public enum APIDocuments {
     /// `GET /api/v1/admin`.
-    public static func info(subnet: Subnet, address: IPv6Address, publicKey: PublicKey, startTime: Int64) -> JSON {
+    /// `cniAttachments` (ours) is added after Rust's fields when the CNI agent runs.
+    public static func info(subnet: Subnet, address: IPv6Address, publicKey: PublicKey, startTime: Int64,
+                            cniAttachments: Int? = nil) -> JSON {
         .object([
             ("nodeSubnet", .string(subnet.description)),
             ("nodeIp", .string(address.description)),
             ("nodePubkey", .string(publicKey.hex)),
             ("nodeStartTime", .int(startTime)),
-        ])
+        ] + (cniAttachments.map { [("cniAttachments", JSON.int($0))] } ?? []))
     }
 
     /// The `Endpoint` object (v0.7.6+): `{"proto":"tcp","addr":{"socket":"1.2.3.4:9651"}}`.

@@ -13,13 +13,15 @@ public enum APIServer {
     /// Largest request body we read (a peer endpoint is a few dozen bytes).
     static let maxBody = 16 * 1024
 
-    public static func router(node: Node) -> Router<Context> {
+    /// `cniAttachments`, when the CNI agent runs, counts its attachments for `/admin`.
+    public static func router(node: Node, cniAttachments: (@Sendable () -> Int)? = nil) -> Router<Context> {
         let router = Router(context: Context.self)
         let api = router.group("/api/v1")
 
         api.get("/admin") { _, _ in
             json(APIDocuments.info(subnet: node.identity.subnet, address: node.identity.address,
-                                   publicKey: node.identity.publicKey, startTime: node.startTime))
+                                   publicKey: node.identity.publicKey, startTime: node.startTime,
+                                   cniAttachments: cniAttachments?()))
         }
         api.get("/admin/peers") { _, _ in
             let peers = await node.peers?.peers() ?? []

@@ -52,6 +52,50 @@ public final class Netlink {
         guard rc == 0 else { throw SystemError("configure link \(name)", netlink: rc) }
     }
 
+    /// Whether a link called `name` exists.
+    public func linkExists(_ name: String) -> Bool {
+        (try? interfaceIndex(name)) != nil
+    }
+
+    /// The link's MAC address as `aa:bb:cc:dd:ee:ff`.
+    public func macAddress(of name: String) throws(SystemError) -> String {
+        var link: OpaquePointer?
+        let rc = rtnl_link_get_kernel(socket, 0, name, &link)
+        guard rc == 0, let link else { throw SystemError("find link \(name)", netlink: rc) }
+        defer { rtnl_link_put(link) }
+        guard let address = rtnl_link_get_addr(link), nl_addr_get_len(address) == 6 else { return "" }
+        let bytes = UnsafeRawBufferPointer(start: nl_addr_get_binary_addr(address), count: 6)
+        return bytes.map { b in let h = String(b, radix: 16); return h.count == 1 ? "0" + h : h }.joined(separator: ":")
+    }
+
+    /// Creates a veth pair: `host` here, `peer` directly inside the namespace `namespaceFD`
+    /// refers to (no setns needed), both with `mtu`.
+    public func createVeth(host: String, peer: String, namespaceFD: Int32, mtu: UInt32) throws(SystemError) {
+        guard let link = rtnl_link_veth_alloc() else { throw SystemError("allocate veth", errno: ENOMEM) }
+        defer { rtnl_link_veth_release(link) }
+        rtnl_link_set_name(link, host)
+        rtnl_link_set_mtu(link, mtu)
+        guard let other = rtnl_link_veth_get_peer(link) else { throw SystemError("allocate veth peer", errno: ENOMEM) }
+        rtnl_link_set_name(other, peer)
+        rtnl_link_set_mtu(other, mtu)
+        rtnl_link_set_ns_fd(other, namespaceFD)
+        rtnl_link_put(other)
+        let rc = rtnl_link_add(socket, link, NLM_F_CREATE | NLM_F_EXCL)
+        guard rc == 0 else { throw SystemError("create veth \(host) / \(peer)", netlink: rc) }
+    }
+
+    /// Deletes a link (a veth takes its peer with it); false if there was none.
+    @discardableResult
+    public func deleteLink(_ name: String) throws(SystemError) -> Bool {
+        guard let link = rtnl_link_alloc() else { throw SystemError("allocate link", errno: ENOMEM) }
+        defer { rtnl_link_put(link) }
+        rtnl_link_set_name(link, name)
+        let rc = rtnl_link_delete(socket, link)
+        if rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NODEV { return false }
+        guard rc == 0 else { throw SystemError("delete link \(name)", netlink: rc) }
+        return true
+    }
+
     // MARK: addresses
 
     /// Adds `address/prefixLength` to a link without duplicate address detection (a TUN or veth
@@ -77,6 +121,8 @@ public final class Netlink {
         case device(Int32)
         /// Rejected with "no route to host": nothing matching is ever sent.
         case unreachable
+        /// Through a (link-local) gateway on an interface.
+        case gateway(IPv6Address, Int32)
     }
 
     /// Adds (or replaces) an IPv6 route in `table`.
@@ -162,6 +208,17 @@ public final class Netlink {
             rtnl_route_add_nexthop(route, hop)
         case .unreachable:
             rtnl_route_set_type(route, UInt8(RTN_UNREACHABLE))
+        case let .gateway(gateway, ifindex):
+            rtnl_route_set_type(route, UInt8(RTN_UNICAST))
+            guard let hop = rtnl_route_nh_alloc() else {
+                rtnl_route_put(route)
+                throw SystemError("allocate next hop", errno: ENOMEM)
+            }
+            let via = try address(gateway, prefixLength: 128)
+            defer { nl_addr_put(via) }
+            rtnl_route_nh_set_ifindex(hop, ifindex)
+            rtnl_route_nh_set_gateway(hop, via)
+            rtnl_route_add_nexthop(route, hop)
         }
         return route
     }

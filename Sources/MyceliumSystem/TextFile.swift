@@ -25,4 +25,63 @@ public enum TextFile {
         }
         throw SystemError("read \(path) (larger than 1 MiB)", errno: EFBIG)
     }
+
+    /// Replaces `path` atomically: a temporary file in the same directory is written, synced
+    /// and renamed over it, and the directory is synced, so a crash leaves the old or the new
+    /// content, never a mix.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws(SystemError) {
+        let temporary = path + ".tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError("write \(temporary)", errno: errno) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let e = errno
+                close(fd)
+                unlink(temporary)
+                throw SystemError("write \(temporary)", errno: e)
+            }
+            done += n
+        }
+        _ = fchmod(fd, mode)
+        guard fsync(fd) == 0 else {
+            let e = errno
+            close(fd)
+            unlink(temporary)
+            throw SystemError("sync \(temporary)", errno: e)
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw SystemError("rename \(temporary) to \(path)", errno: e)
+        }
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let dfd = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// `mkdir -p` with `mode` for the directories it creates.
+    public static func makeDirectories(_ path: String, mode: UInt32 = 0o755) throws(SystemError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, mode) != 0, errno != EEXIST { throw SystemError("create directory \(current)", errno: errno) }
+        }
+    }
+
+    /// Writes a small value to a file that exists (a sysctl under /proc/sys, say).
+    public static func overwrite(_ path: String, _ text: String) throws(SystemError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw SystemError("write \(path)", errno: errno) }
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyceliumAgent
 import MyceliumAPI
 import Logging
 import MyceliumCrypto
@@ -48,9 +49,16 @@ struct Run: AsyncParsableCommand {
         let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
         if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
         let node = Node(identity: NodeIdentity(secretKey: secret), configuration: resolved.node, logger: logger)
-        var services: [any Service] = [NodeService(node: node)]
+        let agent = resolved.cni.map { configuration in
+            CNIAgent(configuration: configuration, subnet: node.identity.subnet, nodeAddress: node.identity.address,
+                     logger: logger, isReady: { node.isTunReady })
+        }
+        var services: [any Service] = [NodeService(node: node, agent: agent)]
+        var attachments: (@Sendable () -> Int)?
+        if let agent { attachments = { agent.attachmentCount } }
+        let router = APIServer.router(node: node, cniAttachments: attachments)
         services.append(HTTPService(option: "--api-addr", address: resolved.apiAddress, logger: logger,
-                                    app: APIServer.application(router: APIServer.router(node: node), address: resolved.apiAddress,
+                                    app: APIServer.application(router: router, address: resolved.apiAddress,
                                                                name: "mycelium-api", logger: logger)))
         if let address = resolved.metricsAddress {
             let router = APIServer.metricsRouter(node: node, metrics: NodeMetrics())

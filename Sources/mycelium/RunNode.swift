@@ -1,6 +1,7 @@
 import ArgumentParser
 import Hummingbird
 import Logging
+import MyceliumAgent
 import MyceliumAPI
 import MyceliumCore
 import MyceliumCrypto
@@ -45,6 +46,15 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Run LAN discovery only on this interface; repeatable (env MYCELIUM_PEER_DISCOVERY_INTERFACES, space or comma separated; default all suitable).")
     var peerDiscoveryInterface: [String] = []
 
+    @Flag(name: .long, help: "Run the CNI agent: give containers addresses in this node's /64 through the mycelium-cni plugin (env MYCELIUM_CNI=true).")
+    var cni = false
+
+    @Option(name: .long, help: "Unix socket of the CNI agent (env MYCELIUM_CNI_SOCKET; default /run/mycelium/cni.sock).")
+    var cniSocket: String?
+
+    @Option(name: .long, help: "Directory for persistent state such as the CNI agent's IPAM (env MYCELIUM_STATE_DIR; default /var/lib/mycelium).")
+    var stateDir: String?
+
     @Option(name: .long, help: "Address of the REST API, IP:PORT (env MYCELIUM_API_ADDR; default 127.0.0.1:8989).")
     var apiAddr: String?
 
@@ -74,6 +84,7 @@ struct NodeOptions: ParsableArguments {
         var node: Node.Configuration
         var apiAddress: APIAddress
         var metricsAddress: APIAddress?
+        var cni: CNIAgent.Configuration?
         var logLevel: Logger.Level
         /// Keys of the config file this build does not act on, for the log.
         var ignored: [String]
@@ -147,6 +158,26 @@ struct NodeOptions: ParsableArguments {
             }
             apiAddress = address
         }
+        var cniConfiguration: CNIAgent.Configuration?
+        if try cni || Self.bool(env, "MYCELIUM_CNI", flag: "--cni") || file.bool("cni") {
+            var c = CNIAgent.Configuration()
+            if let path = try cniSocket ?? env["MYCELIUM_CNI_SOCKET"] ?? file.text("cni_socket") {
+                guard path.hasPrefix("/"), path.utf8.count < 108 else {
+                    throw Invalid(description: "invalid value for --cni-socket (MYCELIUM_CNI_SOCKET): '\(path)' must be an absolute path under 108 bytes")
+                }
+                c.socketPath = path
+            }
+            if let path = try stateDir ?? env["MYCELIUM_STATE_DIR"] ?? file.text("state_dir") {
+                guard path.hasPrefix("/") else {
+                    throw Invalid(description: "invalid value for --state-dir (MYCELIUM_STATE_DIR): '\(path)' must be an absolute path")
+                }
+                c.stateDirectory = path
+            }
+            guard !config.noTun else {
+                throw Invalid(description: "invalid value for --cni (MYCELIUM_CNI): containers need the TUN device; remove --no-tun")
+            }
+            cniConfiguration = c
+        }
         var metricsAddress: APIAddress?
         if let text = try metricsApiAddress ?? env["MYCELIUM_METRICS_API_ADDRESS"] ?? file.text("metrics_api_address") {
             guard let address = APIAddress(text) else {
@@ -160,7 +191,7 @@ struct NodeOptions: ParsableArguments {
         }
         let debug = try debug || Self.bool(env, "MYCELIUM_DEBUG", flag: "--debug")
         let silent = try silent || Self.bool(env, "MYCELIUM_SILENT", flag: "--silent")
-        return Resolved(node: config, apiAddress: apiAddress, metricsAddress: metricsAddress,
+        return Resolved(node: config, apiAddress: apiAddress, metricsAddress: metricsAddress, cni: cniConfiguration,
                         logLevel: silent ? .error : debug ? .debug : .info, ignored: file.ignored)
     }
 
@@ -179,7 +210,7 @@ struct NodeOptions: ParsableArguments {
         }
         let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
-                                  "peer_discovery_interfaces"]
+                                  "peer_discovery_interfaces", "cni", "cni_socket", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }
@@ -270,15 +301,20 @@ struct NodeOptions: ParsableArguments {
 /// Runs the node until SIGINT or SIGTERM, then shuts it down cleanly.
 struct NodeService: Service {
     let node: Node
+    /// Started once the node (and its TUN) is up, stopped before it.
+    let agent: CNIAgent?
 
     func run() async throws {
         do {
             try await node.start()
+            try await agent?.start()
         } catch {
+            await agent?.shutdown()
             await node.stop()
             throw error
         }
         try? await gracefulShutdown()
+        await agent?.shutdown()
         await node.stop()
     }
 }
