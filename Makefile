@@ -1,7 +1,7 @@
 # The commands a new user needs; README.md explains them.
 SWIFT ?= swift
 
-.PHONY: deps build release run test clean
+.PHONY: deps build release run test demo clean
 
 deps:
 	./scripts/install-deps.sh
@@ -22,6 +22,11 @@ test: deps
 	./scripts/install-test-tools.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+# Two hosts and two containers in network namespaces, joined over the overlay through the CNI
+# plugin; prints every step and cleans up (root needed).
+demo: build
+	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo ./scripts/demo.sh
 
 clean:
 	rm -rf .build

@@ -151,6 +151,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "CNITests",
+            dependencies: ["MyceliumCNI", "MyceliumJSON", "MyceliumAgent", "MyceliumCore", "MyceliumTesting", "mycelium-cni"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["mycelium"],
             swiftSettings: strictSettings

@@ -10,6 +10,12 @@ public enum Plugin {
         public var stdout: String
         public var stderr: String
         public var status: Int32
+
+        public init(stdout: String, stderr: String, status: Int32) {
+            self.stdout = stdout
+            self.stderr = stderr
+            self.status = status
+        }
     }
 
     public typealias Send = (_ socket: String, _ request: AgentRequest) throws(CNIError) -> AgentReply
