@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+
+/// The CNI plugin binary exec'd exactly as a runtime does (environment, config on stdin),
+/// against the agent of a real node in a namespace; containers are namespaces.
+@Suite(.serialized, .enabled(if: labAvailable, "needs root, network namespaces and /dev/net/tun (CI has them)"))
+struct CNIAgentTests {
+    static let plugin = URL(fileURLWithPath: NamespaceLab.binary).deletingLastPathComponent().appendingPathComponent("mycelium-cni").path
+
+    struct Host {
+        let namespace: String
+        let socket: String
+        let state: String
+    }
+
+    /// A node with its CNI agent in `ns`.
+    static func startHost(_ lab: NamespaceLab, _ ns: String, peers: [String] = []) throws -> Host {
+        let host = Host(namespace: ns, socket: "\(lab.directory)/\(ns).sock", state: "\(lab.directory)/\(ns)-state")
+        try lab.startNode(ns, peers: peers, arguments: ["--cni", "--cni-socket", host.socket, "--state-dir", host.state])
+        let deadline = Date().addingTimeInterval(10)
+        while !lab.log(of: ns).contains("CNI agent ready"), Date() < deadline { usleep(20_000) }
+        return host
+    }
+
+    /// Runs the plugin: (exit status, stdout, stderr).
+    @discardableResult
+    static func cni(_ command: String, _ host: Host, container: String?, id: String, ifname: String = "eth0",
+                    version: String = "1.0.0", extra: String = "") throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: plugin)
+        var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_IFNAME": ifname, "CNI_PATH": "/opt/cni/bin"]
+        if let container { env["CNI_NETNS"] = "/var/run/netns/\(container)" }
+        p.environment = env
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        p.standardError = stderr
+        try p.run()
+        stdin.fileHandleForWriting.write(Data("{\"cniVersion\":\"\(version)\",\"name\":\"mycelium\",\"type\":\"mycelium-cni\",\"socket\":\"\(host.socket)\"\(extra)}".utf8))
+        try stdin.fileHandleForWriting.close()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    static func containerAddress(_ container: String) -> String {
+        let out = NamespaceLab.run(["ip", "-n", container, "-6", "-o", "addr", "show", "scope", "global"]).output
+        return out.split(separator: " ").first { $0.contains("/128") }.map { String($0.split(separator: "/")[0]) } ?? ""
+    }
+
+    /// Host-side veths of the agent (`myc` + 8 hex digits) in `ns`; the TUN (`mycelium`) is not one.
+    static func hostVeths(_ ns: String) -> [String] {
+        NamespaceLab.run(["ip", "-n", ns, "-o", "link"]).output.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count > 1 else { return nil }
+            let name = String(parts[1].split(separator: "@")[0].split(separator: ":")[0])
+            return name.count == 11 && name.hasPrefix("myc") && name.dropFirst(3).allSatisfy(\.isHexDigit) ? name : nil
+        }
+    }
+
+    static func code(_ stdout: String) -> Int? {
+        (try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any])?["code"] as? Int
+    }
+
+    @Test("ADD, CHECK, DEL twice, DEL without a netns; ADD twice is an error; STATUS; a container reaches its node")
+    func lifecycle() throws {
+        let lab = try NamespaceLab()
+        let hostNS = try lab.host("h")
+        let h = try Self.startHost(lab, hostNS)
+        let c = try lab.host("c")
+        let (status, out, err) = try Self.cni("ADD", h, container: c, id: "ctr-a")
+        #expect(status == 0, "\(out) \(err)")
+        let result = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        let ip = ((result?["ips"] as? [[String: Any]])?.first?["address"] as? String) ?? ""
+        #expect(ip.hasSuffix("/128") && ip.hasPrefix(Self.containerAddress(c)), "\(out)")
+        let node = try lab.address(of: hostNS)
+        #expect(lab.ping(from: c, to: node, within: 3), "the container reaches its node's address")
+
+        let again = try Self.cni("ADD", h, container: c, id: "ctr-a")
+        #expect(again.0 != 0 && Self.code(again.1) == 100, "\(again.1)")
+        #expect(try Self.cni("CHECK", h, container: c, id: "ctr-a").0 == 0)
+        #expect(try Self.cni("STATUS", h, container: nil, id: "x", version: "1.1.0").0 == 0)
+        #expect(try Self.cni("DEL", h, container: c, id: "ctr-a").0 == 0)
+        #expect(try Self.cni("DEL", h, container: c, id: "ctr-a").0 == 0, "DEL is idempotent")
+        #expect(try Self.cni("DEL", h, container: nil, id: "ctr-a").0 == 0, "DEL without a netns")
+        let check = try Self.cni("CHECK", h, container: c, id: "ctr-a")
+        #expect(check.0 != 0 && Self.code(check.1) == 103, "CHECK after DEL fails: \(check.1)")
+        #expect(Self.hostVeths(hostNS).isEmpty, "no veth left")
+
+        let bad = try Self.cni("ADD", h, container: "no-such-netns-\(lab.prefix)", id: "ctr-b")
+        #expect(Self.code(bad.1) == 3, "an unknown netns is code 3: \(bad.1)")
+        lab.stopNode(hostNS)
+        let down = try Self.cni("STATUS", h, container: nil, id: "x", version: "1.1.0")
+        #expect(down.0 != 0 && Self.code(down.1) == 50, "STATUS with the agent down: \(down.1)")
+        let addDown = try Self.cni("ADD", h, container: c, id: "ctr-c")
+        #expect(Self.code(addDown.1) == 11, "ADD with the agent down: \(addDown.1)")
+    }
+
+    @Test("containers on two hosts ping over the overlay; an agent restart keeps addresses and connectivity")
+    func twoHosts() throws {
+        let lab = try NamespaceLab()
+        let h1 = try lab.host("h1"), h2 = try lab.host("h2")
+        let (h1Addr, _) = try lab.link(h1, h2)
+        let host1 = try Self.startHost(lab, h1)
+        let host2 = try Self.startHost(lab, h2, peers: [h1Addr])
+        let c1 = try lab.host("c1"), c2 = try lab.host("c2")
+        #expect(try Self.cni("ADD", host1, container: c1, id: "one").0 == 0)
+        #expect(try Self.cni("ADD", host2, container: c2, id: "two").0 == 0)
+        let a2 = Self.containerAddress(c2)
+        #expect(lab.ping(from: c1, to: a2, within: 20), "c1 cannot reach c2: \(lab.log(of: h1))")
+        #expect(lab.ping(from: c2, to: Self.containerAddress(c1), within: 5))
+
+        lab.stopNode(h2)
+        _ = try Self.startHost(lab, h2, peers: [h1Addr])
+        #expect(Self.containerAddress(c2) == a2, "the container keeps its address")
+        #expect(lab.ping(from: c1, to: a2, within: 20), "connectivity after the agent restart: \(lab.log(of: h2))")
+        #expect(try Self.cni("CHECK", host2, container: c2, id: "two").0 == 0, "the restarted agent knows the attachment")
+        let readd = try Self.cni("ADD", host2, container: c2, id: "two")
+        #expect(Self.code(readd.1) == 100, "the restarted agent still refuses a second ADD")
+    }
+
+    @Test("200 ADD/DEL cycles leave no veth, route or IPAM entry; GC releases what the runtime no longer holds")
+    func cycles() throws {
+        let lab = try NamespaceLab()
+        let hostNS = try lab.host("h")
+        let h = try Self.startHost(lab, hostNS)
+        let containers = try (0..<4).map { try lab.host("c\($0)") }
+        for i in 0..<200 {
+            let c = containers[i % containers.count]
+            let add = try Self.cni("ADD", h, container: c, id: "cycle-\(i)")
+            #expect(add.0 == 0, "ADD \(i): \(add.1)")
+            let del = try Self.cni("DEL", h, container: c, id: "cycle-\(i)")
+            #expect(del.0 == 0, "DEL \(i): \(del.1)")
+            if add.0 != 0 || del.0 != 0 { break }
+        }
+        #expect(Self.hostVeths(hostNS).isEmpty)
+        let routes = NamespaceLab.run(["ip", "-n", hostNS, "-6", "route"]).output
+        #expect(routes.split(separator: "\n").filter { $0.contains("/128") || $0.contains(" dev myc") && !$0.contains("dev mycelium") }.isEmpty,
+                "\(routes)")
+        for c in containers { #expect(!NamespaceLab.run(["ip", "-n", c, "link"]).output.contains("eth0")) }
+        let state = try String(contentsOfFile: h.state + "/cni-ipam.json", encoding: .utf8)
+        #expect(state.contains("\"attachments\": []"), "\(state)")
+
+        // GC: the runtime holds only gc-0; gc-1 goes.
+        #expect(try Self.cni("ADD", h, container: containers[0], id: "gc-0").0 == 0)
+        #expect(try Self.cni("ADD", h, container: containers[1], id: "gc-1").0 == 0)
+        let gc = try Self.cni("GC", h, container: nil, id: "x", version: "1.1.0",
+                              extra: ",\"cni.dev/valid-attachments\":[{\"containerID\":\"gc-0\",\"ifname\":\"eth0\"}]")
+        #expect(gc.0 == 0, "\(gc.1)")
+        #expect(NamespaceLab.run(["ip", "-n", containers[0], "link"]).output.contains("eth0"))
+        #expect(!NamespaceLab.run(["ip", "-n", containers[1], "link"]).output.contains("eth0"))
+    }
+}
