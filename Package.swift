@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["mycelium"],
+            dependencies: ["mycelium", "mycelium-cni"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -103,6 +103,34 @@ import Testing
         #expect(short.stderr.contains("3 bytes"))
     }
 
+    @Test("install-cni copies the plugin and writes the conflist, touching nothing else; bad options are refused")
+    func installCNI() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/net.d", withIntermediateDirectories: true)
+        try Data("{\"other\": true}".utf8).write(to: URL(fileURLWithPath: dir + "/net.d/05-other.conflist"))
+        let r = try Self.run(["install-cni", "--bin-dir", dir + "/bin", "--conf-dir", dir + "/net.d", "--cni-socket", "/run/x.sock",
+                              "--route", "default"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let plugin = dir + "/bin/mycelium-cni"
+        #expect(FileManager.default.isExecutableFile(atPath: plugin))
+        let installed = try Data(contentsOf: URL(fileURLWithPath: plugin))
+        let original = try Data(contentsOf: Self.binary.deletingLastPathComponent().appendingPathComponent("mycelium-cni"))
+        #expect(installed == original)
+        let conflist = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/net.d/10-mycelium.conflist"))) as? [String: Any]
+        let plugins = conflist?["plugins"] as? [[String: Any]]
+        #expect(conflist?["cniVersion"] as? String == "1.0.0" && conflist?["name"] as? String == "mycelium")
+        #expect(plugins?.first?["type"] as? String == "mycelium-cni" && plugins?.first?["socket"] as? String == "/run/x.sock")
+        #expect(plugins?.first?["route"] as? String == "default")
+        #expect(try String(contentsOfFile: dir + "/net.d/05-other.conflist", encoding: .utf8) == "{\"other\": true}")
+        let listing = try FileManager.default.contentsOfDirectory(atPath: dir + "/net.d").sorted()
+        #expect(listing == ["05-other.conflist", "10-mycelium.conflist"], "no temporary files left")
+        for bad in [["--route", "sideways"], ["--mtu", "9000"], ["--plugin", dir + "/missing"]] {
+            let r = try Self.run(["install-cni", "--bin-dir", dir + "/bin2", "--conf-dir", dir + "/net2"] + bad)
+            #expect(r.status != 0 && !r.stderr.isEmpty, "\(bad)")
+        }
+    }
+
     @Test("--version prints the version")
     func version() throws {
         let r = try Self.run(["--version"])
