@@ -1,7 +1,23 @@
 #!/usr/bin/env bash
-# Installs the PyPI tools the tests use, if missing: schemathesis checks the running API
-# against docs/api.yaml (Tests/IntegrationTests/APIContractTests.swift).
+# Installs what only the tests use, if missing:
+# - Debian: Go and libcni (golang-github-appc-cni-dev) to build scripts/cni-driver, the runtime
+#   library containerd and CRI-O use, and the reference CNI plugins (containernetworking-plugins,
+#   in /usr/lib/cni) to chain ours with (Tests/IntegrationTests/LibCNITests.swift);
+# - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift).
 set -euo pipefail
+
+packages=(golang-go golang-github-appc-cni-dev containernetworking-plugins)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 version=4.32.5
 if command -v schemathesis >/dev/null && schemathesis --version 2>/dev/null | grep -q "$version"; then
