@@ -1,3 +1,4 @@
+import Foundation
 import MyceliumCNI
 import MyceliumJSON
 import Testing
@@ -31,6 +32,40 @@ import Testing
             return reply
         }
         return (output, seen)
+    }
+
+    static let binary: URL = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mycelium-cni").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("mycelium-cni")
+    }()
+
+    /// The plugin binary exec'd as a runtime does: only `env` in its environment, `stdin` piped.
+    static func exec(_ env: [String: String], _ stdin: [UInt8]) throws -> Plugin.Output {
+        let p = Process()
+        p.executableURL = binary
+        p.environment = env
+        let input = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = input
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        input.fileHandleForWriting.write(Data(stdin))
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Plugin.Output(stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self),
+                             status: p.terminationStatus)
+    }
+
+    /// The binary answers exactly as the in-process model (no agent is reached in these cases:
+    /// the socket points nowhere).
+    static func expectBinaryAgrees(_ env: [String: String], _ stdin: [UInt8], _ model: Plugin.Output) throws {
+        let real = try exec(env, stdin)
+        #expect(real.stdout == model.stdout && real.status == model.status, "binary: \(real) model: \(model)")
     }
 
     static func errorCode(_ output: Plugin.Output) -> Int? {
@@ -85,16 +120,18 @@ import Testing
     @Test("version gates: CHECK needs 0.4.0, STATUS and GC need 1.1.0, unknown versions are refused (code 1)", arguments: [
         ("CHECK", "0.3.1"), ("STATUS", "1.0.0"), ("GC", "0.4.0"), ("ADD", "0.2.0"), ("ADD", "2.0.0"), ("ADD", nil),
     ] as [(String, String?)])
-    func versionGates(command: String, version: String?) {
+    func versionGates(command: String, version: String?) throws {
         let (output, request) = Self.run(Self.env(command), Self.config(version), reply: .ok)
         #expect(Self.errorCode(output) == 1 && output.status == 1, "\(output)")
         #expect(request == nil, "the agent is not asked")
+        try Self.expectBinaryAgrees(Self.env(command), Self.config(version), output)
     }
 
     @Test("VERSION lists the supported versions and echoes the request's, stdin or not")
     func version() throws {
         for stdin in [Self.config("0.4.0"), []] {
             let (output, _) = Self.run(["CNI_COMMAND": "VERSION"], stdin)
+            try Self.expectBinaryAgrees(["CNI_COMMAND": "VERSION"], stdin, output)
             let json = try JSON(parsing: output.stdout)
             #expect(json["supportedVersions"]?.array?.compactMap(\.string) == CNIVersion.supported)
             #expect(json["cniVersion"]?.string == (stdin.isEmpty ? CNIVersion.latest : "0.4.0"))
@@ -107,10 +144,11 @@ import Testing
         ("CHECK", ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"], "[CNI_NETNS]"),
         ("GC", [], "[CNI_PATH]"),
     ])
-    func missingEnvironment(command: String, present: [String], listed: String) {
+    func missingEnvironment(command: String, present: [String], listed: String) throws {
         var env = ["CNI_COMMAND": command]
         for name in present { env[name] = Self.env("ADD")[name] }
         let (output, _) = Self.run(env, Self.config("1.1.0"))
+        try Self.expectBinaryAgrees(env, Self.config("1.1.0"), output)
         #expect(Self.errorCode(output) == 4)
         #expect(output.stdout.contains("required env variables \(listed) missing"), "\(output.stdout)")
     }
@@ -130,20 +168,28 @@ import Testing
         ([:], "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"socket\":\"relative.sock\"}", 7),
         ([:], "{\"cniVersion\":\"1.0.0\",\"name\":\"m\",\"interface\":\"has space\"}", 7),
     ] as [([String: String], String, Int)])
-    func badInput(overrides: [String: String], stdin: String, code: Int) {
+    func badInput(overrides: [String: String], stdin: String, code: Int) throws {
         var env = Self.env("ADD")
         env.merge(overrides) { $1 }
         let (output, request) = Self.run(env, stdin.isEmpty ? Self.config("1.0.0") : Array(stdin.utf8))
+        try Self.expectBinaryAgrees(env, stdin.isEmpty ? Self.config("1.0.0") : Array(stdin.utf8), output)
         #expect(Self.errorCode(output) == code, "\(output.stdout)")
         #expect(output.status != 0 && request == nil)
         #expect(output.stdout.split(separator: "\n").count == 1, "one JSON object and nothing else on stdout")
     }
 
     @Test("an unreachable agent: code 11 (try again) for ADD and DEL, 50 for STATUS")
-    func agentDown() {
+    func agentDown() throws {
         #expect(Self.errorCode(Self.run(Self.env("ADD"), Self.config("1.0.0"), agentUp: false).0) == 11)
         #expect(Self.errorCode(Self.run(Self.env("DEL"), Self.config("1.0.0"), agentUp: false).0) == 11)
         #expect(Self.errorCode(Self.run(Self.env("STATUS"), Self.config("1.1.0"), agentUp: false).0) == 50)
+        // The binary against a socket nobody listens on.
+        let nowhere = ",\"socket\":\"/nonexistent/mycelium-test.sock\""
+        for (command, version, code) in [("ADD", "1.0.0", 11), ("DEL", "0.3.1", 11), ("CHECK", "0.4.0", 11), ("GC", "1.1.0", 11), ("STATUS", "1.1.0", 50)] {
+            let real = try Self.exec(Self.env(command), Self.config(version, extra: nowhere))
+            #expect(real.status == 1 && Self.errorCode(real) == code, "\(command): \(real)")
+            #expect(real.stdout.split(separator: "\n").count == 1, "only the error object on stdout")
+        }
     }
 
     @Test("agent errors reach stdout with their code and the request's version")
@@ -163,9 +209,10 @@ import Testing
     }
 
     @Test("without CNI_COMMAND the plugin describes itself on stderr and exits 0")
-    func about() {
+    func about() throws {
         let (output, _) = Self.run([:], [])
         #expect(output.status == 0 && output.stdout.isEmpty && output.stderr.contains("CNI protocol versions"))
+        #expect(try Self.exec([:], []) == output)
     }
 
     @Test("agent messages round-trip")

@@ -97,6 +97,30 @@ struct CNIAgentTests {
         #expect(Self.code(addDown.1) == 11, "ADD with the agent down: \(addDown.1)")
     }
 
+    @Test("every verb in every spec version through the binary against a real agent")
+    func everyVersion() throws {
+        let lab = try NamespaceLab()
+        let h = try Self.startHost(lab, try lab.host("h"))
+        let c = try lab.host("c")
+        for (i, version) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"].enumerated() {
+            let id = "v\(i)"
+            let add = try Self.cni("ADD", h, container: c, id: id, ifname: "eth\(i)", version: version)
+            let result = try JSONSerialization.jsonObject(with: Data(add.1.utf8)) as? [String: Any]
+            #expect(add.0 == 0 && result?["cniVersion"] as? String == version, "\(version): \(add.1)")
+            let ip = (result?["ips"] as? [[String: Any]])?.first
+            #expect((ip?["version"] as? String == "6") == (version < "1.0.0"), "\(version): \(add.1)")
+            let check = try Self.cni("CHECK", h, container: c, id: id, ifname: "eth\(i)", version: version)
+            #expect(version < "0.4.0" ? Self.code(check.1) == 1 : check.0 == 0, "CHECK \(version): \(check.1)")
+            for verb in ["STATUS", "GC"] {
+                let r = try Self.cni(verb, h, container: nil, id: id, version: version,
+                                     extra: ",\"cni.dev/valid-attachments\":[{\"containerID\":\"\(id)\",\"ifname\":\"eth\(i)\"}]")
+                #expect(version < "1.1.0" ? Self.code(r.1) == 1 : r.0 == 0, "\(verb) \(version): \(r.1)")
+            }
+            #expect(try Self.cni("DEL", h, container: c, id: id, ifname: "eth\(i)", version: version).0 == 0)
+        }
+        #expect(Self.hostVeths(lab.namespaces[0]).isEmpty)
+    }
+
     @Test("containers on two hosts ping over the overlay; an agent restart keeps addresses and connectivity")
     func twoHosts() throws {
         let lab = try NamespaceLab()
