@@ -57,6 +57,18 @@ public final class CNIAgent: @unchecked Sendable {
         public let description: String
     }
 
+    static let forwardingSysctl = "/proc/sys/net/ipv6/conf/all/forwarding"
+
+    /// Containers' packets are forwarded between their veths and the TUN. An unprivileged pod sees
+    /// /proc/sys read-only, so a host (or init container) that already enabled it is not written.
+    static func enableForwarding() throws {
+        if (try? TextFile.read(forwardingSysctl))?.hasPrefix("1") == true { return }
+        do { try TextFile.overwrite(forwardingSysctl, "1") } catch {
+            throw StartFailure(description: "net.ipv6.conf.all.forwarding is 0 and cannot be set (\(error)); "
+                + "set it on the host (sysctl -w net.ipv6.conf.all.forwarding=1) or run the agent where /proc/sys is writable")
+        }
+    }
+
     public func start() async throws {
         pool.start()
         do {
@@ -67,11 +79,10 @@ public final class CNIAgent: @unchecked Sendable {
             }
             ipam = loaded
             wiring = try ContainerWiring()
-            // Containers' packets are forwarded between their veths and the TUN.
-            try TextFile.overwrite("/proc/sys/net/ipv6/conf/all/forwarding", "1")
         } catch {
             throw StartFailure(description: "cannot start the CNI agent (--state-dir \(configuration.stateDirectory)): \(error)")
         }
+        try Self.enableForwarding()
         for record in ipam.records.values { wiring?.restoreRoute(record) }
         count.withLock { $0 = ipam.count }
         let socketDirectory = configuration.socketPath.lastIndex(of: "/").map { String(configuration.socketPath[..<$0]) } ?? "."

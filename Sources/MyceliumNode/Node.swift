@@ -73,7 +73,17 @@ public final class Node: @unchecked Sendable {
             let tun = try TunDevice(name: configuration.tunName)
             try netlink!.setLink(tun.name, up: true, mtu: Self.tunMTU)
             // Prefix length 7, as Rust: the kernel's prefix route sends all of 400::/7 to the TUN.
-            try netlink!.addAddress(identity.address, prefixLength: 7, interface: try netlink!.interfaceIndex(tun.name))
+            do {
+                try netlink!.addAddress(identity.address, prefixLength: 7, interface: try netlink!.interfaceIndex(tun.name))
+            } catch {
+                // Docker turns IPv6 off in a container's namespace; the kernel then only says EACCES.
+                if (try? TextFile.read("/proc/sys/net/ipv6/conf/\(tun.name)/disable_ipv6"))?.hasPrefix("1") == true {
+                    throw SystemError(error.operation, reason: "IPv6 is disabled in this network namespace "
+                        + "(net.ipv6.conf.all.disable_ipv6=1); in Docker run with --sysctl net.ipv6.conf.all.disable_ipv6=0",
+                        errno: EACCES)
+                }
+                throw error
+            }
             self.tun = tun
             logger.info("TUN ready", metadata: ["name": "\(tun.name)", "address": "\(identity.address)/7", "mtu": "\(Self.tunMTU)"])
         }

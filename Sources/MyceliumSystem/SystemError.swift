@@ -16,6 +16,13 @@ public struct SystemError: Error, Equatable, CustomStringConvertible {
         self.reason = String(cString: strerror(code))
     }
 
+    /// An error whose kernel reason alone would mislead; `reason` says what to do.
+    public init(_ operation: String, reason: String, errno code: Int32) {
+        self.operation = operation
+        self.code = code
+        self.reason = reason
+    }
+
     public init(_ operation: String, netlink code: Int32) {
         self.operation = operation
         self.code = code

@@ -9,7 +9,9 @@ struct APIOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
 
-    func client() throws -> APIClient {
+    func client() throws -> APIClient { try Self.client(apiAddr: apiAddr) }
+
+    static func client(apiAddr: String?) throws -> APIClient {
         let text = apiAddr ?? Environment.current["MYCELIUM_API_ADDR"] ?? APIAddress.defaultAPI.description
         guard let address = APIAddress(text) else {
             throw CLIError("invalid value for --api-addr (MYCELIUM_API_ADDR): '\(text)' is not IP:PORT, e.g. 127.0.0.1:8989")
@@ -153,3 +155,32 @@ struct Stats: AsyncParsableCommand {
     }
 }
 
+
+// MARK: healthcheck
+
+/// The container's HEALTHCHECK: asks the running node's `/readyz` (or `/healthz` with
+/// `--live`), prints the report and exits 0 only on HTTP 200, so the image needs no curl.
+struct HealthCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "healthcheck",
+        abstract: "Exit 0 if the running node is ready (GET /readyz), 1 otherwise; --live asks /healthz."
+    )
+
+    @Option(name: .long, help: "Address of the daemon's REST API (env MYCELIUM_API_ADDR; default 127.0.0.1:8989).")
+    var apiAddr: String?
+
+    @Flag(help: "Ask /healthz (the process is alive) instead of /readyz (the node carries traffic).")
+    var live = false
+
+    func run() async throws {
+        var client = try APIOptions.client(apiAddr: apiAddr)
+        client.timeoutSeconds = 3
+        let path = live ? "/healthz" : "/readyz"
+        let response: APIClient.Response
+        do { response = try await client.get(path) } catch let error as APIClient.Unreachable {
+            throw CLIError(error.description)
+        }
+        print(response.text)
+        guard response.status == 200 else { throw ExitCode.failure }
+    }
+}

@@ -19,7 +19,7 @@ struct Mycelium: AsyncParsableCommand {
             Mycelium network (v0.7.10). Every node option can also be set as MYCELIUM_<OPTION>.
             """,
         version: version,
-        subcommands: [Run.self, Inspect.self, GenerateKeys.self, ShowConfig.self, Peers.self, Routes.self, Stats.self, InstallCNI.self],
+        subcommands: [Run.self, Inspect.self, GenerateKeys.self, ShowConfig.self, Peers.self, Routes.self, Stats.self, HealthCheck.self, InstallCNI.self],
         defaultSubcommand: Run.self
     )
 }
@@ -36,7 +36,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let environment = Environment.current
         let resolved = try options.resolve(environment: environment)
-        let keyPath = key.keyFile ?? environment["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: environment)
+        let keyPath = key.resolvedPath(environment: environment)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = resolved.logLevel
@@ -73,11 +73,13 @@ struct Run: AsyncParsableCommand {
 /// `-k/--key-file`, shared by every command that touches the node key.
 struct KeyFileOptions: ParsableArguments {
     @Option(name: [.customShort("k"), .long], help: ArgumentHelp(
-        "Path to the private key file.",
+        "Path to the private key file (env MYCELIUM_KEY_FILE).",
         discussion: "Default: $XDG_DATA_HOME/mycelium/priv_key.bin, else ~/.local/share/mycelium/priv_key.bin."))
     var keyFile: String?
 
+    /// The flag, else MYCELIUM_KEY_FILE, else the XDG default: the same file for `run`,
+    /// `inspect` and `generate-keys`, so `docker exec … mycelium inspect` reads the node's key.
     func resolvedPath(environment: [String: String] = Environment.current) -> String {
-        keyFile ?? DefaultPaths.keyFile(environment: environment)
+        keyFile ?? environment["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: environment)
     }
 }

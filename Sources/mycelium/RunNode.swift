@@ -88,6 +88,8 @@ struct NodeOptions: ParsableArguments {
         var logLevel: Logger.Level
         /// Keys of the config file this build does not act on, for the log.
         var ignored: [String]
+        /// The config file that was read, if any.
+        var configFile: String?
     }
 
     /// Flags over environment over config file over defaults; the first bad value is one line
@@ -192,7 +194,8 @@ struct NodeOptions: ParsableArguments {
         let debug = try debug || Self.bool(env, "MYCELIUM_DEBUG", flag: "--debug")
         let silent = try silent || Self.bool(env, "MYCELIUM_SILENT", flag: "--silent")
         return Resolved(node: config, apiAddress: apiAddress, metricsAddress: metricsAddress, cni: cniConfiguration,
-                        logLevel: silent ? .error : debug ? .debug : .info, ignored: file.ignored)
+                        logLevel: silent ? .error : debug ? .debug : .info, ignored: file.ignored,
+                        configFile: file.read ? file.path : nil)
     }
 
     /// The config file's values, checked: unknown keys are an error, Rust keys we do not act
@@ -201,7 +204,7 @@ struct NodeOptions: ParsableArguments {
         let explicit = configFile ?? env["MYCELIUM_CONFIG_FILE"]
         let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/root"
         let path = explicit ?? (env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? home + "/.config") + "/mycelium/mycelium.toml"
-        guard explicit != nil || TextFile.exists(path) else { return FileValues(path: path, values: [:], ignored: []) }
+        guard explicit != nil || TextFile.exists(path) else { return FileValues(path: path, values: [:], ignored: [], read: false) }
         let values: [String: ConfigFile.Value]
         do {
             values = try ConfigFile.parse(try TextFile.read(path))
@@ -214,7 +217,7 @@ struct NodeOptions: ParsableArguments {
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }
-        return FileValues(path: path, values: values, ignored: values.keys.filter(Self.notYetSupportedKeys.contains).sorted())
+        return FileValues(path: path, values: values, ignored: values.keys.filter(Self.notYetSupportedKeys.contains).sorted(), read: true)
     }
 
     /// Typed access to the config file, with errors naming the key and the file.
@@ -222,6 +225,7 @@ struct NodeOptions: ParsableArguments {
         let path: String
         let values: [String: ConfigFile.Value]
         let ignored: [String]
+        let read: Bool
 
         func bad(_ key: String, _ expected: String) -> Invalid {
             Invalid(description: "invalid value for \(key) in config file \(path): expected \(expected)")

@@ -18,7 +18,7 @@ struct ShowConfig: ParsableCommand {
         let env = Environment.current
         let resolved = try options.resolve(environment: env)
         let config = resolved.node
-        let keyPath = key.keyFile ?? env["MYCELIUM_KEY_FILE"] ?? DefaultPaths.keyFile(environment: env)
+        let keyPath = key.resolvedPath(environment: env)
         let lines = [
             "\"keyFile\": \(JSON.quoted(keyPath))",
             "\"peers\": [" + config.peers.map { JSON.quoted($0.description) }.joined(separator: ", ") + "]",
@@ -33,7 +33,11 @@ struct ShowConfig: ParsableCommand {
             "\"peerDiscoveryInterfaces\": [" + config.peerDiscoveryInterfaces.map(JSON.quoted).joined(separator: ", ") + "]",
             "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
             "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
+            "\"cni\": " + (resolved.cni.map {
+                "{\"socket\": \(JSON.quoted($0.socketPath)), \"stateDir\": \(JSON.quoted($0.stateDirectory))}"
+            } ?? "null"),
             "\"logLevel\": \(JSON.quoted("\(resolved.logLevel)"))",
+            "\"configFile\": " + (resolved.configFile.map(JSON.quoted) ?? "null"),
             "\"ignoredConfigKeys\": [" + resolved.ignored.map(JSON.quoted).joined(separator: ", ") + "]",
         ]
         print("{\n  " + lines.joined(separator: ",\n  ") + "\n}")
