@@ -3,10 +3,14 @@
 # - Debian: Go and libcni (golang-github-appc-cni-dev) to build scripts/cni-driver, the runtime
 #   library containerd and CRI-O use, and the reference CNI plugins (containernetworking-plugins,
 #   in /usr/lib/cni) to chain ours with (Tests/IntegrationTests/LibCNITests.swift);
+# - Debian: docker.io (a private engine), docker-compose, debootstrap (a local bookworm base
+#   image) and systemd's systemd-analyze, for the packaging tests (tests/packaging);
 # - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift).
+#   The packaging tests' PyPI tools are installed by scripts/test-packaging.sh in a venv.
 set -euo pipefail
 
-packages=(golang-go golang-github-appc-cni-dev containernetworking-plugins)
+packages=(golang-go golang-github-appc-cni-dev containernetworking-plugins
+          docker.io docker-compose debootstrap systemd python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

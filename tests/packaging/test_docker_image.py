@@ -1,0 +1,208 @@
+"""The image, built from locally built binaries (`--target runtime-local`) on a bookworm base
+made by debootstrap, run as users run it: two containers with NET_ADMIN and /dev/net/tun,
+configured only by MYCELIUM_* variables, peer and ping each other over the overlay.
+
+Needs root (a private dockerd, a bridge, nsenter) and Debian's docker.io and debootstrap
+(scripts/install-test-tools.sh). The engine uses its own data root, socket and bridge, no
+iptables, and is stopped and removed afterwards; nothing is pulled from a registry."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ROOT, run
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
+                                reason="needs root and /dev/net/tun (CI has them)")
+
+SOCKET = "/run/mycelium-test-docker.sock"
+BRIDGE = "myctestdk0"
+BRIDGE_ADDRESS = "172.31.251.1/24"
+BASE = "local/bookworm-minbase:test"
+IMAGE = "mycelium:e2e"
+PREFIX = "mycelium-e2e-"
+
+
+def docker(*args, check=True, timeout=120):
+    # Debian's client matches Debian's engine; the legacy builder needs no buildx plugin.
+    client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+    r = subprocess.run([client, "-H", f"unix://{SOCKET}", *args], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    if check and r.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)}: {r.stdout}{r.stderr}")
+    return r
+
+
+def wait(what, predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    for binary in ["dockerd", "debootstrap", "nsenter"]:
+        if not shutil.which(binary):
+            pytest.fail(f"{binary} is missing: run scripts/install-test-tools.sh")
+    work = pathlib.Path(tempfile.mkdtemp(prefix="mycelium-docker-", dir="/var/tmp"))
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
+    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+    log = open(work / "dockerd.log", "w")
+    daemon = subprocess.Popen(
+        ["dockerd", "--data-root", str(work / "data"), "--exec-root", "/run/mycelium-test-docker", "-H", f"unix://{SOCKET}",
+         "--pidfile", "/run/mycelium-test-docker.pid", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+         "-b", BRIDGE, "--storage-driver", "overlay2", "--exec-opt", "native.cgroupdriver=cgroupfs"],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait("dockerd", lambda: daemon.poll() is None and docker("version", check=False).returncode == 0, 60)
+        # A bookworm base without a registry.
+        rootfs = work / "rootfs"
+        r = run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        imported = subprocess.run([client, "-H", f"unix://{SOCKET}", "import", "-", BASE], stdin=tar.stdout,
+                                  capture_output=True, text=True, timeout=300)
+        tar.wait(timeout=60)
+        assert imported.returncode == 0, imported.stderr
+        shutil.rmtree(rootfs)
+        yield work
+    finally:
+        for container in docker("ps", "-aq", "--filter", f"name={PREFIX}", check=False).stdout.split():
+            docker("rm", "-f", "-v", container, check=False)
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        log.close()
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+        subprocess.run(["umount", "-R", str(work / "data")], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image(engine):
+    for binary in ["mycelium", "mycelium-cni"]:
+        if not (ROOT / ".build-dist" / binary).exists():
+            pytest.fail(f".build-dist/{binary} is missing: run scripts/build-release.sh first (scripts/test-packaging.sh does)")
+    # --network host: the runtime stage installs its libraries with apt; this engine has no NAT.
+    docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE}", "--target", "runtime-local", "-t", IMAGE,
+           str(ROOT), timeout=900)
+    return IMAGE
+
+
+def node(name, *env, volume=None, sysctl=True):
+    args = ["run", "-d", "--name", PREFIX + name, "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun"]
+    if sysctl:
+        args += ["--sysctl", "net.ipv6.conf.all.disable_ipv6=0"]
+    if volume:
+        args += ["-v", f"{PREFIX}{volume}:/var/lib/mycelium"]
+    for variable in env:
+        args += ["-e", variable]
+    return docker(*args, IMAGE).stdout.strip()
+
+
+def inspect(name, template):
+    return docker("inspect", "-f", template, PREFIX + name).stdout.strip()
+
+
+def overlay_address(name):
+    def address():
+        r = docker("exec", PREFIX + name, "mycelium", "inspect", "--json", check=False)
+        return json.loads(r.stdout)["address"] if r.returncode == 0 else None
+    return wait(f"{name}'s key", address, 30)
+
+
+def ping(from_name, address):
+    """ping6 from inside the container's network namespace (the image has no ping)."""
+    pid = inspect(from_name, "{{.State.Pid}}")
+    return subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ping", "-6", "-c", "1", "-W", "1", address],
+                          capture_output=True, text=True, timeout=10).returncode == 0
+
+
+def test_two_containers_peer_and_ping_over_the_overlay(image):
+    node("a", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", volume="a")
+    a_ip = wait("a's IP", lambda: inspect("a", "{{.NetworkSettings.IPAddress}}"), 30)
+    node("b", f"MYCELIUM_PEERS=tcp://{a_ip}:9651", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", volume="b")
+    a, b = overlay_address("a"), overlay_address("b")
+    assert a != b and a.split(":")[0] in {f"{x:x}" for x in range(0x400, 0x600)}
+    wait("a to reach b over the overlay", lambda: ping("a", b), 60)
+    wait("b to reach a over the overlay", lambda: ping("b", a), 30)
+    peers = docker("exec", PREFIX + "a", "mycelium", "peers", "list", "--json").stdout
+    assert json.loads(peers)[0]["connectionState"] == "alive", peers
+    # The HEALTHCHECK (mycelium healthcheck → /readyz) turns the containers healthy.
+    for name in ["a", "b"]:
+        wait(f"{name} healthy", lambda name=name: inspect(name, "{{.State.Health.Status}}") == "healthy", 90)
+
+    # A new container on the same volume is the same node: the key is in the declared volume.
+    docker("rm", "-f", PREFIX + "b")
+    node("b2", f"MYCELIUM_PEERS=tcp://{a_ip}:9651", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", volume="b")
+    assert overlay_address("b2") == b
+    wait("a to reach the recreated b", lambda: ping("a", b), 60)
+
+
+def test_bad_configuration_is_one_line_naming_the_variable(image):
+    r = docker("run", "--rm", "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun", "-e", "MYCELIUM_TCP_LISTEN_PORT=abc", IMAGE,
+               check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip().count("\n") == 0 and "MYCELIUM_TCP_LISTEN_PORT" in r.stderr, r.stderr
+
+
+def test_ipv6_off_in_the_container_is_explained(image):
+    node("noipv6", sysctl=False)
+    wait("the node to stop", lambda: inspect("noipv6", "{{.State.Status}}") == "exited", 30)
+    logs = docker("logs", PREFIX + "noipv6").stderr
+    assert "--sysctl net.ipv6.conf.all.disable_ipv6=0" in logs, logs
+
+
+def test_install_cni_from_the_image(image, tmp_path):
+    r = docker("run", "--rm", "-v", f"{tmp_path}:/host", IMAGE, "install-cni", "--bin-dir", "/host/bin", "--conf-dir", "/host/net.d")
+    assert (tmp_path / "bin" / "mycelium-cni").stat().st_size > 1_000_000, r.stdout
+    conflist = json.loads((tmp_path / "net.d" / "10-mycelium.conflist").read_text())
+    assert conflist["plugins"][0]["type"] == "mycelium-cni"
+    # The copied plugin runs on the host: it links no library of the image.
+    version = subprocess.run([str(tmp_path / "bin" / "mycelium-cni")], input="", capture_output=True, text=True,
+                             env={"CNI_COMMAND": "VERSION"}, timeout=10)
+    assert json.loads(version.stdout)["supportedVersions"][-1] == "1.1.0", version
+
+
+def test_compose_file_runs_three_nodes(image):
+    """deploy/compose.yaml as a user runs it (Debian's docker-compose), on the image under test:
+    peers named by service, so node-c reaches node-a's overlay address."""
+    if not shutil.which("docker-compose"):
+        pytest.fail("docker-compose is missing: run scripts/install-test-tools.sh")
+    compose = ["docker-compose", "-H", f"unix://{SOCKET}", "-p", PREFIX + "compose", "-f", str(ROOT / "deploy" / "compose.yaml")]
+    environment = {**os.environ, "MYCELIUM_IMAGE": IMAGE}
+
+    def call(*args, timeout=180):
+        return subprocess.run([*compose, *args], capture_output=True, text=True, timeout=timeout, env=environment)
+
+    try:
+        up = call("up", "-d", "--no-build")
+        assert up.returncode == 0, up.stdout + up.stderr
+
+        def address(service):
+            r = call("exec", "-T", service, "mycelium", "inspect", "--json", timeout=30)
+            return json.loads(r.stdout)["address"] if r.returncode == 0 else None
+
+        a = wait("node-a's key", lambda: address("node-a"), 30)
+        c_pid = wait("node-c", lambda: docker("inspect", "-f", "{{.State.Pid}}", f"{PREFIX}compose_node-c_1",
+                                               check=False).stdout.strip(), 30)
+        reach = lambda: subprocess.run(["nsenter", f"--net=/proc/{c_pid}/ns/net", "ping", "-6", "-c", "1", "-W", "1", a],
+                                       capture_output=True, timeout=10).returncode == 0
+        wait("node-c to reach node-a over the overlay", reach, 60)
+    finally:
+        call("down", "-v", "--timeout", "5")
