@@ -1,0 +1,255 @@
+"""charts/mycelium: rendered offline by Helm's own library (helm-python-sdk), the objects
+asserted, then checked by kubernetes-validate --strict, yamllint and checkov."""
+import re
+
+import pytest
+import yaml
+
+from conftest import (CHART, KUBE_VERSION, ROOT, container, daemonset, env, find, objects, render, render_chart,
+                      run, tool)
+
+# Every option set away from its default, for the mapping and the validators.
+ALL_OPTIONS = {
+    "node": {
+        "peers": ["tcp://[2001:db8::1]:9651", "tcp://peer.example.org:9651"],
+        "tcpListenPort": 9751,
+        "tunName": "myc0",
+        "firewallMark": "0x4d59",
+        "peerDiscovery": {"enabled": False, "port": 9750, "interfaces": ["eth0", "eth1"]},
+        "privateNetwork": {"name": "cluster-net", "existingSecret": "mycelium-network", "secretKey": "net.key"},
+        "apiAddr": "127.0.0.1:8990",
+        "logLevel": "debug",
+        "stateDir": "/srv/mycelium/",
+        "extraEnv": [{"name": "SWIFT_BACKTRACE", "value": "enable=yes"}],
+    },
+    "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist"},
+    "health": {"port": 9199},
+    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+}
+
+
+def documented_variables():
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    return {m for row in rows for m in re.findall(r"MYCELIUM_[A-Z_]+", row.split("|")[2])}
+
+
+def test_manifest_is_a_fresh_render():
+    """deploy/kubernetes/mycelium.yaml is the chart with default values (scripts/render-chart.py)."""
+    assert render_chart.MANIFEST.read_text() == render_chart.manifest(render()), \
+        "deploy/kubernetes/mycelium.yaml is stale: run scripts/render-chart.py"
+
+
+def test_lint():
+    import helm_python
+
+    result = helm_python.lint(str(CHART), strict=True, kube_version=KUBE_VERSION)
+    assert result["total_charts_linted"] == 1 and result["errors"] == [], result
+    assert [m for m in result["messages"] if m["severity"] >= 2] == [], result
+
+
+def test_default_daemonset():
+    objs = objects()
+    assert {o["kind"] for o in objs} == {"DaemonSet", "ServiceAccount"}, "no Service or ServiceMonitor unless metrics are enabled"
+    (sa,) = find(objs, "ServiceAccount")
+    assert sa["automountServiceAccountToken"] is False
+    ds = daemonset()
+    assert ds["metadata"]["namespace"] == "kube-system"
+    spec = ds["spec"]
+    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
+    pod = spec["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert pod["automountServiceAccountToken"] is False
+    assert {"operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert {"operator": "Exists", "effect": "NoExecute"} in pod["tolerations"]
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+
+    node = container(ds, "mycelium")
+    assert node["image"] == "ghcr.io/mycelium-swift/mycelium:0.1.0", "the tag defaults to appVersion"
+    security = node["securityContext"]
+    assert "privileged" not in security
+    assert security["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN", "SYS_ADMIN"]}
+    assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+    assert node["resources"]["requests"] and node["resources"]["limits"]["memory"]
+
+    # Probes on the loopback health address, which the node serves there.
+    variables = env(node)
+    assert variables["MYCELIUM_METRICS_API_ADDRESS"] == "127.0.0.1:9099"
+    for probe, path in [("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
+        assert node[probe]["httpGet"] == {"host": "127.0.0.1", "path": path, "port": 9099}, probe
+
+    # The key and the IPAM on a hostPath, so a pod restart keeps the address and the containers'.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["state"]["hostPath"] == {"path": "/var/lib/mycelium", "type": "DirectoryOrCreate"}
+    assert variables["MYCELIUM_KEY_FILE"] == "/var/lib/mycelium/priv_key.bin"
+    assert variables["MYCELIUM_STATE_DIR"] == "/var/lib/mycelium"
+    assert volumes["tun"]["hostPath"] == {"path": "/dev/net/tun", "type": "CharDevice"}
+    mounts = {m["name"]: m for m in node["volumeMounts"]}
+    assert mounts["state"]["mountPath"] == "/var/lib/mycelium" and mounts["tun"]["mountPath"] == "/dev/net/tun"
+    assert mounts["netns"]["mountPropagation"] == "HostToContainer", "pod namespaces created later must be visible"
+    assert mounts["cni-socket"]["mountPath"] == "/run/mycelium"
+    assert variables["MYCELIUM_CNI"] == "true" and variables["MYCELIUM_CNI_SOCKET"] == "/run/mycelium/cni.sock"
+    assert variables["MYCELIUM_DISABLE_PEER_DISCOVERY"] == "false"
+    assert "MYCELIUM_PEERS" not in variables
+
+    # install-cni writes into the host's CNI directories, as an unprivileged init container.
+    install = container(ds, "install-cni")
+    assert install["command"][:2] == ["/usr/local/bin/mycelium", "install-cni"]
+    assert "--bin-dir=/host/cni/bin" in install["command"] and "--conf-dir=/host/cni/net.d" in install["command"]
+    assert "--cni-socket=/run/mycelium/cni.sock" in install["command"]
+    assert install["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    install_mounts = {m["name"]: m["mountPath"] for m in install["volumeMounts"]}
+    assert install_mounts == {"cni-bin": "/host/cni/bin", "cni-conf": "/host/cni/net.d"}
+    assert volumes["cni-bin"]["hostPath"] == {"path": "/opt/cni/bin", "type": "DirectoryOrCreate"}
+    assert volumes["cni-conf"]["hostPath"] == {"path": "/etc/cni/net.d", "type": "DirectoryOrCreate"}
+    init_names = [c["name"] for c in pod["initContainers"]]
+    assert init_names == ["sysctl", "install-cni"]
+    assert container(ds, "sysctl")["securityContext"]["privileged"] is True
+
+
+def test_every_node_option_is_a_value():
+    """Each MYCELIUM_* variable of docs/configuration.md is reachable through values (the config
+    file excepted: the chart configures by variables only), with the value it was given."""
+    variables = env(container(daemonset(ALL_OPTIONS), "mycelium"))
+    missing = documented_variables() - {"MYCELIUM_CONFIG_FILE"} - set(variables)
+    assert not missing, f"documented options the chart cannot set: {sorted(missing)}"
+    assert variables["MYCELIUM_PEERS"] == "tcp://[2001:db8::1]:9651 tcp://peer.example.org:9651"
+    assert variables["MYCELIUM_TCP_LISTEN_PORT"] == "9751"
+    assert variables["MYCELIUM_TUN_NAME"] == "myc0"
+    assert variables["MYCELIUM_FIREWALL_MARK"] == "0x4d59"
+    assert variables["MYCELIUM_DISABLE_PEER_DISCOVERY"] == "true"
+    assert variables["MYCELIUM_PEER_DISCOVERY_PORT"] == "9750"
+    assert variables["MYCELIUM_PEER_DISCOVERY_INTERFACES"] == "eth0 eth1"
+    assert variables["MYCELIUM_NETWORK_NAME"] == "cluster-net"
+    assert variables["MYCELIUM_NETWORK_KEY_FILE"] == "/etc/mycelium/network/net.key"
+    assert variables["MYCELIUM_API_ADDR"] == "127.0.0.1:8990"
+    assert variables["MYCELIUM_METRICS_API_ADDRESS"] == "[::]:9199"
+    assert variables["MYCELIUM_DEBUG"] == "true" and variables["MYCELIUM_SILENT"] == "false"
+    assert variables["MYCELIUM_KEY_FILE"] == "/srv/mycelium/priv_key.bin"
+    assert variables["MYCELIUM_STATE_DIR"] == "/srv/mycelium"
+    assert variables["MYCELIUM_CNI_SOCKET"] == "/run/myc/cni.sock"
+    assert variables["SWIFT_BACKTRACE"] == "enable=yes"
+    assert env(container(daemonset({"node": {"noTun": True}, "cni": {"enabled": False}}), "mycelium"))["MYCELIUM_NO_TUN"] == "true"
+    assert env(container(daemonset({"node": {"logLevel": "error"}}), "mycelium"))["MYCELIUM_SILENT"] == "true"
+
+
+def test_private_network_key_comes_from_a_secret():
+    ds = daemonset(ALL_OPTIONS)
+    volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["network-key"]["secret"]["secretName"] == "mycelium-network"
+    mount = next(m for m in container(ds, "mycelium")["volumeMounts"] if m["name"] == "network-key")
+    assert mount == {"name": "network-key", "mountPath": "/etc/mycelium/network", "readOnly": True}
+
+
+def test_install_cni_follows_the_values():
+    command = container(daemonset(ALL_OPTIONS), "install-cni")["command"]
+    for arg in ["--conflist-name=05-mycelium.conflist", "--cni-socket=/run/myc/cni.sock", "--route=default", "--mtu=1380"]:
+        assert arg in command
+
+
+def test_metrics_service_and_monitor():
+    objs = objects(ALL_OPTIONS)
+    (service,) = find(objs, "Service")
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9199, "targetPort": "metrics", "protocol": "TCP"}]
+    (monitor,) = find(objs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    ports = {p["name"]: p for p in container(daemonset(ALL_OPTIONS), "mycelium")["ports"]}
+    assert ports["metrics"]["containerPort"] == 9199 and ports["peers"]["containerPort"] == 9751
+    assert "discovery" not in ports, "no discovery port when discovery is off"
+
+
+def test_without_cni():
+    ds = daemonset({"cni": {"enabled": False}})
+    pod = ds["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    node = container(ds, "mycelium")
+    assert node["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"], "SYS_ADMIN only for the CNI agent"
+    assert {v["name"] for v in pod["volumes"]} == {"state", "tun"}
+    assert env(node)["MYCELIUM_CNI"] == "false"
+
+
+def test_privileged_only_when_asked():
+    node = container(daemonset({"securityContext": {"privileged": True}}), "mycelium")
+    assert node["securityContext"]["privileged"] is True and "capabilities" not in node["securityContext"]
+    assert "sysctl" not in [c["name"] for c in daemonset({"sysctlInit": {"enabled": False}})["spec"]["template"]["spec"]["initContainers"]]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"node": {"logLevel": "verbose"}}, "/node/logLevel"),
+    ({"node": {"noTun": True}}, "cni.enabled needs the TUN device"),
+    ({"node": {"privateNetwork": {"name": "net"}}}, "needs node.privateNetwork.existingSecret"),
+    # values.schema.json: a misspelt key or a value the node would refuse fails at install time.
+    ({"node": {"peer": ["tcp://[2001:db8::1]:9651"]}}, "additional properties 'peer' not allowed"),
+    ({"node": {"peers": ["udp://[2001:db8::1]:9651"]}}, "/node/peers/0"),
+    ({"cni": {"mtu": 9000}}, "/cni/mtu"),
+    ({"node": {"tcpListenPort": 70000}}, "/node/tcpListenPort"),
+])
+def test_bad_values_fail_with_a_message(values, message):
+    with pytest.raises(Exception) as raised:
+        render(values)
+    assert message in str(raised.value)
+
+
+def test_notes_tell_how_to_see_node_addresses():
+    notes = render()["mycelium/templates/NOTES.txt"]
+    assert "mycelium inspect" in notes and "kubectl -n kube-system" in notes
+    assert "No peers are configured" in notes
+    assert "No peers are configured" not in render(ALL_OPTIONS)["mycelium/templates/NOTES.txt"]
+
+
+@pytest.fixture(scope="module")
+def rendered_files(tmp_path_factory):
+    """The default render and the all-options render, as files for the command-line validators."""
+    out = tmp_path_factory.mktemp("rendered")
+    files = []
+    for name, values in [("default", None), ("all-options", ALL_OPTIONS), ("no-cni", {"cni": {"enabled": False}})]:
+        path = out / name / "manifest.yaml"
+        path.parent.mkdir()
+        path.write_text(render_chart.manifest(render(values)))
+        files.append(path)
+    return files
+
+
+def test_kubernetes_validate_strict(rendered_files):
+    for path in rendered_files:
+        # The ServiceMonitor is a CRD, outside the bundled schemas: validated without it.
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] != "ServiceMonitor"]
+        core = path.with_name("core.yaml")
+        core.write_text(yaml.safe_dump_all(docs))
+        r = run([tool("kubernetes-validate"), "--strict", "-k", KUBE_VERSION, str(core)])
+        assert r.returncode == 0, f"{path.parent.name}: {r.stdout}{r.stderr}"
+        assert "passed" in r.stdout + r.stderr
+
+
+def test_kubernetes_validate_catches_a_typo(tmp_path):
+    """The validator is not vacuous: a misspelt field fails."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(render_chart.MANIFEST.read_text().replace("hostNetwork:", "hostNetwrok:"))
+    assert run([tool("kubernetes-validate"), "--strict", "-k", KUBE_VERSION, str(bad)]).returncode != 0
+
+
+def test_yamllint(rendered_files):
+    files = [str(p) for p in rendered_files] + [str(ROOT / f) for f in [
+        "deploy/kubernetes/mycelium.yaml", "deploy/compose.yaml", "charts/mycelium/values.yaml", "charts/mycelium/Chart.yaml",
+        ".yamllint.yaml"]]
+    r = run([tool("yamllint"), "--strict", "-c", str(ROOT / ".yamllint.yaml")] + files)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_checkov(rendered_files):
+    """No failed check; every skip is an annotation on the DaemonSet with its reason."""
+    for path in rendered_files:
+        r = run([tool("checkov"), "-f", str(path), "--framework", "kubernetes", "--skip-download", "--compact", "-o", "json"],
+                env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING", "BC_SKIP_MAPPING": "TRUE"})
+        report = yaml.safe_load(r.stdout)
+        report = report[0] if isinstance(report, list) else report
+        summary = report["summary"]
+        assert summary["resource_count"] >= 2, f"{path.parent.name}: checkov parsed nothing: {r.stdout[:500]}{r.stderr[-2000:]}"
+        failed = [(c["check_id"], c["check_name"]) for c in report["results"]["failed_checks"]]
+        assert not failed, f"{path.parent.name}: {failed}"
+        for skipped in report["results"]["skipped_checks"]:
+            reason = skipped["check_result"].get("suppress_comment", "")
+            assert len(reason) > 20, f"{skipped['check_id']} is skipped without a reason"
