@@ -1,7 +1,7 @@
 # The commands a new user needs; README.md explains them.
 SWIFT ?= swift
 
-.PHONY: deps build release run test demo clean
+.PHONY: deps build release dist image run test demo clean
 
 deps:
 	./scripts/install-deps.sh
@@ -12,16 +12,26 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# The shipped binaries (static Swift runtime, stripped) in .build-dist/, as CI and the image build them.
+dist: deps
+	./scripts/build-release.sh
+
+# The container image from those binaries (needs a Docker engine; BASE_IMAGE can name a local base).
+image: dist
+	docker build --target runtime-local -t mycelium:local $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) .
+
 # Runs a node (root or CAP_NET_ADMIN is needed for the TUN device). Pass options in ARGS, e.g.
 #   make run ARGS="--peers tcp://[2001:db8::1]:9651"
 run: release
 	sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo .build/release/mycelium $(ARGS)
 
-# Installs what is missing, builds everything (the CLI tests run the built binary), runs every test.
+# Installs what is missing, builds everything (the CLI tests run the built binary), runs every test:
+# the Swift suites, then the packaging tests (chart, manifests, Dockerfile, image; tests/packaging).
 test: deps
 	./scripts/install-test-tools.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	./scripts/test-packaging.sh
 
 # Two hosts and two containers in network namespaces, joined over the overlay through the CNI
 # plugin; prints every step and cleans up (root needed).
