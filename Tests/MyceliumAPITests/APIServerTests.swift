@@ -35,6 +35,9 @@ import Testing
         configuration.noTun = true
         configuration.tcpListenPort = 0
         configuration.peers = peers
+        // These nodes run in the machine's own namespace: no multicast on its real interfaces, and
+        // no neighbours found there (another test's node would become a second peer).
+        configuration.peerDiscovery = false
         let logger = Logger(label: "test")
         let node = Node(identity: NodeIdentity(secretKey: SecretKey.generate()), configuration: configuration, logger: logger)
         try await node.start()
