@@ -106,7 +106,9 @@ public final class Node: @unchecked Sendable {
             throw StartFailure(description: "cannot listen for peers on --tcp-listen-port \(configuration.tcpListenPort): \(error)")
         }
         listenPort = address.port
-        logger.info("listening for peers", metadata: ["address": "\(address)", "peers": "\(configuration.peers.map(\.description))",
+        // NIO's description ("[IPv6]::/:::9651") is not an address a user can paste.
+        let shown = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]:\(listenPort ?? 0)" : "\($0):\(listenPort ?? 0)" } ?? "\(address)"
+        logger.info("listening for peers", metadata: ["address": "\(shown)", "peers": "\(configuration.peers.map(\.description))",
                                                       "transport": "\(tls == nil ? "tcp" : "tls 1.3 psk, network \(configuration.privateNetwork!.name)")"])
         if configuration.peerDiscovery {
             var settings = LANDiscovery.Configuration()
