@@ -8,6 +8,7 @@ iptables, and is stopped and removed afterwards; nothing is pulled from a regist
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -206,3 +207,65 @@ def test_compose_file_runs_three_nodes(image):
         wait("node-c to reach node-a over the overlay", reach, 60)
     finally:
         call("down", "-v", "--timeout", "5")
+
+
+@pytest.fixture(scope="module")
+def systemd_image(engine):
+    """A bookworm with systemd as PID 1, the runtime libraries, the release binary and
+    deploy/systemd/mycelium.service exactly as docs/deploy.md installs them."""
+    rootfs = engine / "rootfs-systemd"
+    r = run(["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,libsodium23,libnl-3-200,libnl-route-3-200,libssl3",
+             "bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shutil.copy2(ROOT / ".build-dist" / "mycelium", rootfs / "usr/local/bin/mycelium")
+    shutil.copy2(ROOT / "deploy" / "systemd" / "mycelium.service", rootfs / "etc/systemd/system/mycelium.service")
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+    imported = subprocess.run([client, "-H", f"unix://{SOCKET}", "import", "-", "local/mycelium-systemd:test"], stdin=tar.stdout,
+                              capture_output=True, text=True, timeout=300)
+    tar.wait(timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    shutil.rmtree(rootfs)
+    return "local/mycelium-systemd:test"
+
+
+def test_systemd_unit_runs_the_node(image, systemd_image):
+    """The hardened unit under a real systemd: the node starts, peers with a container, is
+    reachable over the overlay, is restarted after a crash with the same key, and a stop
+    removes its TUN."""
+    node("plain", "MYCELIUM_DISABLE_PEER_DISCOVERY=true")
+    plain_ip = wait("plain's IP", lambda: inspect("plain", "{{.NetworkSettings.IPAddress}}"), 30)
+    # systemd as PID 1 in a container: it needs SYS_ADMIN, its own cgroup view and a tmpfs /run.
+    docker("run", "-d", "--name", PREFIX + "systemd", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+           "--security-opt", "seccomp=unconfined", "--device", "/dev/net/tun", "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
+           "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroupns=host",
+           systemd_image, "/sbin/init")
+    name = PREFIX + "systemd"
+
+    def sh(command, check=True):
+        return docker("exec", name, "sh", "-c", command, check=check)
+
+    wait("systemd", lambda: sh("systemctl is-system-running", check=False).stdout.strip() in {"running", "degraded"}, 60)
+    sh(f"echo 'MYCELIUM_PEERS=tcp://{plain_ip}:9651' > /etc/default/mycelium && "
+       "echo 'MYCELIUM_DISABLE_PEER_DISCOVERY=true' >> /etc/default/mycelium && systemctl enable --now mycelium")
+    wait("the unit active", lambda: sh("systemctl is-active mycelium", check=False).stdout.strip() == "active", 30)
+    key = "/var/lib/mycelium/priv_key.bin"
+    address = wait("the node's key", lambda: (lambda r: r.returncode == 0 and json.loads(r.stdout)["address"])(
+        sh(f"mycelium inspect --json -k {key}", check=False)), 30)
+    assert sh(f"stat -c %a {key}").stdout.strip() in {"600", "640"}
+    assert sh("stat -c %a /var/lib/mycelium").stdout.strip() == "700"
+    wait("plain to reach the systemd node over the overlay", lambda: ping("plain", address), 60)
+
+    # Only the bounding set's capabilities: CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
+    pid = sh("systemctl show -p MainPID --value mycelium").stdout.strip()
+    bounding = int(re.search(r"CapBnd:\s+([0-9a-f]+)", sh(f"cat /proc/{pid}/status").stdout).group(1), 16)
+    assert bounding == (1 << 12) | (1 << 13), hex(bounding)
+
+    # Restart=on-failure: a crash brings the same node back.
+    sh(f"kill -9 {pid}")
+    wait("the restart", lambda: sh("systemctl show -p MainPID --value mycelium").stdout.strip() not in {"0", pid}, 30)
+    wait("the restarted node reachable", lambda: ping("plain", address), 60)
+
+    assert sh("test -e /sys/class/net/mycelium && echo present || echo gone").stdout.strip() == "present"
+    sh("systemctl stop mycelium")
+    assert sh("test -e /sys/class/net/mycelium && echo present || echo gone").stdout.strip() == "gone"
