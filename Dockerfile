@@ -23,7 +23,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsodium23 libnl-3-200 libnl-route-3-200 libssl3 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 # The node key and the CNI agent's IPAM live in one volume, so a new container keeps its overlay
 # address and never renumbers containers.
 ENV MYCELIUM_KEY_FILE=/var/lib/mycelium/priv_key.bin \
@@ -45,7 +45,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config libssl-dev libsodium-dev libnl-3-dev libnl-route-3-dev \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources Sources
