@@ -98,4 +98,30 @@ struct APIContractTests {
         #expect(ready.contains("\"tun\":{\"ok\":true,\"detail\":\"mycelium configured\"}"), "\(ready)")
         #expect(get("http://127.0.0.1:9100/healthz").hasPrefix("200\n"))
     }
+
+    @Test("mycelium healthcheck (the image's HEALTHCHECK): 0 when ready, 1 while a configured peer is missing or the node is down")
+    func healthcheckCommand() throws {
+        let lab = try NamespaceLab()
+        let a = try lab.host("a"), lonely = try lab.host("lonely")
+        try lab.startNode(a)
+        // A peer that never answers: alive but not ready.
+        try lab.startNode(lonely, peers: ["fd77:99::1"])
+        let deadline = Date().addingTimeInterval(20)
+        var ready = Self.cli(a, ["healthcheck"])
+        while ready.status != 0, Date() < deadline {
+            usleep(100_000)
+            ready = Self.cli(a, ["healthcheck"])
+        }
+        #expect(ready.status == 0 && ready.output.contains("\"status\":\"ok\""), "\(ready.output)")
+        var notReady = Self.cli(lonely, ["healthcheck"])
+        while !notReady.output.contains("\"checks\""), Date() < deadline {
+            usleep(100_000)
+            notReady = Self.cli(lonely, ["healthcheck"])
+        }
+        #expect(notReady.status == 1 && notReady.output.contains("\"peers\":{\"ok\":false"), "\(notReady.output)")
+        #expect(Self.cli(lonely, ["healthcheck", "--live"]).status == 0, "alive all the same")
+        lab.stopNode(a)
+        let down = Self.cli(a, ["healthcheck"])
+        #expect(down.status == 1 && down.output.contains("127.0.0.1:8989"), "names the address it could not reach: \(down.output)")
+    }
 }
