@@ -95,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "mycelium",
             dependencies: [
-                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode", "MyceliumAPI", "MyceliumAgent",
+                "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumNode", "MyceliumAPI", "MyceliumAgent", "MyceliumCNI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

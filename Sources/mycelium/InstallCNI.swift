@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import MyceliumCNI
 import MyceliumJSON
 import MyceliumSystem
 
@@ -10,6 +11,11 @@ import MyceliumSystem
 /// renamed, so a runtime never executes a half-copied plugin ("text file busy") nor reads a
 /// half-written conflist; the conflist is written last, once the plugin is in place, and no
 /// other file in either directory is touched.
+///
+/// Primary mode writes a conflist of our plugin alone. Chained mode reads the conflist the
+/// runtime uses now (the first `*.conflist` by name that is not ours), appends our plugin to its
+/// chain, and writes the result under a name that sorts before it, so the runtime picks the
+/// chain and the other CNI's own file stays as it was.
 struct InstallCNI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install-cni",
@@ -25,8 +31,14 @@ struct InstallCNI: ParsableCommand {
     @Option(help: "CNI configuration directory.")
     var confDir = "/etc/cni/net.d"
 
-    @Option(help: "File name of the conflist in --conf-dir (sorted first wins with most runtimes).")
-    var conflistName = "10-mycelium.conflist"
+    @Option(help: "primary: containers' eth0 gets the overlay address; chained: a second interface (myc0) is added after the network the runtime uses now.")
+    var mode = "primary"
+
+    @Option(help: "File name of the conflist in --conf-dir; runtimes use the first by name (default 10-mycelium.conflist, chained 00-mycelium.conflist).")
+    var conflistName: String?
+
+    @Option(help: "Chained mode: wait up to this many seconds for the other network's conflist to appear.")
+    var wait = 0
 
     @Option(help: "The agent's socket, as given to the node with --cni-socket.")
     var cniSocket = "/run/mycelium/cni.sock"
@@ -41,9 +53,17 @@ struct InstallCNI: ParsableCommand {
         guard ["overlay", "default"].contains(route) else { throw ValidationError("--route must be 'overlay' or 'default'") }
         guard (1280...1400).contains(mtu) else { throw ValidationError("--mtu must be from 1280 to 1400 (the overlay's MTU)") }
         guard cniSocket.hasPrefix("/") else { throw ValidationError("--cni-socket must be an absolute path") }
-        guard conflistName.hasSuffix(".conflist"), !conflistName.contains("/") else {
+        guard ["primary", "chained"].contains(mode) else { throw ValidationError("--mode must be 'primary' or 'chained'") }
+        guard (0...3600).contains(wait) else { throw ValidationError("--wait must be from 0 to 3600 seconds") }
+        if let conflistName, !conflistName.hasSuffix(".conflist") || conflistName.contains("/") {
             throw ValidationError("--conflist-name must be a file name ending in .conflist")
         }
+    }
+
+    var outputName: String { conflistName ?? (mode == "chained" ? "00-mycelium.conflist" : "10-mycelium.conflist") }
+
+    static func plugin(socket: String, route: String, mtu: Int) -> JSON {
+        .object([("type", .string("mycelium-cni")), ("socket", .string(socket)), ("route", .string(route)), ("mtu", .int(mtu))])
     }
 
     /// The conflist (spec 1.0.0, 1.1.0 offered to runtimes that pick from `cniVersions`).
@@ -52,10 +72,37 @@ struct InstallCNI: ParsableCommand {
             ("cniVersion", .string("1.0.0")),
             ("cniVersions", .array([.string("1.0.0"), .string("1.1.0")])),
             ("name", .string("mycelium")),
-            ("plugins", .array([.object([
-                ("type", .string("mycelium-cni")), ("socket", .string(socket)), ("route", .string(route)), ("mtu", .int(mtu)),
-            ])])),
+            ("plugins", .array([plugin(socket: socket, route: route, mtu: mtu)])),
         ])
+    }
+
+    /// `source` with our plugin appended to its chain; everything else of it is kept as it is.
+    static func chained(_ source: JSON, name: String, socket: String, route: String, mtu: Int) throws -> JSON {
+        guard case let .object(members) = source, let plugins = source["plugins"]?.array, !plugins.isEmpty else {
+            throw ValidationError("\(name) is not a conflist with a \"plugins\" list")
+        }
+        if plugins.contains(where: { $0["type"]?.string == "mycelium-cni" }) {
+            throw ValidationError("\(name) already chains mycelium-cni")
+        }
+        let version = source["cniVersion"]?.string ?? ""
+        guard CNIVersion.isAtLeast(version, "0.3.0") else {
+            throw ValidationError("\(name) has cniVersion '\(version)'; chaining needs 0.3.0 or newer")
+        }
+        return .object(members.map { key, value in
+            (key, key == "plugins" ? .array(plugins + [plugin(socket: socket, route: route, mtu: mtu)]) : value)
+        })
+    }
+
+    /// The conflist a runtime uses now, ignoring ours: the first `*.conflist` by name.
+    static func currentConflist(in directory: String, excluding ours: String) -> String? {
+        guard let dir = opendir(directory) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".conflist"), name != ours, !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.min()
     }
 
     func run() throws {
@@ -64,12 +111,35 @@ struct InstallCNI: ParsableCommand {
         do { bytes = try Self.readBinary(source) } catch {
             throw ValidationError("cannot read the plugin \(source): \(error) (use --plugin)")
         }
+        let name = outputName
+        let conflist: JSON
+        var chainedOnto = ""
+        if mode == "chained" {
+            var source = Self.currentConflist(in: confDir, excluding: name)
+            for _ in 0..<wait where source == nil {
+                sleep(1)
+                source = Self.currentConflist(in: confDir, excluding: name)
+            }
+            guard let source else {
+                throw ValidationError("no other network's conflist in \(confDir) to chain onto\(wait > 0 ? " after \(wait) s" : "") (--mode chained)")
+            }
+            guard name < source else {
+                throw ValidationError("\(name) would not sort before \(source), so runtimes would not use it: pass --conflist-name")
+            }
+            let parsed: JSON
+            do { parsed = try JSON(parsing: try TextFile.read(confDir + "/" + source)) } catch {
+                throw ValidationError("cannot read \(confDir)/\(source): \(error)")
+            }
+            conflist = try Self.chained(parsed, name: source, socket: cniSocket, route: route, mtu: mtu)
+            chainedOnto = ", chained after \(source)"
+        } else {
+            conflist = Self.conflist(socket: cniSocket, route: route, mtu: mtu)
+        }
         try TextFile.makeDirectories(binDir)
         try TextFile.makeDirectories(confDir)
         try TextFile.writeAtomically(binDir + "/mycelium-cni", bytes, mode: 0o755)
-        let text = Self.conflist(socket: cniSocket, route: route, mtu: mtu).pretty + "\n"
-        try TextFile.writeAtomically(confDir + "/" + conflistName, Array(text.utf8), mode: 0o644)
-        print("installed \(binDir)/mycelium-cni (\(bytes.count) bytes) and \(confDir)/\(conflistName)")
+        try TextFile.writeAtomically(confDir + "/" + name, Array((conflist.pretty + "\n").utf8), mode: 0o644)
+        print("installed \(binDir)/mycelium-cni (\(bytes.count) bytes) and \(confDir)/\(name)\(chainedOnto)")
     }
 
     static func siblingPlugin() -> String {

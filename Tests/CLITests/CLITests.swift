@@ -131,6 +131,45 @@ import Testing
         }
     }
 
+    @Test("install-cni --mode chained appends our plugin to the network in use, under a name that sorts first")
+    func installCNIChained() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let conf = dir + "/net.d"
+        try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+        let flannel = "{\"cniVersion\":\"0.3.1\",\"name\":\"cbr0\",\"plugins\":[{\"type\":\"flannel\",\"delegate\":{\"isDefaultGateway\":true}},"
+            + "{\"type\":\"portmap\",\"capabilities\":{\"portMappings\":true}}]}"
+        try flannel.write(toFile: conf + "/10-flannel.conflist", atomically: true, encoding: .utf8)
+        try "{}".write(toFile: conf + "/99-later.conflist", atomically: true, encoding: .utf8)
+        let install = ["install-cni", "--mode", "chained", "--bin-dir", dir + "/bin", "--conf-dir", conf, "--cni-socket", "/run/x.sock"]
+        let r = try Self.run(install)
+        #expect(r.status == 0 && r.stdout.contains("chained after 10-flannel.conflist"), "\(r.stdout) \(r.stderr)")
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: conf + "/00-mycelium.conflist"))) as? [String: Any]
+        #expect(written?["name"] as? String == "cbr0" && written?["cniVersion"] as? String == "0.3.1", "the network keeps its name and version")
+        let types = (written?["plugins"] as? [[String: Any]])?.compactMap { $0["type"] as? String }
+        #expect(types == ["flannel", "portmap", "mycelium-cni"])
+        #expect(((written?["plugins"] as? [[String: Any]])?.first?["delegate"] as? [String: Any])?["isDefaultGateway"] as? Bool == true)
+        #expect(try String(contentsOfFile: conf + "/10-flannel.conflist", encoding: .utf8) == flannel, "the other CNI's file is untouched")
+        // Re-running (a restarted init container) chains onto the same source, not onto our own file.
+        #expect(try Self.run(install).status == 0)
+        let again = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: conf + "/00-mycelium.conflist"))) as? [String: Any]
+        #expect((again?["plugins"] as? [[String: Any]])?.count == 3)
+
+        // Nothing to chain onto, a source that sorts first, a chain that already has us, a bad mode.
+        let empty = dir + "/empty"
+        let none = try Self.run(["install-cni", "--mode", "chained", "--bin-dir", dir + "/bin", "--conf-dir", empty])
+        #expect(none.status != 0 && none.stderr.contains("no other network's conflist"), "\(none.stderr)")
+        try "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"ptp\"}]}".write(toFile: conf + "/00-aaa.conflist", atomically: true, encoding: .utf8)
+        let order = try Self.run(install)
+        #expect(order.status != 0 && order.stderr.contains("would not sort before 00-aaa.conflist"), "\(order.stderr)")
+        let renamed = try Self.run(install + ["--conflist-name", "0-mycelium.conflist"])
+        #expect(renamed.status == 0, "\(renamed.stderr)")
+        try "{\"cniVersion\":\"1.0.0\",\"name\":\"a\",\"plugins\":[{\"type\":\"mycelium-cni\"}]}".write(toFile: conf + "/00-aaa.conflist", atomically: true, encoding: .utf8)
+        let twice = try Self.run(install + ["--conflist-name", "0-mycelium.conflist"])
+        #expect(twice.status != 0 && twice.stderr.contains("already chains mycelium-cni"), "\(twice.stderr)")
+        #expect(try Self.run(install + ["--mode", "sideways"]).status != 0)
+    }
+
     @Test("--version prints the version")
     func version() throws {
         let r = try Self.run(["--version"])

@@ -74,6 +74,28 @@ struct LibCNITests {
         #expect(!NamespaceLab.run(["ip", "-n", c, "link"]).output.contains("eth0"))
     }
 
+    @Test("install-cni --mode chained on a ptp network: the conflist it writes works through libcni")
+    func installedChain() throws {
+        let lab = try NamespaceLab()
+        let (runtime, host, hostNS) = try Self.setUp(lab)
+        let c = try lab.host("c")
+        let conf = lab.directory + "/net.d"
+        try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+        try Data(("{\"cniVersion\":\"1.0.0\",\"name\":\"pods\",\"plugins\":[{\"type\":\"ptp\",\"ipam\":{\"type\":\"host-local\","
+            + "\"subnet\":\"10.77.0.0/24\",\"dataDir\":\"\(lab.directory)/ipam\"}}]}").utf8).write(to: URL(fileURLWithPath: conf + "/10-pods.conflist"))
+        let install = NamespaceLab.run([NamespaceLab.binary, "install-cni", "--mode", "chained", "--bin-dir", lab.directory + "/installed",
+                                        "--conf-dir", conf, "--cni-socket", host.socket])
+        #expect(install.status == 0, "\(install.output)")
+        let conflist = conf + "/00-mycelium.conflist"
+        let add = runtime.run("add", conflist, id: "lib-3", netns: c)
+        #expect(add.status == 0, "\(add.output)")
+        #expect(add.output.contains("10.77.0.") && add.output.contains("myc0"), "both networks in the result: \(add.output)")
+        let links = NamespaceLab.run(["ip", "-n", c, "-o", "addr"]).output
+        #expect(links.contains("eth0") && links.contains("10.77.0.") && links.contains("myc0"), "\(links)")
+        #expect(runtime.run("del", conflist, id: "lib-3", netns: c).status == 0)
+        #expect(CNIAgentTests.hostVeths(hostNS).isEmpty)
+    }
+
     @Test("chained after ptp: eth0 keeps ptp's IPv4, myc0 gets the overlay address, the result carries both")
     func chainedAfterPTP() throws {
         let lab = try NamespaceLab()

@@ -22,7 +22,8 @@ ALL_OPTIONS = {
         "stateDir": "/srv/mycelium/",
         "extraEnv": [{"name": "SWIFT_BACKTRACE", "value": "enable=yes"}],
     },
-    "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist"},
+    "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist", "mode": "chained",
+            "chainWaitSeconds": 30},
     "health": {"port": 9199},
     "metrics": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
 }
@@ -144,8 +145,12 @@ def test_private_network_key_comes_from_a_secret():
 
 def test_install_cni_follows_the_values():
     command = container(daemonset(ALL_OPTIONS), "install-cni")["command"]
-    for arg in ["--conflist-name=05-mycelium.conflist", "--cni-socket=/run/myc/cni.sock", "--route=default", "--mtu=1380"]:
+    for arg in ["--mode=chained", "--conflist-name=05-mycelium.conflist", "--wait=30", "--cni-socket=/run/myc/cni.sock",
+                "--route=default", "--mtu=1380"]:
         assert arg in command
+    default = container(daemonset(), "install-cni")["command"]
+    assert "--mode=primary" in default and not any(a.startswith(("--conflist-name", "--wait")) for a in default), \
+        "install-cni picks the name for the mode"
 
 
 def test_metrics_service_and_monitor():
@@ -185,6 +190,7 @@ def test_privileged_only_when_asked():
     ({"node": {"peer": ["tcp://[2001:db8::1]:9651"]}}, "additional properties 'peer' not allowed"),
     ({"node": {"peers": ["udp://[2001:db8::1]:9651"]}}, "/node/peers/0"),
     ({"cni": {"mtu": 9000}}, "/cni/mtu"),
+    ({"cni": {"mode": "secondary"}}, "/cni/mode"),
     ({"node": {"tcpListenPort": 70000}}, "/node/tcpListenPort"),
 ])
 def test_bad_values_fail_with_a_message(values, message):
@@ -197,7 +203,10 @@ def test_notes_tell_how_to_see_node_addresses():
     notes = render()["mycelium/templates/NOTES.txt"]
     assert "mycelium inspect" in notes and "kubectl -n kube-system" in notes
     assert "No peers are configured" in notes
-    assert "No peers are configured" not in render(ALL_OPTIONS)["mycelium/templates/NOTES.txt"]
+    assert "Pods get eth0 with an address in their node's /64 through /etc/cni/net.d/10-mycelium.conflist" in notes
+    chained = render(ALL_OPTIONS)["mycelium/templates/NOTES.txt"]
+    assert "No peers are configured" not in chained
+    assert "second interface, myc0" in chained and "05-mycelium.conflist" in chained
 
 
 @pytest.fixture(scope="module")
