@@ -180,6 +180,61 @@ def test_install_cni_from_the_image(image, tmp_path):
     assert json.loads(version.stdout)["supportedVersions"][-1] == "1.1.0", version
 
 
+def test_daemonset_like_container_attaches_pods(image, tmp_path):
+    """The chart's security context, emulated with Docker: install-cni with every capability
+    dropped writes the plugin and conflist into "host" directories; the node runs with only
+    NET_ADMIN and SYS_ADMIN, a read-only root, forwarding set from outside (a read-only
+    /proc/sys) and /var/run/netns propagated host-to-container. A pod namespace made after the
+    agent started is attached by the installed plugin exec'd on the host, as a kubelet's
+    runtime does, and reaches another node over the overlay, and is reached from it."""
+    bin_dir, conf_dir, socket_dir, state = (tmp_path / d for d in ["bin", "net.d", "run", "state"])
+    for d in [bin_dir, conf_dir, socket_dir, state]:
+        d.mkdir()
+    docker("run", "--rm", "--cap-drop", "ALL", "--read-only", "--security-opt", "no-new-privileges",
+           "-v", f"{bin_dir}:/host/cni/bin", "-v", f"{conf_dir}:/host/cni/net.d", IMAGE,
+           "install-cni", "--bin-dir=/host/cni/bin", "--conf-dir=/host/cni/net.d", f"--cni-socket={socket_dir}/cni.sock")
+    subprocess.run(["ip", "netns", "add", PREFIX + "probe"], check=True)  # makes /var/run/netns a shared mount
+    subprocess.run(["ip", "netns", "del", PREFIX + "probe"], check=True)
+    docker("run", "-d", "--name", PREFIX + "agent", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN",
+           "--read-only", "--security-opt", "no-new-privileges", "--device", "/dev/net/tun",
+           "--sysctl", "net.ipv6.conf.all.disable_ipv6=0", "--sysctl", "net.ipv6.conf.all.forwarding=1",
+           "-v", f"{state}:/var/lib/mycelium", "-v", f"{socket_dir}:/run/mycelium",
+           "--mount", "type=bind,source=/var/run/netns,target=/var/run/netns,bind-propagation=rslave",
+           "-e", "MYCELIUM_CNI=true", "-e", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", IMAGE)
+    agent_ip = wait("the agent's IP", lambda: inspect("agent", "{{.NetworkSettings.IPAddress}}"), 30)
+    node("far", f"MYCELIUM_PEERS=tcp://{agent_ip}:9651", "MYCELIUM_DISABLE_PEER_DISCOVERY=true")
+    far = overlay_address("far")
+    wait("the agent's socket", lambda: (socket_dir / "cni.sock").exists(), 30)
+
+    pod = PREFIX + "pod"
+    subprocess.run(["ip", "netns", "del", pod], capture_output=True)
+    subprocess.run(["ip", "netns", "add", pod], check=True)
+    try:
+        conflist = json.loads((conf_dir / "10-mycelium.conflist").read_text())
+        config = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
+        plugin = str(bin_dir / "mycelium-cni")
+
+        def cni(command):
+            return subprocess.run([plugin], input=json.dumps(config), capture_output=True, text=True, timeout=30, env={
+                "CNI_COMMAND": command, "CNI_CONTAINERID": "e2e-pod", "CNI_NETNS": f"/var/run/netns/{pod}",
+                "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir)})
+
+        add = cni("ADD")
+        assert add.returncode == 0, add.stdout + add.stderr
+        address = json.loads(add.stdout)["ips"][0]["address"].split("/")[0]
+        in_pod = lambda target: subprocess.run(["ip", "netns", "exec", pod, "ping", "-6", "-c", "1", "-W", "1", target],
+                                               capture_output=True, timeout=10).returncode == 0
+        wait("the pod to reach the far node over the overlay", lambda: in_pod(far), 60)
+        wait("the far node to reach the pod", lambda: ping("far", address), 30)
+        assert cni("CHECK").returncode == 0
+        assert cni("DEL").returncode == 0
+        links = docker("exec", PREFIX + "agent", "cat", "/proc/net/dev").stdout
+        assert not re.search(r"myc[0-9a-f]{8}", links), f"the host-side veth is gone: {links}"
+    finally:
+        subprocess.run(["ip", "netns", "del", pod], capture_output=True)
+        docker("rm", "-f", PREFIX + "agent", PREFIX + "far", check=False)
+
+
 def test_compose_file_runs_three_nodes(image):
     """deploy/compose.yaml as a user runs it (Debian's docker-compose), on the image under test:
     peers named by service, so node-c reaches node-a's overlay address."""
