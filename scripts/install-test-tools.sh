@@ -3,6 +3,8 @@
 # - Debian: Go and libcni (golang-github-appc-cni-dev) to build scripts/cni-driver, the runtime
 #   library containerd and CRI-O use, and the reference CNI plugins (containernetworking-plugins,
 #   in /usr/lib/cni) to chain ours with (Tests/IntegrationTests/LibCNITests.swift);
+# - Debian: podman with runc and busybox-static, a full container runtime running our network
+#   (Tests/IntegrationTests/PodmanTests.swift);
 # - Debian: docker.io (a private engine), docker-compose, debootstrap (a local bookworm base
 #   image) and systemd's systemd-analyze, for the packaging tests (tests/packaging);
 # - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift).
@@ -10,6 +12,7 @@
 set -euo pipefail
 
 packages=(golang-go golang-github-appc-cni-dev containernetworking-plugins
+          podman runc busybox-static
           docker.io docker-compose debootstrap systemd python3-venv)
 missing=()
 for p in "${packages[@]}"; do

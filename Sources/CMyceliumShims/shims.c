@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,3 +46,7 @@ int cmyc_ifnamsiz(void) { return IFNAMSIZ; }
 int cmyc_so_mark_option(void) { return SO_MARK; }
 
 int cmyc_tcp_user_timeout_option(void) { return TCP_USER_TIMEOUT; }
+
+int cmyc_is_net_namespace(int fd) {
+    return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET ? 1 : 0;
+}

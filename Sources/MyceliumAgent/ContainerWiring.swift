@@ -43,6 +43,11 @@ public final class ContainerWiring {
                            details: "\(request.netns): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        guard NetworkNamespace.isNetworkNamespace(fd: fd) else {
+            throw CNIError(CNIError.unknownContainer, "the container's network namespace is not visible to the agent",
+                           details: "\(request.netns) is not a namespace here; the agent must see the runtime's netns mounts "
+                               + "(in a container: mount the netns directory with HostToContainer propagation)")
+        }
         let host = Self.hostInterfaceName(for: request.key)
         // A host side left by a crash between wiring and recording is ours to replace.
         if netlink.linkExists(host) { _ = try? netlink.deleteLink(host) }

@@ -10,6 +10,10 @@ import CMyceliumShims
 /// namespace, runs `body`, switches back before finishing, and hands the result over. Sockets and
 /// devices created inside stay bound to that namespace and may be used from anywhere afterwards.
 public enum NetworkNamespace {
+    /// Whether `fd` is a network namespace. A bind mount made in another mount namespace leaves
+    /// only the empty file it was mounted on, which the kernel refuses with a bare EINVAL.
+    public static func isNetworkNamespace(fd: Int32) -> Bool { cmyc_is_net_namespace(fd) == 1 }
+
     /// `path` is a namespace file, e.g. `/var/run/netns/NAME` or `/proc/PID/ns/net`.
     public static func run<T>(_ path: String, _ body: @escaping () throws -> T) throws -> T {
         let job = Job(path: path, body: body)

@@ -23,3 +23,7 @@ int cmyc_so_mark_option(void);
 
 /// TCP_USER_TIMEOUT's option name at level IPPROTO_TCP.
 int cmyc_tcp_user_timeout_option(void);
+
+/// 1 if `fd` refers to a network namespace, 0 if it is another file (such as the empty file a
+/// namespace is bind-mounted on, seen from another mount namespace).
+int cmyc_is_net_namespace(int fd);
