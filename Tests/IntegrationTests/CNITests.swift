@@ -25,11 +25,11 @@ struct CNIAgentTests {
     /// Runs the plugin: (exit status, stdout, stderr).
     @discardableResult
     static func cni(_ command: String, _ host: Host, container: String?, id: String, ifname: String = "eth0",
-                    version: String = "1.0.0", extra: String = "") throws -> (Int32, String, String) {
+                    version: String = "1.0.0", extra: String = "", netnsPath: String? = nil) throws -> (Int32, String, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: plugin)
         var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_IFNAME": ifname, "CNI_PATH": "/opt/cni/bin"]
-        if let container { env["CNI_NETNS"] = "/var/run/netns/\(container)" }
+        if let container { env["CNI_NETNS"] = netnsPath ?? "/var/run/netns/\(container)" }
         p.environment = env
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         p.standardInput = stdin
@@ -95,6 +95,19 @@ struct CNIAgentTests {
         #expect(down.0 != 0 && Self.code(down.1) == 50, "STATUS with the agent down: \(down.1)")
         let addDown = try Self.cni("ADD", h, container: c, id: "ctr-c")
         #expect(Self.code(addDown.1) == 11, "ADD with the agent down: \(addDown.1)")
+    }
+
+    @Test("a CNI_NETNS that is not a namespace the agent can see (a bind mount of another mount namespace) is code 3, said plainly")
+    func invisibleNamespace() throws {
+        let lab = try NamespaceLab()
+        let h = try Self.startHost(lab, try lab.host("h"))
+        let c = try lab.host("c")
+        let emptyFile = lab.directory + "/not-a-namespace"
+        _ = FileManager.default.createFile(atPath: emptyFile, contents: nil)
+        let add = try Self.cni("ADD", h, container: c, id: "ghost", netnsPath: emptyFile)
+        #expect(add.0 != 0 && Self.code(add.1) == 3, "\(add.1)")
+        #expect(add.1.contains("not visible to the agent") && add.1.contains("HostToContainer"), "\(add.1)")
+        #expect(Self.hostVeths(lab.namespaces[0]).isEmpty, "nothing is left behind")
     }
 
     @Test("every verb in every spec version through the binary against a real agent")
