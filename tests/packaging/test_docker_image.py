@@ -293,7 +293,7 @@ def test_systemd_unit_runs_the_node(image, systemd_image):
     # systemd as PID 1 in a container: it needs SYS_ADMIN, its own cgroup view and a tmpfs /run.
     docker("run", "-d", "--name", PREFIX + "systemd", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
            "--security-opt", "seccomp=unconfined", "--device", "/dev/net/tun", "--sysctl", "net.ipv6.conf.all.disable_ipv6=0",
-           "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroupns=host",
+           "--sysctl", "net.ipv6.conf.all.forwarding=1", "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroupns=host",
            systemd_image, "/sbin/init")
     name = PREFIX + "systemd"
 
@@ -324,3 +324,13 @@ def test_systemd_unit_runs_the_node(image, systemd_image):
     assert sh("test -e /sys/class/net/mycelium && echo present || echo gone").stdout.strip() == "present"
     sh("systemctl stop mycelium")
     assert sh("test -e /sys/class/net/mycelium && echo present || echo gone").stdout.strip() == "gone"
+
+    # The CNI drop-in exactly as docs/deploy.md gives it: the agent starts and serves its socket.
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    drop_in = re.search(r"```ini\n# (/etc/systemd/system/mycelium\.service\.d/cni\.conf)\n(.*?)```", docs, re.S)
+    assert drop_in, "docs/deploy.md shows the CNI drop-in"
+    path, text = drop_in.group(1), drop_in.group(2)
+    sh(f"mkdir -p {path.rsplit('/', 1)[0]} && cat > {path} <<'EOF'\n{text}EOF\nsystemctl daemon-reload && systemctl start mycelium")
+    wait("the CNI agent under systemd", lambda: "CNI agent ready" in sh("journalctl -u mycelium --no-pager", check=False).stdout, 30)
+    assert sh("stat -c %a /run/mycelium/cni.sock").stdout.strip() == "600"
+    sh("systemctl stop mycelium")
