@@ -107,7 +107,7 @@ public final class Node: @unchecked Sendable {
         }
         listenPort = address.port
         // NIO's description ("[IPv6]::/:::9651") is not an address a user can paste.
-        let shown = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]:\(listenPort ?? 0)" : "\($0):\(listenPort ?? 0)" } ?? "\(address)"
+        let shown = PeerManager.endpoint(of: address)?.socketAddress ?? "\(address)"
         logger.info("listening for peers", metadata: ["address": "\(shown)", "peers": "\(configuration.peers.map(\.description))",
                                                       "transport": "\(tls == nil ? "tcp" : "tls 1.3 psk, network \(configuration.privateNetwork!.name)")"])
         if configuration.peerDiscovery {

@@ -1,6 +1,7 @@
 import Foundation
 import MyceliumCNI
 import MyceliumJSON
+import MyceliumTesting
 import Testing
 
 /// The CNI protocol of the plugin, in-process: every verb × spec version, every error case,
@@ -34,31 +35,10 @@ import Testing
         return (output, seen)
     }
 
-    static let binary: URL = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mycelium-cni").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("mycelium-cni")
-    }()
-
     /// The plugin binary exec'd as a runtime does: only `env` in its environment, `stdin` piped.
     static func exec(_ env: [String: String], _ stdin: [UInt8]) throws -> Plugin.Output {
-        let p = Process()
-        p.executableURL = binary
-        p.environment = env
-        let input = Pipe(), out = Pipe(), err = Pipe()
-        p.standardInput = input
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        input.fileHandleForWriting.write(Data(stdin))
-        try input.fileHandleForWriting.close()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Plugin.Output(stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self),
-                             status: p.terminationStatus)
+        let r = try Shell.exec(Shell.product("mycelium-cni"), environment: env, stdin: stdin)
+        return Plugin.Output(stdout: r.stdout, stderr: r.stderr, status: r.status)
     }
 
     /// The binary answers exactly as the in-process model (no agent is reached in these cases:

@@ -1,11 +1,12 @@
 import Foundation
+import MyceliumTesting
 import Testing
 
 /// The CNI plugin binary exec'd exactly as a runtime does (environment, config on stdin),
 /// against the agent of a real node in a namespace; containers are namespaces.
 @Suite(.serialized, .enabled(if: labAvailable, "needs root, network namespaces and /dev/net/tun (CI has them)"))
 struct CNIAgentTests {
-    static let plugin = URL(fileURLWithPath: NamespaceLab.binary).deletingLastPathComponent().appendingPathComponent("mycelium-cni").path
+    static let plugin = Shell.product("mycelium-cni")
 
     struct Host {
         let namespace: String
@@ -26,22 +27,11 @@ struct CNIAgentTests {
     @discardableResult
     static func cni(_ command: String, _ host: Host, container: String?, id: String, ifname: String = "eth0",
                     version: String = "1.0.0", extra: String = "", netnsPath: String? = nil) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: plugin)
         var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_IFNAME": ifname, "CNI_PATH": "/opt/cni/bin"]
         if let container { env["CNI_NETNS"] = netnsPath ?? "/var/run/netns/\(container)" }
-        p.environment = env
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        p.standardInput = stdin
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        stdin.fileHandleForWriting.write(Data("{\"cniVersion\":\"\(version)\",\"name\":\"mycelium\",\"type\":\"mycelium-cni\",\"socket\":\"\(host.socket)\"\(extra)}".utf8))
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        let config = "{\"cniVersion\":\"\(version)\",\"name\":\"mycelium\",\"type\":\"mycelium-cni\",\"socket\":\"\(host.socket)\"\(extra)}"
+        let r = try Shell.exec(plugin, environment: env, stdin: Array(config.utf8))
+        return (r.status, r.stdout, r.stderr)
     }
 
     static func containerAddress(_ container: String) -> String {

@@ -18,13 +18,7 @@ final class NamespaceLab {
     private var linkCount = 0
     let directory: String
 
-    static let binary: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mycelium").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("mycelium").path
-    }()
+    static let binary = Shell.product("mycelium")
 
     init() throws {
         prefix = "ml\(UInt16.random(in: 0...UInt16.max))"

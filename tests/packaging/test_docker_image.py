@@ -29,14 +29,31 @@ IMAGE = "mycelium:e2e"
 PREFIX = "mycelium-e2e-"
 
 
-def docker(*args, check=True, timeout=120):
-    # Debian's client matches Debian's engine; the legacy builder needs no buildx plugin.
-    client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-    r = subprocess.run([client, "-H", f"unix://{SOCKET}", *args], capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
+# Debian's client matches Debian's engine; the legacy builder needs no buildx plugin.
+CLIENT = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
+
+def docker(*args, check=True, timeout=120, stdin=None):
+    r = subprocess.run([CLIENT, "-H", f"unix://{SOCKET}", *args], capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "DOCKER_BUILDKIT": "0"}, stdin=stdin)
     if check and r.returncode != 0:
         pytest.fail(f"docker {' '.join(args)}: {r.stdout}{r.stderr}")
     return r
+
+
+def bootstrap_image(rootfs, tag, include=(), files=()):
+    """A bookworm image made offline: debootstrap (minbase, plus `include`), `files` copied in as
+    (source, path inside), then `docker import`."""
+    r = run(["debootstrap", "--variant=minbase"] + ([f"--include={','.join(include)}"] if include else [])
+            + ["bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for source, inside in files:
+        shutil.copy2(source, rootfs / inside)
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    docker("import", "-", tag, stdin=tar.stdout, timeout=300)
+    tar.wait(timeout=60)
+    shutil.rmtree(rootfs)
+    return tag
 
 
 def wait(what, predicate, seconds):
@@ -68,16 +85,7 @@ def engine():
     try:
         wait("dockerd", lambda: daemon.poll() is None and docker("version", check=False).returncode == 0, 60)
         # A bookworm base without a registry.
-        rootfs = work / "rootfs"
-        r = run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-        imported = subprocess.run([client, "-H", f"unix://{SOCKET}", "import", "-", BASE], stdin=tar.stdout,
-                                  capture_output=True, text=True, timeout=300)
-        tar.wait(timeout=60)
-        assert imported.returncode == 0, imported.stderr
-        shutil.rmtree(rootfs)
+        bootstrap_image(work / "rootfs", BASE)
         yield work
     finally:
         for container in docker("ps", "-aq", "--filter", f"name={PREFIX}", check=False).stdout.split():
@@ -268,20 +276,10 @@ def test_compose_file_runs_three_nodes(image):
 def systemd_image(engine):
     """A bookworm with systemd as PID 1, the runtime libraries, the release binary and
     deploy/systemd/mycelium.service exactly as docs/deploy.md installs them."""
-    rootfs = engine / "rootfs-systemd"
-    r = run(["debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,libsodium23,libnl-3-200,libnl-route-3-200,libssl3",
-             "bookworm", str(rootfs), "http://deb.debian.org/debian"], timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    shutil.copy2(ROOT / ".build-dist" / "mycelium", rootfs / "usr/local/bin/mycelium")
-    shutil.copy2(ROOT / "deploy" / "systemd" / "mycelium.service", rootfs / "etc/systemd/system/mycelium.service")
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-    imported = subprocess.run([client, "-H", f"unix://{SOCKET}", "import", "-", "local/mycelium-systemd:test"], stdin=tar.stdout,
-                              capture_output=True, text=True, timeout=300)
-    tar.wait(timeout=60)
-    assert imported.returncode == 0, imported.stderr
-    shutil.rmtree(rootfs)
-    return "local/mycelium-systemd:test"
+    return bootstrap_image(engine / "rootfs-systemd", "local/mycelium-systemd:test",
+                           include=["systemd", "systemd-sysv", "dbus", "libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3"],
+                           files=[(ROOT / ".build-dist" / "mycelium", "usr/local/bin/mycelium"),
+                                  (ROOT / "deploy" / "systemd" / "mycelium.service", "etc/systemd/system/mycelium.service")])
 
 
 def test_systemd_unit_runs_the_node(image, systemd_image):
