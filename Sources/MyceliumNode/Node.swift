@@ -52,6 +52,8 @@ public final class Node: @unchecked Sendable {
     public private(set) var datapath: Datapath?
     public private(set) var peers: PeerManager?
     public private(set) var discovery: LANDiscovery?
+    /// Rate-limited audit lines for refused peers, dropped lies and limits hit.
+    public private(set) var audit: AuditLog?
 
     /// The port the peer listener is bound to (useful with `tcpListenPort` 0).
     public private(set) var listenPort: Int?
@@ -90,15 +92,21 @@ public final class Node: @unchecked Sendable {
         if let mark = configuration.firewallMark { try installFirewallMark(mark) }
 
         let service = RouterService(routerId: routerId, loop: loop)
-        let datapath = Datapath(identity: identity, service: service, tun: tun)
+        let audit = AuditLog(logger: logger) { RouterService.now().milliseconds }
+        self.audit = audit
+        let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit)
         try await loop.submit {
             service.onForwardingTable = { datapath.tableChanged($0) }
             service.onRouteEvent = { datapath.routeEvent($0) }
+            service.onRefused = { id, why in
+                audit.record("refused-\(why)", "refused from a peer: \(why.rawValue)",
+                             metadata: ["peer": "\(service.remoteDescription(of: id))"])
+            }
         }.get()
         let tls = try configuration.privateNetwork.map { network in try TLSPSKContext(network: network) }
         let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
                                                      firewallMark: configuration.firewallMark, privateNetwork: tls),
-                                service: service, logger: logger,
+                                service: service, logger: logger, audit: audit,
                                 onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
         self.peers = peers
         let address: SocketAddress
@@ -124,7 +132,11 @@ public final class Node: @unchecked Sendable {
             }
         }
         if let tun {
-            let reader = TunReader(tun: tun, loop: loop) { batch in
+            let reader = TunReader(tun: tun, loop: loop) { batch, dropped in
+                if dropped > 0 {
+                    datapath.tunBacklogDropped(dropped)
+                    audit.record("tun-backlog", "dropped \(dropped) packets read from the TUN: the datapath is behind")
+                }
                 for packet in batch { datapath.fromTun(packet) }
                 service.flush()
             }

@@ -33,6 +33,10 @@ public struct NodeCounters: Sendable {
     /// Zero when discovery is off.
     public let discovery: LANDiscovery.Stats
     public let tlsFailures: UInt64
+    /// Inbound connections refused by a connection limit.
+    public let inboundRefused: UInt64
+    /// Peers found on the LAN and not dialled (discovery limits).
+    public let discoveryRefused: UInt64
 }
 
 /// Read-only views of a running node for the API, metrics and health checks. Each call hops
@@ -83,7 +87,8 @@ extension Node {
             NodeCounters(router: service.inspect { $0.stats }, datapath: datapath.stats,
                          selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
-                         tlsFailures: peers?.tlsFailures ?? 0)
+                         tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
+                         discoveryRefused: peers?.discoveryRefused ?? 0)
         }.get()
     }
 

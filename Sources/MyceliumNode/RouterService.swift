@@ -20,6 +20,8 @@ public final class RouterService: @unchecked Sendable {
     public var onForwardingTable: ((ForwardingTable) -> Void)?
     /// Called on `loop` for route events the datapath's queues care about.
     public var onRouteEvent: ((RouterAction) -> Void)?
+    /// Called on `loop` when the router refused something a neighbour sent (audit log).
+    public var onRefused: ((NeighbourId, Refusal) -> Void)?
 
     public init(routerId: RouterId, loop: any EventLoop) {
         self.loop = loop
@@ -81,15 +83,32 @@ public final class RouterService: @unchecked Sendable {
 
     private var unflushed: Set<NeighbourId> = []
 
-    /// Queues a packet on a neighbour's connection; false if it is gone. Nothing reaches the
-    /// socket until `flush()`: the datapath flushes once per batch, not once per packet.
+    public enum SendResult: Sendable {
+        case queued
+        /// No such neighbour (any more).
+        case gone
+        /// The connection's outbox is above its high-water mark: the peer is not reading as
+        /// fast as we write. Data is dropped here (the overlay's TCP flows back off) instead of
+        /// growing the outbox without bound; control packets still go (they are rate-limited).
+        case busy
+    }
+
+    /// Queues a data packet on a neighbour's connection. Nothing reaches the socket until
+    /// `flush()`: the datapath flushes once per batch, not once per packet.
     @discardableResult
-    public func send(_ packet: Packet, to id: NeighbourId) -> Bool {
+    public func send(_ packet: Packet, to id: NeighbourId) -> SendResult {
         loop.preconditionInEventLoop()
-        guard let channel = peers[id] else { return false }
+        guard let channel = peers[id] else { return .gone }
+        guard channel.isWritable else { return .busy }
         channel.write(packet, promise: nil)
         unflushed.insert(id)
-        return true
+        return .queued
+    }
+
+    /// The remote address of a neighbour's connection, for log lines.
+    public func remoteDescription(of id: NeighbourId) -> String {
+        loop.preconditionInEventLoop()
+        return Self.socketText(peers[id]?.remoteAddress)
     }
 
     /// Flushes every connection written to since the last flush.
@@ -119,6 +138,8 @@ public final class RouterService: @unchecked Sendable {
                 onForwardingTable?(table)
             case .routeAcquired, .routeLost, .queryFailed:
                 onRouteEvent?(action)
+            case let .refused(id, why):
+                onRefused?(id, why)
             }
         }
         for id in flush { peers[id]?.flush() }

@@ -13,11 +13,15 @@ struct Neighbour {
     var lastIHU: Instant
     /// EWMA of the Hello→IHU delay in ms: (9·old + sample) / 10.
     var smoothedDelay: UInt16 = ProtocolConstants.initialLinkDelayMs
+    /// Route entries this neighbour holds in the routing table (`RouterLimits.routesPerNeighbour`).
+    var routeCount = 0
+    var buckets: ControlBuckets
 
     init(id: NeighbourId, staticCost: UInt16, now: Instant) {
         self.id = id
         self.staticCost = staticCost
         self.lastIHU = now
+        self.buckets = ControlBuckets(now: now)
     }
 
     /// The cost of reaching anything through this neighbour, before the route's own metric.
@@ -27,7 +31,8 @@ struct Neighbour {
         lastIHU = now
         guard let sent = lastHelloSent, !helloAnswered else { return }
         helloAnswered = true
-        let sample = UInt16(truncatingIfNeeded: max(0, now - sent))
+        // Saturated: a reply after more than 65 s must read as slow, not wrap to fast.
+        let sample = UInt16(clamping: max(0, now - sent))
         smoothedDelay = UInt16((9 * UInt32(smoothedDelay) + UInt32(sample)) / 10)
     }
 }

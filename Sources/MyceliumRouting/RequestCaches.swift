@@ -16,6 +16,11 @@ struct RouteRequestCache {
         return generation < sent.generation
     }
 
+    /// Recording for `subnet` keeps the cache within `RouterLimits.routeRequestEntries`.
+    func canRecord(_ subnet: Subnet) -> Bool {
+        bySubnet.count < RouterLimits.routeRequestEntries || bySubnet[subnet] != nil
+    }
+
     mutating func record(_ subnet: Subnet, generation: UInt8, to neighbour: NeighbourId, now: Instant) {
         bySubnet[subnet, default: [:]][neighbour] = Sent(generation: generation, at: now)
     }
@@ -59,6 +64,13 @@ struct SeqNoRequestCache {
     }
 
     private(set) var entries: [Source: [SeqNo: Entry]] = [:]
+    /// Entries over every source (`RouterLimits.seqnoRequestEntries`).
+    private(set) var count = 0
+
+    /// Recording `key` keeps the cache within its limit.
+    func canRecord(_ key: Key) -> Bool {
+        count < RouterLimits.seqnoRequestEntries || entries[Self.source(key)]?[key.seqno] != nil
+    }
 
     private static func source(_ key: Key) -> Source { Source(routerId: key.routerId, prefix: key.prefix) }
 
@@ -78,10 +90,16 @@ struct SeqNoRequestCache {
     }
 
     mutating func recordSent(_ key: Key, to neighbour: NeighbourId, now: Instant) {
+        if entries[Self.source(key)]?[key.seqno] == nil { count += 1 }
         entries[Self.source(key), default: [:]][key.seqno, default: Entry(firstSent: now)].targets[neighbour] = now
     }
 
+    /// Remembers who asked; a new entry only within the cache's limit.
     mutating func addRequester(_ key: Key, _ neighbour: NeighbourId, now: Instant) {
+        if entries[Self.source(key)]?[key.seqno] == nil {
+            guard canRecord(key) else { return }
+            count += 1
+        }
         entries[Self.source(key), default: [:]][key.seqno, default: Entry(firstSent: now)].requesters.insert(neighbour)
     }
 
@@ -112,5 +130,6 @@ struct SeqNoRequestCache {
             let live = bySeqno.filter { now - $0.value.firstSent < ProtocolConstants.seqnoRequestDedupMs }
             return live.isEmpty ? nil : live
         }
+        count = entries.values.reduce(0) { $0 + $1.count }
     }
 }

@@ -27,7 +27,9 @@ extension Router {
             return  // routes but none selected: no reply (a SeqNoRequest will fix it)
         }
         if let expiry = queried[prefix], expiry > now { return }  // the answer will be a triggered update
-        guard request.generation + 1 < ProtocolConstants.maxRouteRequestGeneration else { return }
+        // The generation is the peer's byte: 255 must not overflow (it once stopped the daemon).
+        guard Int(request.generation) + 1 < Int(ProtocolConstants.maxRouteRequestGeneration) else { return }
+        guard admitQuery(from: n, into: &actions) else { return }
         markQueried(prefix, now: now)
         sendRouteRequest(prefix, generation: request.generation + 1,
                          to: neighbourIds.filter { $0 != n }, now: now, into: &actions)
@@ -39,10 +41,23 @@ extension Router {
                                    into actions: inout [RouterAction]) {
         let request = ControlTLV.routeRequest(RouteRequest(generation: generation, prefix: subnet))
         for t in targets where routeRequests.shouldSend(subnet, generation: generation, to: t, now: now) {
+            guard routeRequests.canRecord(subnet) else {
+                stats.limitsHit += 1
+                return
+            }
             routeRequests.record(subnet, generation: generation, to: t, now: now)
             stats.routeRequestsSent += 1
             actions.append(.send(request, to: t))
         }
+    }
+
+    /// Whether one more subnet may be looked for (`RouterLimits.pendingQueries`); a refusal is
+    /// reported against `n` when a neighbour's request caused it.
+    mutating func admitQuery(from n: NeighbourId?, into actions: inout [RouterAction]) -> Bool {
+        guard queried.count >= RouterLimits.pendingQueries else { return true }
+        stats.limitsHit += 1
+        if let n { actions.append(.refused(n, .pendingQueries)) }
+        return false
     }
 
     mutating func markQueried(_ subnet: Subnet, now: Instant) {
@@ -74,6 +89,7 @@ extension Router {
             }
             if let expiry = queried[subnet], expiry > now { return }
             // Routes exist but none is selected: ask their announcers for a newer seqno.
+            guard queried[subnet] != nil || admitQuery(from: nil, into: &actions) else { return }
             markQueried(subnet, now: now)
             let announcers = r.entries.filter { neighbours[$0.neighbour] != nil }
             guard let routerId = announcers.first?.routerId ?? r.entries.first?.routerId else { return }
@@ -81,6 +97,7 @@ extension Router {
             return
         }
         if let expiry = queried[subnet], expiry > now { return }
+        guard queried[subnet] != nil || admitQuery(from: nil, into: &actions) else { return }
         markQueried(subnet, now: now)
         sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
     }
@@ -95,6 +112,10 @@ extension Router {
         let key = SeqNoRequestCache.Key(routerId: routerId, prefix: subnet, seqno: seqno)
         let request = ControlTLV.seqNoRequest(SeqNoRequest(seqno: seqno, routerId: routerId, prefix: subnet))
         for t in targets where !seqnoRequests.wasAsked(key, neighbour: t) {
+            guard seqnoRequests.canRecord(key) else {
+                stats.limitsHit += 1
+                return
+            }
             seqnoRequests.recordSent(key, to: t, now: now)
             stats.seqnoRequestsSent += 1
             actions.append(.send(request, to: t))
@@ -111,6 +132,11 @@ extension Router {
         if seqnoRequests.isDuplicate(key, now: now) {
             stats.seqnoDropped += 1
             if request.routerId != routerId { seqnoRequests.addRequester(key, n, now: now) }
+            return
+        }
+        // A request for a prefix outside 400::/7 can never be answered by anyone.
+        guard prefix.ipv6 != nil, Subnet.overlay.contains(prefix) else {
+            stats.seqnoDropped += 1
             return
         }
         if localSubnet.contains(prefix) {
@@ -156,6 +182,11 @@ extension Router {
         }
         guard let target = (feasible.first ?? candidates.first)?.neighbour else {
             stats.seqnoDropped += 1
+            return
+        }
+        guard seqnoRequests.canRecord(key) else {
+            stats.limitsHit += 1
+            actions.append(.refused(n, .requestCache))
             return
         }
         stats.seqnoForwarded += 1

@@ -63,6 +63,7 @@ extension Router {
                     kept.append(e)
                 } else {
                     stats.expiredRoutesRemoved += 1
+                    neighbours[e.neighbour]?.routeCount -= 1
                 }
             }
             for e in kept { noteRouteExpiry(e.expires) }

@@ -14,14 +14,28 @@ extension Router {
     // MARK: - Update processing (spec §5.6)
 
     mutating func handleUpdate(_ u: Update, from n: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
-        // 1. Filters: inside 400::/7, at least a /64, and the announcer owns it unless it retracts.
-        guard u.subnet.ipv6 != nil, Subnet.overlay.contains(u.subnet), u.subnet.prefixLength >= 64,
+        // 1. Filters: inside 400::/7, and the announcer owns it unless it retracts. Rust accepts
+        // any prefix of at least /64; we take exactly /64, the only length any node announces:
+        // a longer prefix under someone's /64, sent with their public router id, would win the
+        // longest-prefix match over the owner's own route (docs/security.md, "Routing abuse").
+        guard u.subnet.ipv6 != nil, Subnet.overlay.contains(u.subnet), u.subnet.prefixLength == 64,
               u.isRetraction || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
             stats.updatesDenied += 1
+            actions.append(.refused(n, .badUpdate))
             return
         }
-        // 2. Our own /64 is ours alone.
-        if localSubnet.contains(u.subnet) { return }
+        // 2. Our own /64 is ours alone. Someone announcing it with our router id and a seqno
+        // above ours (a stale announcement from before a restart, or a forged jump meant to make
+        // our own Updates look old) is answered as RFC 8966 §3.8.1.2 says: we jump past it and
+        // announce, so our route is feasible again everywhere.
+        if localSubnet.contains(u.subnet) {
+            if u.routerId == routerId, !u.isRetraction, u.seqno.isGreater(than: seqno) {
+                seqno = u.seqno.incremented()
+                stats.seqnoBumps += 1
+                sendOwnUpdate(to: neighbourIds, now: now, into: &actions)
+            }
+            return
+        }
 
         let subnet = u.subnet
         let feasible = sources.isFeasible(subnet: subnet, routerId: u.routerId, seqno: u.seqno, metric: u.metric)
@@ -30,13 +44,24 @@ extension Router {
         let entry = RouteEntry(neighbour: n, routerId: u.routerId, seqno: u.seqno, metric: u.metric, expires: expires)
 
         // One hash lookup; the index addresses the entry in place for the rest of this call.
+        if !u.isRetraction, let refusal = refusalOfNewRouterId(u, from: n) {
+            stats.limitsHit += 1
+            actions.append(.refused(n, refusal))
+            return
+        }
         guard let slot = routes.index(forKey: subnet) else {
             // 4. First announcement of this subnet.
             if !feasible {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
             } else if !u.isRetraction {
+                if let refusal = refusalOfNewEntry(from: n, newSubnet: true) {
+                    stats.limitsHit += 1
+                    actions.append(.refused(n, refusal))
+                    return
+                }
                 var fresh = SubnetRoutes(owner: u.routerId.publicKey)
                 fresh.entries.append(entry)
+                neighbours[n]!.routeCount += 1
                 routes[subnet] = fresh
                 noteRouteExpiry(expires)
                 tableDirty = true  // a new key is known, even before selection
@@ -75,10 +100,31 @@ extension Router {
                 }
                 return
             }
+            if let refusal = refusalOfNewEntry(from: n, newSubnet: false) {
+                stats.limitsHit += 1
+                actions.append(.refused(n, refusal))
+                return
+            }
             routes.values[slot].entries.append(entry)
+            neighbours[n]!.routeCount += 1
             noteRouteExpiry(expires)
         }
         reselect(subnet, before: before, now: now, into: &actions)
+    }
+
+    /// Whether a new route entry from `n` would pass the table's caps.
+    func refusalOfNewEntry(from n: NeighbourId, newSubnet: Bool) -> Refusal? {
+        if (neighbours[n]?.routeCount ?? 0) >= RouterLimits.routesPerNeighbour { return .routesPerNeighbour }
+        if newSubnet, routes.count >= RouterLimits.subnets { return .subnets }
+        return nil
+    }
+
+    /// An Update whose router id is not yet in the source table for its subnet would add one
+    /// more id there once we announce it; past `RouterLimits.routerIdsPerSubnet` it is refused.
+    func refusalOfNewRouterId(_ u: Update, from n: NeighbourId) -> Refusal? {
+        guard sources.distance(subnet: u.subnet, routerId: u.routerId) == nil,
+              sources.routerIdCount(subnet: u.subnet) >= RouterLimits.routerIdsPerSubnet else { return nil }
+        return .routerIdsPerSubnet
     }
 
     mutating func ownerAddress(of key: PublicKey) -> IPv6Address {

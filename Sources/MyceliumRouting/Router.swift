@@ -157,6 +157,11 @@ public struct Router: Sendable {
             return
         }
         stats.count(tlv)
+        guard neighbours[id]!.buckets.admit(tlv, now: now) else {
+            stats.tlvsRateLimited += 1
+            actions.append(.refused(id, .rateLimited))
+            return
+        }
         switch tlv {
         case .hello:
             // Reply at once: our reply delay is the RTT sample the peer measures.
@@ -199,6 +204,10 @@ public struct RouterStats: Hashable, Sendable {
     public var seqnoRequestsSent = 0
     public var routeRequestsSent = 0
     public var routesLost = 0
+    /// Control TLVs dropped because their per-neighbour bucket was empty.
+    public var tlvsRateLimited = 0
+    /// Updates, requests and queries refused by a `RouterLimits` cap.
+    public var limitsHit = 0
 
     mutating func count(_ tlv: ControlTLV) {
         switch tlv {

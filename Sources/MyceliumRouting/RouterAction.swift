@@ -14,6 +14,22 @@ public enum RouterAction: Hashable, Sendable {
     case queryFailed(Subnet)
     /// Selected routes changed: fetch `Router.forwardingTable()` and publish it.
     case forwardingTableChanged
+    /// The neighbour hit one of our limits or sent something we refuse: the driver writes a
+    /// (rate-limited) audit line. Nothing else is to be done; the router already dropped it.
+    case refused(NeighbourId, Refusal)
+}
+
+/// Why the router refused something a neighbour sent (see `RouterLimits`, docs/security.md).
+public enum Refusal: String, Hashable, Sendable, CaseIterable {
+    /// A control TLV over its per-neighbour rate.
+    case rateLimited = "control TLV over its rate"
+    /// An Update for a prefix other than a /64 inside 400::/7, or for a /64 its router id does not own.
+    case badUpdate = "update for a subnet its router id does not own, or not a /64"
+    case routesPerNeighbour = "routes per neighbour limit"
+    case subnets = "routing table size limit"
+    case routerIdsPerSubnet = "router ids per subnet limit"
+    case pendingQueries = "pending route queries limit"
+    case requestCache = "request cache limit"
 }
 
 /// Things fed into the router; each comes with `now`.

@@ -15,6 +15,10 @@ struct SourceTable {
     }
 
     private(set) var entries: [Key: Distance] = [:]
+    /// Router ids with an entry, per subnet (`RouterLimits.routerIdsPerSubnet`).
+    private var idsPerSubnet: [Subnet: Int] = [:]
+
+    func routerIdCount(subnet: Subnet) -> Int { idsPerSubnet[subnet] ?? 0 }
 
     func distance(subnet: Subnet, routerId: RouterId) -> Distance? {
         entries[Key(subnet: subnet, routerId: routerId)]
@@ -35,6 +39,7 @@ struct SourceTable {
         let expires = now + ProtocolConstants.sourceHoldMs
         guard var fd = entries[key] else {
             entries[key] = Distance(metric: metric, seqno: seqno, expires: expires)
+            idsPerSubnet[subnet, default: 0] += 1
             return
         }
         if seqno.isGreater(than: fd.seqno) || (seqno == fd.seqno && metric < fd.metric) {
@@ -50,6 +55,8 @@ struct SourceTable {
     mutating func collectGarbage(now: Instant) -> Int {
         let before = entries.count
         entries = entries.filter { $0.value.expires > now }
+        idsPerSubnet.removeAll(keepingCapacity: true)
+        for key in entries.keys { idsPerSubnet[key.subnet, default: 0] += 1 }
         return before - entries.count
     }
 }

@@ -194,7 +194,7 @@ public final class Simulator {
                 if let (link, _) = neighbourOf[node][id] { setLink(link, up: false) }
             case .forwardingTableChanged:
                 lastRouteChange = now
-            case .routeAcquired, .routeLost, .queryFailed:
+            case .routeAcquired, .routeLost, .queryFailed, .refused:
                 break
             }
         }

@@ -107,23 +107,45 @@ import Testing
 }
 
 @Suite struct PacketQueueTests {
-    @Test("per-subnet and total limits; take returns packets oldest first")
+    static let a = Subnet("400::/64")!, b = Subnet("401::/64")!
+
+    @Test("per-subnet and total packet limits; take returns packets oldest first")
     func limits() {
-        var q = PacketQueue<Int>(perSubnetLimit: 3, totalLimit: 5)
-        let a = Subnet("400::/64")!, b = Subnet("401::/64")!
-        #expect((0..<3).map { q.enqueue($0, for: a) } == [.queued, .queued, .queued])
-        #expect(q.enqueue(3, for: a) == .subnetFull)
-        #expect(q.enqueue(10, for: b) == .queued)
-        #expect(q.enqueue(11, for: b) == .queued)
-        #expect(q.enqueue(12, for: b) == .full)
-        #expect(q.count == 5 && q.count(for: a) == 3)
-        #expect(q.take(a) == [0, 1, 2])
+        var q = PacketQueue<[UInt8]>(limits: .init(perSubnetPackets: 3, totalPackets: 5, perSubnetBytes: 1000, totalBytes: 1000))
+        let a = Self.a, b = Self.b
+        #expect((0..<3).map { q.enqueue([UInt8($0)], for: a) } == [.queued, .queued, .queued])
+        #expect(q.enqueue([3], for: a) == .subnetFull)
+        #expect(q.enqueue([10], for: b) == .queued)
+        #expect(q.enqueue([11], for: b) == .queued)
+        #expect(q.enqueue([12], for: b) == .full)
+        #expect(q.count == 5 && q.count(for: a) == 3 && q.bytes == 5)
+        #expect(q.take(a) == [[0], [1], [2]])
         #expect(q.take(a) == [])
-        #expect(q.count == 2)
-        #expect(q.enqueue(12, for: b) == .queued)
+        #expect(q.count == 2 && q.bytes == 2)
+        #expect(q.enqueue([12], for: b) == .queued)
         #expect(q.subnets == [b])
-        #expect(PacketQueue<Int>.outbound().perSubnetLimit == 10_000 && PacketQueue<Int>.outbound().totalLimit == 1_000_000)
-        #expect(PacketQueue<Int>.inbound().perSubnetLimit == 100 && PacketQueue<Int>.inbound().totalLimit == 10_000)
+    }
+
+    @Test("byte limits bound memory whatever the packet count: per subnet, then in all")
+    func byteLimits() {
+        var q = PacketQueue<[UInt8]>(limits: .init(perSubnetPackets: 100, totalPackets: 100, perSubnetBytes: 3000, totalBytes: 4000))
+        let big = [UInt8](repeating: 0, count: 1400)
+        #expect(q.enqueue(big, for: Self.a) == .queued)
+        #expect(q.enqueue(big, for: Self.a) == .queued)
+        #expect(q.enqueue(big, for: Self.a) == .subnetFull)
+        #expect(q.enqueue(big, for: Self.b) == .full)
+        #expect(q.enqueue([UInt8](repeating: 0, count: 1200), for: Self.b) == .queued)
+        #expect(q.bytes == 4000)
+        _ = q.take(Self.a)
+        #expect(q.bytes == 1200 && q.enqueue(big, for: Self.b) == .queued)
+    }
+
+    @Test("the spec's packet counts, and byte limits that keep each queue to tens of MiB")
+    func defaults() {
+        #expect(PacketQueue<[UInt8]>.Limits.outbound.perSubnetPackets == 10_000 && PacketQueue<[UInt8]>.Limits.outbound.totalPackets == 1_000_000)
+        #expect(PacketQueue<[UInt8]>.Limits.inbound.perSubnetPackets == 100 && PacketQueue<[UInt8]>.Limits.inbound.totalPackets == 10_000)
+        #expect(PacketQueue<[UInt8]>.Limits.outbound.totalBytes == 32 << 20)
+        #expect(PacketQueue<DataPacket>.Limits.forward.totalBytes == 8 << 20 && PacketQueue<DataPacket>.Limits.inbound.totalBytes == 8 << 20)
     }
 }
 

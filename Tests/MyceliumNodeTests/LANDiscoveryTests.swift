@@ -11,7 +11,16 @@ import Testing
     static let linkLocal = IPv6Address("fe80::1234")!
 
     static func verdict(_ source: IPv6Address, _ payload: [UInt8], privateNetwork: Bool = false) -> LANDiscovery.Verdict {
-        LANDiscovery.verdict(source: source, scopeId: 3, payload: payload, ownRouterId: own, privateNetwork: privateNetwork)
+        LANDiscovery.verdict(source: source, scopeId: 3, interfaces: [2, 3], payload: payload, ownRouterId: own,
+                             privateNetwork: privateNetwork)
+    }
+
+    @Test("a beacon that arrived on an interface discovery does not run on brings no peer")
+    func otherInterface() {
+        let beacon = DiscoveryBeacon(tcpPort: 9651, routerId: Self.other).encode()
+        let verdict = LANDiscovery.verdict(source: Self.linkLocal, scopeId: 4, interfaces: [2, 3], payload: beacon,
+                                           ownRouterId: Self.own, privateNetwork: false)
+        guard case .dropped = verdict else { Issue.record("accepted: \(verdict)"); return }
     }
 
     @Test("a valid beacon becomes a tcp:// (or, in a private network, tls://) peer on the receiving interface")

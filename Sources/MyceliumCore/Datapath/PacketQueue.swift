@@ -1,48 +1,89 @@
-/// Packets waiting for a route, per destination /64, with a per-subnet and a global limit
-/// (spec §4.3: 10 000 per /64 and 1 000 000 in all for packets from the TUN; §4.5: 100 and
-/// 10 000 for received packets waiting for the sender's key).
+/// Something whose size a queue charges against its byte limit.
+public protocol ByteSized {
+    var byteCount: Int { get }
+}
+
+extension Array: ByteSized where Element == UInt8 {
+    public var byteCount: Int { count }
+}
+
+extension DataPacket: ByteSized {
+    public var byteCount: Int { DataPacket.headerLength + payload.count }
+}
+
+/// Packets waiting for a route, per destination /64, with per-subnet and global limits in
+/// packets (spec §4.3: 10 000 per /64 and 1 000 000 in all for packets from the TUN; §4.5: 100
+/// and 10 000 for received packets waiting for the sender's key) and, beyond Rust, in bytes:
+/// a million 1400-byte packets would be 1.4 GB, so the byte limits are what bound memory.
 ///
 /// Unlike Rust, received packets are also released or failed when their query ends, so the
 /// inbound queue cannot fill up with packets for a subnet nobody answers for (spec §4.5 bug?).
-public struct PacketQueue<Packet>: Sendable where Packet: Sendable {
+public struct PacketQueue<Packet: ByteSized & Sendable>: Sendable {
     public enum Outcome: Hashable, Sendable {
         case queued
         case subnetFull
         case full
     }
 
-    public let perSubnetLimit: Int
-    public let totalLimit: Int
-    public private(set) var count = 0
-    private var queues: [Subnet: [Packet]] = [:]
+    public typealias Limits = PacketQueueLimits
 
-    public init(perSubnetLimit: Int, totalLimit: Int) {
-        self.perSubnetLimit = perSubnetLimit
-        self.totalLimit = totalLimit
+    public let limits: Limits
+    public private(set) var count = 0
+    public private(set) var bytes = 0
+    private var queues: [Subnet: (packets: [Packet], bytes: Int)] = [:]
+
+    public init(limits: Limits) {
+        self.limits = limits
     }
 
-    /// Limits for packets read from the TUN.
-    public static func outbound() -> PacketQueue { PacketQueue(perSubnetLimit: 10_000, totalLimit: 1_000_000) }
-    /// Limits for received packets waiting for the sender's key.
-    public static func inbound() -> PacketQueue { PacketQueue(perSubnetLimit: 100, totalLimit: 10_000) }
-
     public mutating func enqueue(_ packet: Packet, for subnet: Subnet) -> Outcome {
-        guard count < totalLimit else { return .full }
-        let queued = queues[subnet]?.count ?? 0
-        guard queued < perSubnetLimit else { return .subnetFull }
-        queues[subnet, default: []].append(packet)
+        let size = packet.byteCount
+        guard count < limits.totalPackets, bytes + size <= limits.totalBytes else { return .full }
+        let queued = queues[subnet]
+        guard (queued?.packets.count ?? 0) < limits.perSubnetPackets,
+              (queued?.bytes ?? 0) + size <= limits.perSubnetBytes else { return .subnetFull }
+        queues[subnet, default: ([], 0)].packets.append(packet)
+        queues[subnet]!.bytes += size
         count += 1
+        bytes += size
         return .queued
     }
 
     /// Removes and returns the packets for `subnet`, oldest first (route acquired, or failed).
     public mutating func take(_ subnet: Subnet) -> [Packet] {
-        guard let packets = queues.removeValue(forKey: subnet) else { return [] }
-        count -= packets.count
-        return packets
+        guard let queued = queues.removeValue(forKey: subnet) else { return [] }
+        count -= queued.packets.count
+        bytes -= queued.bytes
+        return queued.packets
     }
 
-    public func count(for subnet: Subnet) -> Int { queues[subnet]?.count ?? 0 }
+    public func count(for subnet: Subnet) -> Int { queues[subnet]?.packets.count ?? 0 }
 
     public var subnets: [Subnet] { queues.keys.sorted() }
+}
+
+/// How much a `PacketQueue` may hold.
+public struct PacketQueueLimits: Hashable, Sendable {
+    public var perSubnetPackets: Int
+    public var totalPackets: Int
+    public var perSubnetBytes: Int
+    public var totalBytes: Int
+
+    public init(perSubnetPackets: Int, totalPackets: Int, perSubnetBytes: Int, totalBytes: Int) {
+        self.perSubnetPackets = perSubnetPackets
+        self.totalPackets = totalPackets
+        self.perSubnetBytes = perSubnetBytes
+        self.totalBytes = totalBytes
+    }
+
+    /// Plaintext packets read from the TUN, waiting for a route (spec's counts; 32 MiB).
+    public static let outbound = PacketQueueLimits(perSubnetPackets: 10_000, totalPackets: 1_000_000,
+                                        perSubnetBytes: 2 << 20, totalBytes: 32 << 20)
+    /// Encrypted packets from peers to forward, waiting for a route: peers fill this one,
+    /// so it gets the inbound counts (Rust uses the TUN's) and 8 MiB.
+    public static let forward = PacketQueueLimits(perSubnetPackets: 100, totalPackets: 10_000,
+                                       perSubnetBytes: 256 << 10, totalBytes: 8 << 20)
+    /// Encrypted packets for us, waiting for the sender's key (spec's counts; 8 MiB).
+    public static let inbound = PacketQueueLimits(perSubnetPackets: 100, totalPackets: 10_000,
+                                       perSubnetBytes: 256 << 10, totalBytes: 8 << 20)
 }

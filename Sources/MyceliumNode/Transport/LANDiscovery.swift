@@ -107,10 +107,14 @@ public final class LANDiscovery: @unchecked Sendable {
         }
     }
 
-    /// Judges one datagram from `source` (its interface in `scopeId`).
-    public static func verdict(source: IPv6Address, scopeId: UInt32, payload: [UInt8], ownRouterId: RouterId,
-                               privateNetwork: Bool) -> Verdict {
+    /// Judges one datagram from `source` (its interface in `scopeId`). The socket listens on
+    /// every interface, so a datagram that arrived on one discovery does not run on (not in
+    /// `interfaces`, the joined interfaces' indexes) is dropped: a beacon can only bring us a
+    /// peer on the link it was sent on, never on a link we were told to keep out of it.
+    public static func verdict(source: IPv6Address, scopeId: UInt32, interfaces: Set<UInt32>, payload: [UInt8],
+                               ownRouterId: RouterId, privateNetwork: Bool) -> Verdict {
         guard source.high == 0xFE80_0000_0000_0000 else { return .dropped("source \(source) is not link-local") }
+        guard interfaces.contains(scopeId) else { return .dropped("arrived on interface \(scopeId), where discovery does not run") }
         let beacon: DiscoveryBeacon
         do { beacon = try DiscoveryBeacon(decoding: payload) } catch { return .dropped("\(error)") }
         guard beacon.routerId != ownRouterId else { return .own }
@@ -165,8 +169,9 @@ public final class LANDiscovery: @unchecked Sendable {
         guard case let .v6(source) = envelope.remoteAddress else { stats.beaconsDropped += 1; return }
         let address = withUnsafeBytes(of: source.address.sin6_addr) { IPv6Address(bytes: $0) }
         let payload = Array(envelope.data.readableBytesView)
-        switch Self.verdict(source: address, scopeId: source.address.sin6_scope_id, payload: payload, ownRouterId: routerId,
-                            privateNetwork: configuration.privateNetwork) {
+        let joinedIndexes = Set(joined.values.map { UInt32(truncatingIfNeeded: $0.interfaceIndex) })
+        switch Self.verdict(source: address, scopeId: source.address.sin6_scope_id, interfaces: joinedIndexes, payload: payload,
+                            ownRouterId: routerId, privateNetwork: configuration.privateNetwork) {
         case let .peer(endpoint):
             stats.beaconsReceived += 1
             peers.discovered(endpoint)

@@ -8,6 +8,12 @@ public import NIOCore
 /// framing is lost (unknown version or type) or when it sends more than
 /// `PeerTuning.maxConsecutiveDropped` rejected frames in a row (garbage or a flood), so a
 /// misbehaving peer costs us one connection, never a stall. Outbound: `Packet` → bytes.
+///
+/// Backpressure: above the channel's high-water mark (`PeerTuning.outboxHighWater`) the
+/// datapath stops writing data to this peer (`RouterService.send` answers `.busy`); what is
+/// still written then (control packets) may exceed the mark by at most
+/// `PeerTuning.outboxOverflowBytes`, and a peer that stays unwritable for
+/// `PeerTuning.stalledPeerTimeoutMs` is not reading at all: it is closed either way.
 public final class PacketFramingHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = Packet
@@ -18,8 +24,44 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private var consecutiveDropped = 0
     private var scratch: [UInt8] = []
     public private(set) var counters = PeerCounters()
+    /// Bytes written since the channel went above its high-water mark.
+    private var overflow = 0
+    private var stallCheck: Scheduled<Void>?
+    private let onClosedForOutbox: (@Sendable (String) -> Void)?
 
-    public init() {}
+    /// `onClosedForOutbox` hears why a peer that stopped reading was closed (audit log).
+    public init(onClosedForOutbox: (@Sendable (String) -> Void)? = nil) {
+        self.onClosedForOutbox = onClosedForOutbox
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            overflow = 0
+            stallCheck?.cancel()
+            stallCheck = nil
+        } else if stallCheck == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            stallCheck = context.eventLoop.scheduleTask(in: .milliseconds(PeerTuning.stalledPeerTimeoutMs)) {
+                let (handler, context) = bound.value
+                handler.stallCheck = nil
+                guard !context.channel.isWritable else { return }
+                handler.closeForOutbox(context: context, "not reading: outbox full for \(PeerTuning.stalledPeerTimeoutMs / 1000) s")
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        stallCheck?.cancel()
+        stallCheck = nil
+    }
+
+    private func closeForOutbox(context: ChannelHandlerContext, _ why: String) {
+        counters.closedForMisbehaviour = true
+        counters.closedForOutbox = true
+        onClosedForOutbox?(why)
+        context.close(promise: nil)
+    }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -57,6 +99,14 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         out.writeBytes(scratch)
         counters.bytesOut += UInt64(scratch.count)
         counters.packetsOut += 1
+        if !context.channel.isWritable {
+            overflow += scratch.count
+            if overflow > PeerTuning.outboxOverflowBytes {
+                promise?.fail(ChannelError.outputClosed)
+                closeForOutbox(context: context, "outbox over \(PeerTuning.outboxHighWater + PeerTuning.outboxOverflowBytes) bytes")
+                return
+            }
+        }
         context.write(wrapOutboundOut(out), promise: promise)
     }
 }
@@ -72,6 +122,8 @@ public struct PeerCounters: Hashable, Sendable {
     /// Times framing was lost (the connection is closed then).
     public var framingErrors: UInt64 = 0
     public var closedForMisbehaviour = false
+    /// Closed because it did not read what we sent (outbox limit or stall).
+    public var closedForOutbox = false
 }
 
 /// Our own limits for peer connections (not protocol constants).
@@ -82,4 +134,23 @@ public enum PeerTuning {
     /// connection. A cut link is then noticed within seconds while traffic flows, instead of
     /// the protocol's 43-53 s without IHU (which still applies to idle links).
     public static let tcpUserTimeoutMs = 15_000
+    /// NIO's write-buffer water marks on peer channels: above `outboxHighWater` bytes queued in
+    /// user space the channel is unwritable and data to the peer is dropped; it becomes
+    /// writable again below `outboxLowWater`.
+    public static let outboxHighWater = 1 << 20
+    public static let outboxLowWater = 256 << 10
+    /// What may still be written (control) above the high-water mark before the peer is closed.
+    public static let outboxOverflowBytes = 1 << 20
+    /// A peer unwritable this long is not reading: closed.
+    public static let stalledPeerTimeoutMs: Int64 = 30_000
+    /// Inbound peer connections at once, in all and from one IP address.
+    public static let maxInbound = 1024
+    public static let maxInboundPerAddress = 8
+    /// Inbound connections not yet peers (TLS handshake running) at once.
+    public static let maxPendingHandshakes = 64
+    /// Peers found by LAN discovery: at most this many known at once, and new ones dialled
+    /// at most `discoveryDialBurst` at once, then one per `discoveryDialIntervalMs`.
+    public static let maxDiscoveredPeers = 64
+    public static let discoveryDialBurst = 8
+    public static let discoveryDialIntervalMs: Int64 = 1_000
 }

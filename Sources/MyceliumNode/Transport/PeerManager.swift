@@ -58,8 +58,20 @@ public final class PeerManager: @unchecked Sendable {
         case unsupportedProtocol(Endpoint.Proto)
     }
 
+    /// Why an inbound connection was refused before it became a peer.
+    struct Refused: Error, CustomStringConvertible {
+        let description: String
+    }
+
     private let configuration: Configuration
     private let logger: Logger
+    private let audit: AuditLog?
+    /// New LAN-discovered peers dialled (`PeerTuning.discoveryDialBurst`, `discoveryDialIntervalMs`).
+    private var discoveryDials = TokenBucket(burst: PeerTuning.discoveryDialBurst, rate: 1,
+                                             perMs: PeerTuning.discoveryDialIntervalMs, now: RouterService.now().milliseconds)
+    /// Inbound connections refused by a limit, and discovered peers not dialled (on the loop).
+    public private(set) var inboundRefused: UInt64 = 0
+    public private(set) var discoveryRefused: UInt64 = 0
     private let service: RouterService
     private let onData: @Sendable (DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
@@ -94,9 +106,10 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     public init(configuration: Configuration, service: RouterService, logger: Logger = Logger(label: "mycelium.peers"),
-                onData: @escaping @Sendable (DataPacket, NeighbourId) -> Void = { _, _ in }) {
+                audit: AuditLog? = nil, onData: @escaping @Sendable (DataPacket, NeighbourId) -> Void = { _, _ in }) {
         self.configuration = configuration
         self.logger = logger
+        self.audit = audit
         self.service = service
         self.onData = onData
         let now = RouterService.now()
@@ -117,14 +130,22 @@ public final class PeerManager: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
+            .childChannelOption(.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try self.installPipeline(on: channel, role: .server)
-                    if let remote = channel.remoteAddress,
-                       let endpoint = Self.endpoint(of: remote)?.with(proto: self.configuration.privateNetwork == nil ? .tcp : .tls) {
-                        self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
-                        channel.closeFuture.whenComplete { _ in self.inbound[ObjectIdentifier(channel)] = nil }
+                    guard let remote = channel.remoteAddress,
+                          let endpoint = Self.endpoint(of: remote)?.with(proto: self.configuration.privateNetwork == nil ? .tcp : .tls) else {
+                        throw Refused(description: "no remote address")
                     }
+                    if let refusal = self.inboundRefusal(from: endpoint) {
+                        self.inboundRefused += 1
+                        self.audit?.record("inbound-refused", "refused an inbound peer connection: \(refusal)",
+                                           metadata: ["peer": "\(endpoint.socketAddress)"])
+                        throw Refused(description: refusal)
+                    }
+                    try self.installPipeline(on: channel, role: .server)
+                    self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
+                    channel.closeFuture.whenComplete { _ in self.inbound[ObjectIdentifier(channel)] = nil }
                 }
             }
             .bind(host: "::", port: Int(configuration.listenPort)).get()
@@ -138,13 +159,28 @@ public final class PeerManager: @unchecked Sendable {
         return channel.localAddress!
     }
 
+    static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: PeerTuning.outboxLowWater, high: PeerTuning.outboxHighWater)
+
+    /// Why a new inbound connection from `endpoint` would break a limit, if it would (on the loop).
+    private func inboundRefusal(from endpoint: Endpoint) -> String? {
+        if inbound.count >= PeerTuning.maxInbound { return "\(PeerTuning.maxInbound) inbound peers already" }
+        if inbound.values.lazy.filter({ $0.endpoint.host == endpoint.host }).count >= PeerTuning.maxInboundPerAddress {
+            return "\(PeerTuning.maxInboundPerAddress) connections from this address already"
+        }
+        if configuration.privateNetwork != nil,
+           inbound.values.lazy.filter({ !Self.isEstablished($0.channel) }).count >= PeerTuning.maxPendingHandshakes {
+            return "\(PeerTuning.maxPendingHandshakes) TLS handshakes in progress already"
+        }
+        return nil
+    }
+
     /// Closes the listener and every connection.
     public func shutdown() async {
         redialTask?.cancel()
         try? await listener?.close().get()
-        let channels: [any Channel] = try! await loop.submit { [self] in
+        let channels: [any Channel] = (try? await loop.submit { [self] in
             outbound.values.compactMap { if case let .connected(c) = $0.state { return c }; return nil } + inbound.values.map(\.channel)
-        }.get()
+        }.get()) ?? []
         for channel in channels { try? await channel.close().get() }
     }
 
@@ -217,6 +253,14 @@ public final class PeerManager: @unchecked Sendable {
             let known = outbound.keys.contains { $0.host == endpoint.host && $0.scopeId == endpoint.scopeId }
                 || inbound.values.contains { $0.endpoint.host == endpoint.host && $0.endpoint.scopeId == endpoint.scopeId }
             guard !known else { return }
+            // Beacons are unauthenticated: a flood of them must not make us dial without end.
+            let discovered = outbound.values.lazy.filter { $0.type == .linkLocalDiscovery }.count
+            guard discovered < PeerTuning.maxDiscoveredPeers, discoveryDials.take(now: RouterService.now().milliseconds) else {
+                discoveryRefused += 1
+                audit?.record("discovery-limit", "not dialling a peer found on the LAN: discovery limit reached",
+                              metadata: ["endpoint": "\(endpoint)", "discoveredPeers": "\(discovered)"])
+                return
+            }
             logger.info("peer discovered on the LAN", metadata: ["endpoint": "\(endpoint)"])
             outbound[endpoint] = OutboundPeer(type: .linkLocalDiscovery, discovered: RouterService.now())
             dial(endpoint)
@@ -240,8 +284,10 @@ public final class PeerManager: @unchecked Sendable {
                 tlsFailures += 1
             })
         }
+        let audit = self.audit
+        let remote = channel.remoteAddress.flatMap(Self.endpoint(of:))?.socketAddress ?? "unknown"
         try channel.pipeline.syncOperations.addHandlers([
-            PacketFramingHandler(),
+            PacketFramingHandler { why in audit?.record("peer-not-reading", "closed a peer: \(why)", metadata: ["peer": "\(remote)"]) },
             PeerHandler(service: service, onData: onData),
         ])
     }
@@ -258,6 +304,7 @@ public final class PeerManager: @unchecked Sendable {
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
+            .channelOption(.writeBufferWaterMark, value: Self.waterMark)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel, role: .client) }

@@ -220,7 +220,7 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
             return
         }
         var out = context.channel.allocator.buffer(capacity: size)
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { max(0, Int(BIO_read(wbio, $0.baseAddress, Int32(size)))) }
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { max(0, Int(BIO_read(wbio, $0.baseAddress, Int32(clamping: size)))) }
         var combined = promise
         if !promises.isEmpty {
             let all = combined ?? context.eventLoop.makePromise(of: Void.self)
