@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "mycelium", targets: ["mycelium"]),
         .executable(name: "mycelium-sim", targets: ["mycelium-sim"]),
         .executable(name: "mycelium-cni", targets: ["mycelium-cni"]),
+        .executable(name: "mycelium-fuzz", targets: ["mycelium-fuzz"]),
         .library(name: "MyceliumCore", targets: ["MyceliumCore"]),
     ],
     dependencies: [
@@ -104,6 +105,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Every decoder and the router's handling of decoded TLVs, driven by one fuzz input;
+        // `mycelium-fuzz` runs it under libFuzzer (scripts/fuzz.sh) or replays files.
+        .target(name: "MyceliumFuzz", dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumCNI", "MyceliumJSON"],
+                swiftSettings: strictSettings),
+        .executableTarget(name: "mycelium-fuzz", dependencies: ["MyceliumFuzz"], swiftSettings: strictSettings),
+
         // Test support: the protocol vectors (Tests/Fixtures) and, later, the simulator.
         .target(name: "MyceliumTesting", dependencies: ["MyceliumCore", "MyceliumRouting"], swiftSettings: strictSettings),
         .executableTarget(
@@ -117,7 +124,7 @@ let package = Package(
 
         .testTarget(
             name: "MyceliumCoreTests",
-            dependencies: ["MyceliumCore", "MyceliumTesting"],
+            dependencies: ["MyceliumCore", "MyceliumTesting", "MyceliumFuzz"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -39,6 +39,12 @@ public final class CNIAgent: @unchecked Sendable {
     private var ipam: IPAM
     private var wiring: ContainerWiring?
     private let count = Mutex(0)
+    /// Plugin connections open at once (`maxConnections`).
+    private let connections = Atomic<Int>(0)
+    /// Requests the agent serves at once; more are refused (the kubelet retries).
+    public static let maxConnections = 64
+    /// A connection must have sent its request line within this long.
+    static let requestTimeout: TimeAmount = .seconds(10)
 
     public init(configuration: Configuration, subnet: Subnet, nodeAddress: IPv6Address, logger: Logger,
                 isReady: @escaping @Sendable () -> Bool) {
@@ -92,6 +98,13 @@ public final class CNIAgent: @unchecked Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // Bounded: every plugin run holds one connection for one request.
+                        guard connections.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                            connections.subtract(1, ordering: .relaxed)
+                            logger.warning("CNI: connection refused", metadata: ["limit": "\(Self.maxConnections) at once"])
+                            throw CNIError(CNIError.tryAgainLater, "too many CNI requests at once")
+                        }
+                        channel.closeFuture.whenComplete { [self] _ in connections.subtract(1, ordering: .relaxed) }
                         try channel.pipeline.syncOperations.addHandler(RequestHandler(agent: self))
                     }
                 }
@@ -148,7 +161,10 @@ public final class CNIAgent: @unchecked Sendable {
             guard ipam.records[request.key] == nil else {
                 throw CNIError(CNIError.attachmentExists, "container \(request.key.containerID) already has \(request.key.ifname); DEL it first")
             }
-            let address = ipam.address(for: request.key)
+            guard ipam.count < IPAM.maxRecords, let address = ipam.address(for: request.key) else {
+                throw CNIError(CNIError.addressesExhausted, "no address left for the container",
+                               details: "\(ipam.count) attachments recorded (at most \(IPAM.maxRecords))")
+            }
             // Reserve first (persisted), wire second: a crash in between leaves a record for DEL.
             var reservation = Attachment(key: request.key, hostInterface: ContainerWiring.hostInterfaceName(for: request.key),
                                          hostMac: "", interface: request.interface, mac: "", sandbox: request.netns, mtu: request.mtu,
@@ -219,7 +235,19 @@ private final class RequestHandler: ChannelInboundHandler {
     private var buffer: [UInt8] = []
     private var answered = false
 
+    private var deadline: Scheduled<Void>?
+
     init(agent: CNIAgent) { self.agent = agent }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A client that connects and never finishes its line must not hold a slot for ever.
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: CNIAgent.requestTimeout) { bound.value.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }

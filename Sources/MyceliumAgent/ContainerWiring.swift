@@ -37,7 +37,8 @@ public final class ContainerWiring {
 
     /// Creates and configures the pair; on any failure nothing is left behind.
     public func attach(_ request: AgentRequest, address: IPv6Address) throws(CNIError) -> Attachment {
-        let fd = open(request.netns, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO or device named as the netns must not hang the agent's thread.
+        let fd = open(request.netns, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw CNIError(CNIError.unknownContainer, "cannot open the container's network namespace",
                            details: "\(request.netns): \(String(cString: strerror(errno)))")
@@ -47,6 +48,10 @@ public final class ContainerWiring {
             throw CNIError(CNIError.unknownContainer, "the container's network namespace is not visible to the agent",
                            details: "\(request.netns) is not a namespace here; the agent must see the runtime's netns mounts "
                                + "(in a container: mount the netns directory with HostToContainer propagation)")
+        }
+        guard !NetworkNamespace.isSameNamespace(fd: fd, as: "/proc/self/ns/net") else {
+            throw CNIError(CNIError.invalidEnvironment, "the container's network namespace is the host's",
+                           details: "\(request.netns) is the namespace the node runs in; a container needs its own")
         }
         let host = Self.hostInterfaceName(for: request.key)
         // A host side left by a crash between wiring and recording is ours to replace.

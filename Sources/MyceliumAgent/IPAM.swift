@@ -29,8 +29,13 @@ public struct IPAM: Sendable {
 
     public var count: Int { records.count }
 
-    /// The address `key` gets (not yet recorded).
-    public func address(for key: Attachment.Key) -> IPv6Address {
+    /// Attachments the agent records at most (each is a veth pair; far beyond what one host
+    /// runs, and it bounds the state file a local client could otherwise grow).
+    public static let maxRecords = 65_536
+
+    /// The address `key` gets (not yet recorded); nil if 1024 addresses in a row from its hash
+    /// are taken (needs ~2^54 attachments, or a doctored state file).
+    public func address(for key: Attachment.Key) -> IPv6Address? {
         let taken = Set(records.values.compactMap { Self.parse($0.address) })
         let hash = BLAKE3.hash(Array("\(key.containerID)\u{0}\(key.ifname)".utf8), length: 8)
         var low = hash.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -40,7 +45,7 @@ public struct IPAM: Sendable {
             if low > 1, candidate != nodeAddress, !taken.contains(candidate) { return candidate }
             low &+= 1
         }
-        preconditionFailure("no free address in a /64 after 1024 probes")  // needs ~2^54 attachments
+        return nil
     }
 
     public mutating func record(_ attachment: Attachment) throws(Failure) {

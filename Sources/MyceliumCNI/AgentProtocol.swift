@@ -46,11 +46,23 @@ public struct AgentRequest: Equatable, Sendable {
               let id = json["containerID"]?.string, let ifname = json["ifname"]?.string else {
             throw CNIError(CNIError.decodeFailure, "malformed agent request")
         }
+        // The agent re-checks what the plugin checked: the socket is its own trust boundary
+        // (anything that can open it can send any line).
+        guard CNIInvocation.isValidIdentifier(id) else { throw CNIError(CNIError.invalidEnvironment, "invalid container ID") }
+        if let problem = CNIInvocation.interfaceNameProblem(ifname) { throw CNIError(CNIError.invalidEnvironment, problem) }
+        let interface = json["interface"]?.string ?? ifname
+        if let problem = CNIInvocation.interfaceNameProblem(interface) { throw CNIError(CNIError.invalidConfig, problem) }
+        let netns = json["netns"]?.string ?? ""
+        guard netns.utf8.count < 4096, !netns.utf8.contains(0) else { throw CNIError(CNIError.invalidEnvironment, "invalid netns path") }
+        let mtu = json["mtu"]?.int64 ?? Int64(CNIConfig.maxMTU)
+        guard (Int64(CNIConfig.minMTU)...Int64(CNIConfig.maxMTU)).contains(mtu) else {
+            throw CNIError(CNIError.invalidConfig, "'mtu' must be a number from \(CNIConfig.minMTU) to \(CNIConfig.maxMTU) (the overlay's MTU)")
+        }
         self.command = command
         key = Attachment.Key(containerID: id, ifname: ifname)
-        netns = json["netns"]?.string ?? ""
-        interface = json["interface"]?.string ?? ifname
-        mtu = Int(json["mtu"]?.int64 ?? Int64(CNIConfig.maxMTU))
+        self.netns = netns
+        self.interface = interface
+        self.mtu = Int(mtu)
         defaultRoute = json["defaultRoute"]?.bool ?? false
         validAttachments = (json["validAttachments"]?.array ?? []).compactMap { item in
             guard let id = item["containerID"]?.string, let ifname = item["ifname"]?.string else { return nil }

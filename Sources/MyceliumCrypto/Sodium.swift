@@ -27,3 +27,13 @@ public enum SecureRandom {
         bytes(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
+
+/// Wiping of secrets held in Swift arrays (key-file buffers, shared secrets) once they have
+/// been handed to the library that keeps its own copy. `sodium_memzero` is not optimised away.
+public enum SecureMemory {
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
+        }
+    }
+}

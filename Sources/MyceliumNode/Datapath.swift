@@ -281,7 +281,8 @@ public final class Datapath: @unchecked Sendable {
 
     private func cipher(for owner: PublicKey) -> PacketCipher? {
         if let c = ciphers[owner] { return c }
-        guard let secret = identity.secretKey.sharedSecret(with: owner) else { return nil }
+        guard var secret = identity.secretKey.sharedSecret(with: owner) else { return nil }
+        defer { SecureMemory.wipe(&secret) }  // OpenSSL keeps its own key schedule
         if ciphers.count >= DatapathLimits.cipherCache {
             // Bounded: drop an arbitrary entry (hash order); a busy key is rebuilt on its next
             // packet for the price of one X25519.

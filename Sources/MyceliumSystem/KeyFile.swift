@@ -19,6 +19,8 @@ public enum KeyFile {
         case unreadable(path: String, errno: Int32)
         case alreadyExists(path: String)
         case writeFailed(path: String, errno: Int32)
+        /// Group or others may write it: anyone who can replace the key can become this node.
+        case insecureMode(path: String, mode: UInt32)
 
         public var description: String {
             switch self {
@@ -27,6 +29,8 @@ public enum KeyFile {
             case let .unreadable(path, e): "cannot read key file \(path): \(String(cString: strerror(e)))"
             case let .alreadyExists(path): "key file \(path) already exists (use --force to replace it)"
             case let .writeFailed(path, e): "cannot write key file \(path): \(String(cString: strerror(e)))"
+            case let .insecureMode(path, mode):
+                "key file \(path) is writable by group or others (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)"
             }
         }
     }
@@ -39,7 +43,11 @@ public enum KeyFile {
             throw e == ENOENT ? .notFound(path: path) : .unreadable(path: path, errno: e)
         }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, errno: errno) }
+        guard UInt32(info.st_mode) & 0o022 == 0 else { throw .insecureMode(path: path, mode: UInt32(info.st_mode)) }
         var bytes = [UInt8](repeating: 0, count: SecretKey.length)
+        defer { SecureMemory.wipe(&bytes) }
         var got = 0
         while got < bytes.count {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
@@ -75,11 +83,18 @@ public enum KeyFile {
         try makeParentDirectories(of: path)
         guard replace else {
             // O_EXCL: the kernel refuses if the file exists, so nothing is ever overwritten.
-            try create(path, flags: O_EXCL, bytes: key.rawBytes)
+            var raw = key.rawBytes
+            defer { SecureMemory.wipe(&raw) }
+            try create(path, flags: O_EXCL | O_NOFOLLOW, bytes: raw)
             return
         }
         let temporary = path + ".tmp-\(getpid())"
-        try create(temporary, flags: O_TRUNC, bytes: key.rawBytes)
+        // O_EXCL|O_NOFOLLOW: never write a key through a link someone planted at the temporary
+        // name; a leftover of a crashed run with our pid is removed first.
+        unlink(temporary)
+        var raw = key.rawBytes
+        defer { SecureMemory.wipe(&raw) }
+        try create(temporary, flags: O_EXCL | O_NOFOLLOW, bytes: raw)
         guard rename(temporary, path) == 0 else {
             let e = errno
             unlink(temporary)

@@ -14,6 +14,13 @@ public enum NetworkNamespace {
     /// only the empty file it was mounted on, which the kernel refuses with a bare EINVAL.
     public static func isNetworkNamespace(fd: Int32) -> Bool { cmyc_is_net_namespace(fd) == 1 }
 
+    /// Whether `fd` is the same namespace as the one at `path` (same device and inode).
+    public static func isSameNamespace(fd: Int32, as path: String) -> Bool {
+        var a = stat(), b = stat()
+        guard fstat(fd, &a) == 0, stat(path, &b) == 0 else { return false }
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino
+    }
+
     /// `path` is a namespace file, e.g. `/var/run/netns/NAME` or `/proc/PID/ns/net`.
     public static func run<T>(_ path: String, _ body: @escaping () throws -> T) throws -> T {
         let job = Job(path: path, body: body)
@@ -47,7 +54,7 @@ public enum NetworkNamespace {
         }
 
         override func execute() {
-            let target = open(path, O_RDONLY | O_CLOEXEC)
+            let target = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             guard target >= 0 else {
                 result = .failure(SystemError("open namespace \(path)", errno: errno))
                 return

@@ -31,7 +31,10 @@ public enum TextFile {
     /// content, never a mix.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32 = 0o644) throws(SystemError) {
         let temporary = path + ".tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        // O_EXCL|O_NOFOLLOW: a link planted at the temporary name is never written through; a
+        // leftover of a crashed run with our pid is removed first.
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("write \(temporary)", errno: errno) }
         var done = 0
         while done < bytes.count {

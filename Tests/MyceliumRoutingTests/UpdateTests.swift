@@ -35,7 +35,7 @@ import Testing
         #expect(table.collectGarbage(now: Instant(milliseconds: 30 * 60_000)) == 1)
     }
 
-    @Test("filters: outside 400::/7, shorter than /64, or not owned by the router id → denied; own /64 ignored")
+    @Test("filters: outside 400::/7, not a /64, or not owned by the router id → denied; own /64 ignored")
     func filters() {
         var h = Harness()
         h.add(1)
@@ -46,8 +46,11 @@ import Testing
         #expect(h.router.stats.updatesDenied == 3)
         h.receive(Harness.update(node, metric: 0, subnet: h.router.localSubnet), from: 1)
         #expect(h.router.routes.isEmpty)
-        // A longer prefix inside the owner's /64 passes the filters.
+        // A longer prefix inside the owner's /64 is denied too (Rust takes it; no node announces
+        // one, and it would win the longest-prefix match over the owner's /64).
         h.receive(Harness.update(node, metric: 0, subnet: Subnet(node.publicKey.overlayAddress, prefixLength: 96)!), from: 1)
+        #expect(h.router.routes.isEmpty && h.router.stats.updatesDenied == 5)
+        h.receive(Harness.update(node, metric: 0), from: 1)
         #expect(h.router.routes.count == 1)
     }
 

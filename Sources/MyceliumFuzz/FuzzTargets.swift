@@ -1,0 +1,139 @@
+import MyceliumCNI
+import MyceliumCore
+import MyceliumJSON
+import MyceliumRouting
+
+/// Everything the node decodes from outside, driven by one input: the first byte picks the
+/// target, the rest is the target's input. The same function runs under libFuzzer
+/// (`make fuzz`, `mycelium-fuzz` built with `-sanitize=fuzzer`) and in the regression tests
+/// over the seed corpus and every crasher ever found (Tests/Fuzz).
+///
+/// A target must never trap: a decoder throws or returns nil on bad input, the router drops.
+public enum FuzzTarget: UInt8, CaseIterable, Sendable {
+    /// A peer's byte stream through the frame decoder (data and control packets).
+    case frames = 0
+    /// Decoded control TLVs of a stream fed into a router with three neighbours, with time
+    /// advancing, route lookups and timers in between.
+    case router = 1
+    /// A LAN discovery beacon, judged as the listener does.
+    case beacon = 2
+    /// A decrypted user-data payload: user header, then an L3 packet (inner-header policy),
+    /// an out-of-band ICMP report (decode, policy, reconstruction) or a message-bus packet.
+    case payload = 3
+    /// A packet read from the TUN, through the outbound policy and ICMPv6 error building.
+    case tunPacket = 4
+    /// A CNI network configuration (stdin of the plugin) and an agent request line.
+    case cni = 5
+
+    public static func run(_ data: UnsafeRawBufferPointer) {
+        guard let first = data.first else { return }
+        let target = FuzzTarget(rawValue: first % UInt8(FuzzTarget.allCases.count))!
+        target.run(Array(data.dropFirst()))
+    }
+
+    public static func run(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { run($0) }
+    }
+
+    public func run(_ input: [UInt8]) {
+        switch self {
+        case .frames: Self.frames(input)
+        case .router: Self.router(input)
+        case .beacon: Self.beacon(input)
+        case .payload: Self.payload(input)
+        case .tunPacket: Self.tunPacket(input)
+        case .cni: Self.cni(input)
+        }
+    }
+
+    static let local = PublicKey(bytes: [UInt8](repeating: 7, count: 32))!
+    static let remote = PublicKey(bytes: [UInt8](repeating: 9, count: 32))!
+
+    /// Decodes every packet of a stream; fed in two pieces to exercise partial frames.
+    static func decodeStream(_ input: [UInt8]) -> [Packet] {
+        var decoder = FrameDecoder()
+        var packets: [Packet] = []
+        let split = input.isEmpty ? 0 : Int(input[0]) % (input.count + 1)
+        for piece in [input[..<split], input[split...]] {
+            decoder.append(piece)
+            while packets.count < 10_000 {
+                let output: FrameDecoder.Output?
+                do { output = try decoder.next() } catch { return packets }  // framing lost: the peer is closed
+                guard let output else { break }
+                if case let .packet(p) = output { packets.append(p) }
+            }
+        }
+        return packets
+    }
+
+    static func frames(_ input: [UInt8]) {
+        for packet in decodeStream(input) {
+            // What we decode we must be able to send back unchanged.
+            _ = packet.encode()
+        }
+    }
+
+    static func router(_ input: [UInt8]) {
+        var now = Instant(milliseconds: 1_000)
+        var router = Router(routerId: RouterId(publicKey: local, random: 1), now: now)
+        var actions: [RouterAction] = []
+        for n in 1...3 { router.handle(.neighbourAdded(NeighbourId(UInt64(n)), staticCost: 10), now: now, into: &actions) }
+        for (i, packet) in decodeStream(input).enumerated() {
+            now = now + Int64(i % 7) * 997
+            let from = NeighbourId(UInt64(i % 3 + 1))
+            switch packet {
+            case let .control(tlv): router.handle(.received(tlv, from: from), now: now, into: &actions)
+            case let .data(d):
+                router.handle(.routeNeeded(d.destination), now: now, into: &actions)
+                router.handle(.routeNeeded(d.source), now: now, into: &actions)
+            }
+            if i % 5 == 4 { router.handle(.timer, now: router.nextWakeUp, into: &actions) }
+            if i % 11 == 10 { router.handle(.neighbourRemoved(from), now: now, into: &actions) }
+            actions.removeAll(keepingCapacity: true)
+        }
+        _ = router.forwardingTable()
+        router.handle(.timer, now: now + 3_600_000, into: &actions)
+    }
+
+    static func beacon(_ input: [UInt8]) {
+        guard let beacon = try? DiscoveryBeacon(decoding: input) else { return }
+        _ = beacon.encode()
+    }
+
+    static func payload(_ input: [UInt8]) {
+        guard let header = try? UserHeader(decoding: input) else { return }
+        let body = Array(input.dropFirst(UserHeader.length))
+        let outerSource = IPv6Address("520:c662:fd00:9e92:5d99:34ed:ab8:82ab")!
+        let localSubnet = Subnet.slash64(of: local.overlayAddress)
+        switch header.type {
+        case .ipv6:
+            _ = InboundPolicy.check(inner: body, outerSource: outerSource, outerDestination: local.overlayAddress)
+            var stamped = body
+            HopLimit.stamp(&stamped, hopLimit: 9)
+        case .outOfBandICMP:
+            guard let report = try? OutOfBandICMP(decoding: body) else { return }
+            _ = InboundPolicy.checkReport(report, outerSource: report.reporter, localSubnet: localSubnet)
+            _ = InboundPolicy.checkReportedPacket(report.originalPayload, report: report)
+            _ = report.reconstruct(originalPacket: report.originalPayload, localAddress: local.overlayAddress, hopLimit: 3)
+            _ = report.encode()
+        case .message:
+            if let message = try? MessagePacket(decoding: body) { _ = message.encode() }
+        }
+    }
+
+    static func tunPacket(_ input: [UInt8]) {
+        let policy = OutboundPolicy(nodeAddress: local.overlayAddress)
+        _ = policy.check(input)
+        _ = OutboundPolicy.noRoute(for: input)
+        if case .expired = HopLimit.step(input.first ?? 0) {}
+    }
+
+    static func cni(_ input: [UInt8]) {
+        _ = try? CNIConfig(parsing: input)
+        if let json = try? JSON(parsing: input) {
+            _ = try? AgentRequest(json: json)
+            _ = try? AgentReply(json: json)
+            _ = json.compact
+        }
+    }
+}
