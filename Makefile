@@ -1,7 +1,7 @@
 # The commands a new user needs; README.md explains them.
 SWIFT ?= swift
 
-.PHONY: deps build release dist image run test demo clean
+.PHONY: deps build release dist image run test fuzz demo clean
 
 deps:
 	./scripts/install-deps.sh
@@ -34,7 +34,14 @@ test: deps
 	./scripts/install-test-tools.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --no-parallel
+	FUZZ_SECONDS=60 ./scripts/fuzz.sh
 	./scripts/test-packaging.sh
+
+# Coverage-guided fuzzing of every decoder and of the router (libFuzzer), FUZZ_SECONDS long
+# (default 10 minutes); a crash leaves its input in Tests/Fuzz/crashers/ (commit it: the suite
+# replays it for ever). `make test` runs one minute of it.
+fuzz: deps
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Two hosts and two containers in network namespaces, joined over the overlay through the CNI
 # plugin; prints every step and cleans up (root needed).

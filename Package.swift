@@ -109,7 +109,8 @@ let package = Package(
         // `mycelium-fuzz` runs it under libFuzzer (scripts/fuzz.sh) or replays files.
         .target(name: "MyceliumFuzz", dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumCNI", "MyceliumJSON"],
                 swiftSettings: strictSettings),
-        .executableTarget(name: "mycelium-fuzz", dependencies: ["MyceliumFuzz"], swiftSettings: strictSettings),
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(name: "mycelium-fuzz", dependencies: ["MyceliumFuzz", "CFuzzerDriver"], swiftSettings: strictSettings),
 
         // Test support: the protocol vectors (Tests/Fixtures) and, later, the simulator.
         .target(name: "MyceliumTesting", dependencies: ["MyceliumCore", "MyceliumRouting"], swiftSettings: strictSettings),

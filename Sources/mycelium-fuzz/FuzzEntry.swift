@@ -1,4 +1,4 @@
-// The fuzz entry point. Built two ways:
+// The fuzz entry point (no main.swift: both builds parse it as a library). Built two ways:
 // - by scripts/fuzz.sh with `-sanitize=fuzzer -parse-as-library -DFUZZING`: libFuzzer's own
 //   main drives `LLVMFuzzerTestOneInput` (coverage-guided, `make fuzz`);
 // - in the normal build: a replayer that runs every file (or every file of every directory)
@@ -6,10 +6,20 @@
 import MyceliumFuzz
 
 #if FUZZING
+import CFuzzerDriver
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     FuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
+}
+
+/// SwiftPM links an executable's `main` to this symbol; it hands the arguments to libFuzzer.
+@_cdecl("mycelium_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
 }
 #else
 import Glibc
@@ -44,11 +54,16 @@ func replay(_ path: String) -> Int {
     return 1
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.isEmpty {
-    print("usage: mycelium-fuzz FILE|DIR...  (replays inputs through every fuzz target; `make fuzz` fuzzes)")
-    exit(2)
+@main
+enum Replayer {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.isEmpty {
+            print("usage: mycelium-fuzz FILE|DIR...  (replays inputs through every fuzz target; `make fuzz` fuzzes)")
+            exit(2)
+        }
+        let inputs = arguments.reduce(0) { $0 + replay($1) }
+        print("mycelium-fuzz: \(inputs) inputs replayed, none trapped")
+    }
 }
-let inputs = arguments.reduce(0) { $0 + replay($1) }
-print("mycelium-fuzz: \(inputs) inputs replayed, none trapped")
 #endif
