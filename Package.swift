@@ -155,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["mycelium", "MyceliumCore", "MyceliumTesting"],
+            dependencies: ["mycelium", "MyceliumCore", "MyceliumCrypto", "MyceliumSystem", "MyceliumTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 public import MyceliumCore
 public import NIOCore
 
@@ -60,7 +63,14 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         counters.closedForMisbehaviour = true
         counters.closedForOutbox = true
         onClosedForOutbox?(why)
-        context.close(promise: nil)
+        // Abortive close (RST): a graceful FIN would wait behind the unsent bytes the peer
+        // refuses to read, and the kernel would hold its send buffer for minutes.
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        guard let socket = context.channel as? any SocketOptionProvider else {
+            context.close(promise: nil)
+            return
+        }
+        socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
