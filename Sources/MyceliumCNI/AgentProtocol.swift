@@ -49,9 +49,13 @@ public struct AgentRequest: Equatable, Sendable {
         // The agent re-checks what the plugin checked: the socket is its own trust boundary
         // (anything that can open it can send any line).
         guard CNIInvocation.isValidIdentifier(id) else { throw CNIError(CNIError.invalidEnvironment, "invalid container ID") }
-        if let problem = CNIInvocation.interfaceNameProblem(ifname) { throw CNIError(CNIError.invalidEnvironment, problem) }
+        if let problem = ifname.isEmpty ? "is empty" : CNIInvocation.interfaceNameProblem(ifname) {
+            throw CNIError(CNIError.invalidEnvironment, "invalid CNI_IFNAME", details: "'\(ifname)' \(problem)")
+        }
         let interface = json["interface"]?.string ?? ifname
-        if let problem = CNIInvocation.interfaceNameProblem(interface) { throw CNIError(CNIError.invalidConfig, problem) }
+        if let problem = interface.isEmpty ? "is empty" : CNIInvocation.interfaceNameProblem(interface) {
+            throw CNIError(CNIError.invalidConfig, "invalid 'interface'", details: "'\(interface)' \(problem)")
+        }
         let netns = json["netns"]?.string ?? ""
         guard netns.utf8.count < 4096, !netns.utf8.contains(0) else { throw CNIError(CNIError.invalidEnvironment, "invalid netns path") }
         let mtu = json["mtu"]?.int64 ?? Int64(CNIConfig.maxMTU)

@@ -77,4 +77,35 @@ import Testing
         #expect(!channel.isActive)
         #expect(handler.counters.closedForMisbehaviour)
     }
+
+    @Test("above the high-water mark: what is still written may exceed it by the overflow limit, then the peer is closed")
+    func outboxOverflow() throws {
+        let (channel, handler) = try Self.channel()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        let update = Packet.control(.hello(Hello(seqno: SeqNo(1), interval: 2000)))
+        let frame = update.encode().count
+        for _ in 0..<(PeerTuning.outboxOverflowBytes / frame) { channel.write(update, promise: nil) }
+        #expect(channel.isActive && !handler.counters.closedForOutbox)
+        for _ in 0..<2 { channel.write(update, promise: nil) }
+        #expect(handler.counters.closedForOutbox)
+        #expect(!channel.isActive)
+    }
+
+    @Test("a peer unwritable for the stall timeout is closed; one that becomes writable again is kept")
+    func stalledPeer() throws {
+        let (channel, handler) = try Self.channel()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(PeerTuning.stalledPeerTimeoutMs - 1))
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive && !handler.counters.closedForOutbox)
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(PeerTuning.stalledPeerTimeoutMs))
+        #expect(handler.counters.closedForOutbox)
+        #expect(!channel.isActive)
+    }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import MyceliumCrypto
 import MyceliumSystem
 import Testing
@@ -69,6 +72,36 @@ import Testing
         let (created, isNew) = try KeyFile.loadOrCreate(path: missing)
         #expect(isNew)
         #expect(try KeyFile.load(path: missing).rawBytes == created.rawBytes)
+    }
+
+    @Test("a key file group or others may write is refused, with the chmod that fixes it")
+    func insecureMode() throws {
+        let dir = TempDir()
+        let path = dir.path + "/key.bin"
+        try KeyFile.write(SecretKey.generate(), to: path, replace: false)
+        for mode: mode_t in [0o660, 0o646, 0o666] {
+            chmod(path, mode)
+            #expect(throws: KeyFile.Failure.insecureMode(path: path, mode: UInt32(0o100000 | mode))) { try KeyFile.load(path: path) }
+        }
+        #expect("\(KeyFile.Failure.insecureMode(path: path, mode: 0o100660))".contains("chmod 600"))
+        chmod(path, 0o640)
+        _ = try KeyFile.load(path: path)
+    }
+
+    @Test("a link planted at the temporary name is never written through (key file and state files)")
+    func plantedLink() throws {
+        let dir = TempDir()
+        let victim = dir.path + "/victim"
+        _ = FileManager.default.createFile(atPath: victim, contents: Data("untouched".utf8))
+        let key = dir.path + "/key.bin"
+        try FileManager.default.createSymbolicLink(atPath: key + ".tmp-\(getpid())", withDestinationPath: victim)
+        try KeyFile.write(SecretKey.generate(), to: key, replace: true)
+        let state = dir.path + "/state.json"
+        try FileManager.default.createSymbolicLink(atPath: state + ".tmp.\(getpid())", withDestinationPath: victim)
+        try TextFile.writeAtomically(state, Array("{}".utf8))
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "untouched")
+        #expect(try KeyFile.load(path: key).rawBytes.count == 32)
+        #expect(try String(contentsOfFile: state, encoding: .utf8) == "{}")
     }
 
     @Test("the default path follows XDG_DATA_HOME, else HOME/.local/share")
