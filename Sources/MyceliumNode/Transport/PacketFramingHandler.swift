@@ -30,11 +30,11 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     /// Bytes written since the channel went above its high-water mark.
     private var overflow = 0
     private var stallCheck: Scheduled<Void>?
-    private let onClosedForOutbox: (@Sendable (String) -> Void)?
+    private let onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)?
 
-    /// `onClosedForOutbox` hears why a peer that stopped reading was closed (audit log).
-    public init(onClosedForOutbox: (@Sendable (String) -> Void)? = nil) {
-        self.onClosedForOutbox = onClosedForOutbox
+    /// `onMisbehaviour` hears why a peer was closed for what it sent or did not read (audit log).
+    public init(onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)? = nil) {
+        self.onMisbehaviour = onMisbehaviour
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -62,7 +62,7 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private func closeForOutbox(context: ChannelHandlerContext, _ why: String) {
         counters.closedForMisbehaviour = true
         counters.closedForOutbox = true
-        onClosedForOutbox?(why)
+        onMisbehaviour?("peer-not-reading", why)
         // Abortive close (RST): a graceful FIN would wait behind the unsent bytes the peer
         // refuses to read, and the kernel would hold its send buffer for minutes.
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -89,6 +89,7 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
                     consecutiveDropped += 1
                     if consecutiveDropped > PeerTuning.maxConsecutiveDropped {
                         counters.closedForMisbehaviour = true
+                        onMisbehaviour?("bad-frames", "\(consecutiveDropped) rejected frames in a row")
                         context.close(promise: nil)
                         return
                     }
@@ -97,6 +98,7 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         } catch {
             counters.framingErrors += 1
             counters.closedForMisbehaviour = true
+            onMisbehaviour?("bad-frames", "framing lost: \(error)")
             context.close(promise: nil)
         }
     }

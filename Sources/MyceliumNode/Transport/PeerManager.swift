@@ -280,14 +280,14 @@ public final class PeerManager: @unchecked Sendable {
 
     private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role) throws {
         if let network = configuration.privateNetwork {
-            try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger) { [self] in
+            try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger, audit: audit) { [self] in
                 tlsFailures += 1
             })
         }
         let audit = self.audit
         let remote = channel.remoteAddress.flatMap(Self.endpoint(of:))?.socketAddress ?? "unknown"
         try channel.pipeline.syncOperations.addHandlers([
-            PacketFramingHandler { why in audit?.record("peer-not-reading", "closed a peer: \(why)", metadata: ["peer": "\(remote)"]) },
+            PacketFramingHandler { kind, why in audit?.record(kind, "closed a peer: \(why)", metadata: ["peer": "\(remote)"]) },
             PeerHandler(service: service, onData: onData),
         ])
     }

@@ -39,6 +39,7 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
     private let logger: Logger
     private let handshakeTimeout: TimeAmount
     private let onFailure: () -> Void
+    private let audit: AuditLog?
     private var state = State.handshaking
     private var pending: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var unflushedPromises: [EventLoopPromise<Void>] = []
@@ -46,8 +47,10 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
     private var activeFired = false
 
     /// `onFailure` runs on the channel's loop when a handshake or session fails.
-    public init(context: TLSPSKContext, role: Role, logger: Logger, handshakeTimeout: TimeAmount = .seconds(10),
-                onFailure: @escaping () -> Void = {}) throws {
+    /// With `audit`, refusals go to the rate-limited audit log instead of a warning each (a
+    /// handshake flood must not flood the journal).
+    public init(context: TLSPSKContext, role: Role, logger: Logger, audit: AuditLog? = nil,
+                handshakeTimeout: TimeAmount = .seconds(10), onFailure: @escaping () -> Void = {}) throws {
         var rbio: OpaquePointer?, wbio: OpaquePointer?
         guard let ssl = cmyc_psk_connection_new(context.context, role == .server ? 1 : 0, &rbio, &wbio) else {
             throw HandshakeFailed(description: "cannot create a TLS connection: \(TLSPSKContext.openSSLError())")
@@ -60,6 +63,7 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
         self.logger = logger
         self.handshakeTimeout = handshakeTimeout
         self.onFailure = onFailure
+        self.audit = audit
     }
 
     deinit { SSL_free(ssl) }
@@ -238,8 +242,13 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
         flushCiphertext(context: context)  // the alert, if OpenSSL produced one
         failPending(HandshakeFailed(description: reason))
         onFailure()
-        logger.warning(duringHandshake ? "TLS handshake refused" : "TLS session failed",
-                       metadata: ["peer": "\(Self.peerName(context))", "reason": "\(reason)"])
+        let message = duringHandshake ? "TLS handshake refused" : "TLS session failed"
+        let metadata: Logger.Metadata = ["peer": "\(Self.peerName(context))", "reason": "\(reason)"]
+        if let audit {
+            audit.record("tls-refused", message, metadata: metadata)
+        } else {
+            logger.warning("\(message)", metadata: metadata)
+        }
         context.close(promise: nil)
     }
 
