@@ -140,6 +140,20 @@ extension NamespaceLab {
         return values
     }
 
+    /// Sends UDP from `namespace` to `address` as fast as Python can for `seconds` (a local
+    /// flood into the TUN); the caller terminates it.
+    func udpFlood(from namespace: String, to address: IPv6Address, seconds: Int) throws -> Process {
+        let script = "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\nend=time.time()+\(seconds)\n"
+            + "while time.time()<end:\n  try: s.sendto(b'x'*1200,('\(address)',9))\n  except OSError: time.sleep(0.001)\n"
+        let sender = Process()
+        sender.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sender.arguments = ["ip", "netns", "exec", namespace, "python3", "-c", script]
+        sender.standardOutput = FileHandle.nullDevice
+        sender.standardError = FileHandle.nullDevice
+        try sender.run()
+        return sender
+    }
+
     /// Resident memory of the node's process, in KiB.
     func rssKiB(of namespace: String) -> Int {
         guard let node = nodes[namespace],

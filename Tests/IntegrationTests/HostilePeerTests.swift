@@ -33,6 +33,18 @@ struct HostilePeerTests {
         func metric(_ name: String) -> Double { lab.metrics(of: v, port: HostilePeerTests.metricsPort)[name] ?? 0 }
         var isRunning: Bool { lab.nodes[v]!.process.isRunning }
 
+        /// A hostile peer connected to V; reading what V sends unless `drain` is false, and with
+        /// its /64 announced (V then learns its key) when `announce` is set.
+        func hostile(drain: Bool = true, announce: Bool = false) throws -> HostilePeer {
+            let evil = try HostilePeer(namespace: e, address: vFromE)
+            if drain { evil.drain() }
+            if announce {
+                evil.send(evil.announce())
+                guard waitUntilDelivering(evil) else { throw LabError("V never delivered E's honest packet: \(lab.log(of: v))") }
+            }
+            return evil
+        }
+
         /// Sends an honest data packet until V delivers one (it must first learn our route).
         func waitUntilDelivering(_ peer: HostilePeer) -> Bool {
             let before = metric("mycelium_router_packets_routed{verdict=\"local\"}")
@@ -115,20 +127,10 @@ struct HostilePeerTests {
     @Test("a peer that does not read: data to it dropped at its outbox limit, the peer closed, memory flat")
     func peerThatDoesNotRead() throws {
         let s = try Setup()
-        let evil = try HostilePeer(namespace: s.e, address: s.vFromE)
-        #expect(evil.send(evil.announce()))
-        #expect(s.waitUntilDelivering(evil))
+        let evil = try s.hostile(drain: false, announce: true)
         let rssBefore = s.lab.rssKiB(of: s.v)
         // Traffic from V's host to E, which never reads: 40 s of UDP as fast as Python sends.
-        let target = evil.identity.address.description
-        let blast = "import socket,time\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\nend=time.time()+40\n"
-            + "while time.time()<end:\n  try: s.sendto(b'x'*1200,('\(target)',9))\n  except OSError: time.sleep(0.001)\n"
-        let sender = Process()
-        sender.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sender.arguments = ["ip", "netns", "exec", s.v, "python3", "-c", blast]
-        sender.standardOutput = FileHandle.nullDevice
-        sender.standardError = FileHandle.nullDevice
-        try sender.run()
+        let sender = try s.lab.udpFlood(from: s.v, to: evil.identity.address, seconds: 40)
         defer { NamespaceLab.terminate(sender) }
         // Closed by V: its outbox limit or stall timer (an audit line says which, and the
         // close is a RST), or the TCP user timeout on a zero window (the kernel aborts after

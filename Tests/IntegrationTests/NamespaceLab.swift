@@ -18,7 +18,8 @@ final class NamespaceLab {
     private var linkCount = 0
     let directory: String
 
-    static let binary = Shell.product("mycelium")
+    /// The built `mycelium`, or `MYCELIUM_LAB_BINARY` (bench/hostile.sh measures another build).
+    static let binary = ProcessInfo.processInfo.environment["MYCELIUM_LAB_BINARY"] ?? Shell.product("mycelium")
 
     init() throws {
         prefix = "ml\(UInt16.random(in: 0...UInt16.max))"
