@@ -20,6 +20,11 @@ public enum RouterLimits {
     public static let seqnoRequestEntries = 20_000
     /// Subnets in the RouteRequest cache (requests sent or forwarded in the last 15 s).
     public static let routeRequestEntries = 20_000
+    /// New queries the datapath may start (a packet for a destination without a route): a
+    /// burst, then per second. A peer forwarding packets to random subnets would otherwise make
+    /// us send one RouteRequest to every other neighbour per packet.
+    public static let queryBurst = 500
+    public static let queriesPerSecond = 100
 }
 
 /// Per-neighbour token buckets, one per control TLV kind. A TLV that finds its bucket empty is

@@ -89,7 +89,7 @@ extension Router {
             }
             if let expiry = queried[subnet], expiry > now { return }
             // Routes exist but none is selected: ask their announcers for a newer seqno.
-            guard queried[subnet] != nil || admitQuery(from: nil, into: &actions) else { return }
+            guard admitDatapathQuery(subnet, now: now, into: &actions) else { return }
             markQueried(subnet, now: now)
             let announcers = r.entries.filter { neighbours[$0.neighbour] != nil }
             guard let routerId = announcers.first?.routerId ?? r.entries.first?.routerId else { return }
@@ -97,9 +97,22 @@ extension Router {
             return
         }
         if let expiry = queried[subnet], expiry > now { return }
-        guard queried[subnet] != nil || admitQuery(from: nil, into: &actions) else { return }
+        guard admitDatapathQuery(subnet, now: now, into: &actions) else { return }
         markQueried(subnet, now: now)
         sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
+    }
+
+    /// Whether the datapath may start a query for `subnet` (its rate and the pending-query
+    /// cap). A refusal fails the query at once, so the packets queued for it are answered
+    /// ("no route") instead of waiting for a query that never started.
+    mutating func admitDatapathQuery(_ subnet: Subnet, now: Instant, into actions: inout [RouterAction]) -> Bool {
+        let renewing = queried[subnet] != nil
+        guard renewing || queried.count < RouterLimits.pendingQueries, queryBudget.take(now: now.milliseconds) else {
+            stats.limitsHit += 1
+            actions.append(.queryFailed(subnet))
+            return false
+        }
+        return true
     }
 
     // MARK: - SeqNoRequests (spec §5.11)

@@ -25,6 +25,8 @@ public struct Router: Sendable {
     var queried: [Subnet: Instant] = [:]
     var routeRequests = RouteRequestCache()
     var seqnoRequests = SeqNoRequestCache()
+    /// Queries the datapath may start (`RouterLimits.queryBurst`, `queriesPerSecond`).
+    var queryBudget: TokenBucket
 
     var nextHello: Instant
     var nextDeadCheck: Instant
@@ -49,6 +51,8 @@ public struct Router: Sendable {
         nextDeadCheck = now + ProtocolConstants.deadPeerCheckIntervalMs
         nextPropagation = now + ProtocolConstants.routePropagationIntervalMs
         nextGarbageCollection = now + RouterTuning.garbageCollectionIntervalMs
+        queryBudget = TokenBucket(burst: RouterLimits.queryBurst, rate: RouterLimits.queriesPerSecond, perMs: 1000,
+                                  now: now.milliseconds)
     }
 
     // MARK: - driving

@@ -20,7 +20,10 @@ struct HostilePeerBench {
     }
 
     static func report(_ name: String, _ s: HostilePeerTests.Setup, rssBefore: Int, cpuBefore: Double, extra: String = "") {
-        let alive = s.isRunning
+        // Alive means answering: a trapping process lingers for seconds while the Swift
+        // runtime writes its backtrace.
+        let alive = s.isRunning && !s.lab.metrics(of: s.v, port: HostilePeerTests.metricsPort).isEmpty
+            && !s.lab.log(of: s.v).contains("Fatal error")
         let rss = alive ? s.lab.rssKiB(of: s.v) : 0
         let cpu = alive ? cpuSeconds(s.lab, s.v) - cpuBefore : 0
         let reachable = alive && s.lab.ping(from: s.v, to: s.hAddress, within: 5)

@@ -125,4 +125,20 @@ import Testing
         let out = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(1), hopCount: 64, routerId: h.makeNode(), prefix: outside)), from: 1)
         #expect(out.isEmpty && h.router.stats.seqnoDropped == 1)
     }
+
+    @Test("packets to random subnets start at most the query budget of RouteRequests; the rest fail at once")
+    func datapathQueryBudget() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        var requests = 0, failed = 0
+        for i in 0..<2000 {
+            let out = h.handle(.routeNeeded(IPv6Address(high: 0x0500_0000_0000_0000 | UInt64(i) << 16, low: 1)))
+            requests += Harness.routeRequests(out).count
+            failed += out.filter { if case .queryFailed = $0 { return true }; return false }.count
+        }
+        #expect(requests == RouterLimits.queryBurst * 2)  // one to each neighbour
+        #expect(failed == 2000 - RouterLimits.queryBurst)
+        h.now = h.now + 1000
+        #expect(Harness.routeRequests(h.handle(.routeNeeded(IPv6Address("5ff::1")!))).count == 2)
+    }
 }
