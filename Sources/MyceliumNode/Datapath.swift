@@ -15,9 +15,9 @@ import NIOCore
 /// checked against the outer one (`InboundPolicy`) → TUN (hop limit stamped into the IPv6
 /// header, §4.5) or out-of-band ICMP, itself checked against what we sent (§4.6).
 ///
-/// Confinement: every method runs on the router's loop (asserted in debug builds through the
-/// service's entry points, which are the only callers); `@unchecked Sendable` only so the TUN
-/// reader and peers can capture it in closures they run on that loop.
+/// Confinement: every method runs on the router's loop (`assertInEventLoop` at each entry
+/// point, debug builds); `@unchecked Sendable` only so the TUN reader and peers can capture it
+/// in closures they run on that loop.
 public final class Datapath: @unchecked Sendable {
     private let identity: NodeIdentity
     private let service: RouterService
@@ -55,9 +55,13 @@ public final class Datapath: @unchecked Sendable {
 
     // MARK: router events
 
-    public func tableChanged(_ table: ForwardingTable) { self.table = table }
+    public func tableChanged(_ table: ForwardingTable) {
+        service.loop.assertInEventLoop()
+        self.table = table
+    }
 
     public func routeEvent(_ action: RouterAction) {
+        service.loop.assertInEventLoop()
         switch action {
         case let .routeAcquired(subnet):
             for packet in outboundQueue.take(subnet) { fromTun(packet) }
@@ -80,6 +84,7 @@ public final class Datapath: @unchecked Sendable {
     func tunBacklogDropped(_ packets: UInt64) { stats.droppedTunBacklog += packets }
 
     public func fromTun(_ packet: [UInt8]) {
+        service.loop.assertInEventLoop()
         stats.tunPacketsIn += 1
         stats.tunBytesIn += UInt64(packet.count)
         // Only if someone raised the TUN's MTU: sealed, it would not fit the u16 length field.
@@ -127,6 +132,7 @@ public final class Datapath: @unchecked Sendable {
     public var queuedPackets: Int { outboundQueue.count + forwardQueue.count + inboundQueue.count }
 
     public func fromPeer(_ packet: DataPacket, neighbour: NeighbourId) {
+        service.loop.assertInEventLoop()
         stats.peerPacketsIn += 1
         traffic.count(source: packet.source, destination: packet.destination, bytes: packet.payload.count)
         route(packet)
