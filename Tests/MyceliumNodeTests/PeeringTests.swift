@@ -75,4 +75,40 @@ import Testing
         await a.peers.shutdown()
         try await group.shutdownGracefully()
     }
+
+    @Test("a flood of LAN beacons: 8 discovered peers dialled at once, the rest refused and counted")
+    func discoveryFlood() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let a = try await Self.makeNode(group, seed: 5)
+        for n in 1...100 { a.peers.discovered(try Endpoint(parsing: "tcp://127.0.0.\(n):1")) }
+        let peers = a.peers
+        let refused = try await a.service.loop.submit { peers.discoveryRefused }.get()  // after every discovered() task
+        #expect(refused == UInt64(100 - PeerTuning.discoveryDialBurst))
+        #expect(await a.peers.peers().filter { $0.type == .linkLocalDiscovery }.count == PeerTuning.discoveryDialBurst)
+        await a.peers.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("private network: at most 64 TLS handshakes in progress; further connections are refused and counted")
+    func handshakeFlood() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let network = try TLSPSKContext(network: try PrivateNetwork(name: "flood", key: [UInt8](repeating: 3, count: 32)))
+        let a = try await Self.makeNode(group, seed: 6, network: network)
+        // From 9 loopback addresses (8 connections each at most), none ever sends a ClientHello.
+        var silent: [any Channel] = []
+        for n in 0..<(PeerTuning.maxPendingHandshakes + 6) {
+            let source = try SocketAddress(ipAddress: "127.0.0.\(2 + n / 8)", port: 0)
+            silent.append(try await ClientBootstrap(group: group).bind(to: source).connect(host: "127.0.0.1", port: a.port).get())
+        }
+        let peers = a.peers
+        var refused: UInt64 = 0
+        for _ in 0..<100 where refused < 6 {
+            try await Task.sleep(for: .milliseconds(20))
+            refused = try await a.service.loop.submit { peers.inboundRefused }.get()
+        }
+        #expect(refused == 6)
+        for channel in silent { try? await channel.close().get() }
+        await a.peers.shutdown()
+        try await group.shutdownGracefully()
+    }
 }
