@@ -113,7 +113,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
         case .outOfBandICMP:
             guard let report = try? OutOfBandICMP(decoding: body) else { return }
             _ = InboundPolicy.checkReport(report, outerSource: report.reporter, localSubnet: localSubnet)
-            _ = InboundPolicy.checkReportedPacket(report.originalPayload, report: report)
+            _ = InboundPolicy.checkReportedPacket(report.originalPayload[...], report: report)
             _ = report.reconstruct(originalPacket: report.originalPayload, localAddress: local.overlayAddress, hopLimit: 3)
             _ = report.encode()
         case .message:

@@ -365,6 +365,8 @@ public enum DatapathLimits {
     /// Out-of-band ICMP reports sent to sources of packets we could not forward.
     public static let outOfBandBurst = 50
     public static let outOfBandPerSecond = 10
-    /// TUN read batches waiting for the loop; more are dropped (a local flood must not grow memory).
-    public static let tunBacklogBatches = 64
+    /// Packets read from the TUN waiting for the loop (counted in packets: under load the
+    /// reader wakes for one or two at a time); more are dropped, so a local flood cannot grow
+    /// memory (4096 × 1400 bytes ≈ 6 MB at most).
+    public static let tunBacklogPackets = 4096
 }

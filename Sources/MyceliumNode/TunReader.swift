@@ -9,7 +9,7 @@ import Synchronization
 /// batches (one loop hop per batch, not per packet).
 ///
 /// Flow: poll(fd, 200 ms) → read up to `batch` packets until EAGAIN → loop.execute(deliver).
-/// Bounded: at most `DatapathLimits.tunBacklogBatches` batches wait for the loop; a batch read
+/// Bounded: at most `DatapathLimits.tunBacklogPackets` packets wait for the loop; a batch read
 /// while that many wait is dropped and counted (a local flood cannot grow memory or starve the
 /// peers' reads on the loop). The poll timeout bounds how long `stop()` waits.
 ///
@@ -63,14 +63,14 @@ final class TunReader: @unchecked Sendable {
                 packets.append(Array(buffer[..<n]))
             }
             if packets.isEmpty { continue }
-            guard waiting.load(ordering: .relaxed) < DatapathLimits.tunBacklogBatches else {
+            guard waiting.load(ordering: .relaxed) < DatapathLimits.tunBacklogPackets else {
                 dropped.add(UInt64(packets.count), ordering: .relaxed)
                 continue
             }
-            waiting.add(1, ordering: .relaxed)
+            waiting.add(packets.count, ordering: .relaxed)
             let batch = packets
             loop.execute { [self] in
-                waiting.subtract(1, ordering: .relaxed)
+                waiting.subtract(batch.count, ordering: .relaxed)
                 deliver(batch, dropped.exchange(0, ordering: .relaxed))
             }
         }

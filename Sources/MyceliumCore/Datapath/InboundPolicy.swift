@@ -20,9 +20,18 @@ public enum InboundPolicy {
     }
 
     /// Checks a decrypted L3 packet (user-data type 0) against the outer header it came in.
-    public static func check<C: Collection<UInt8>>(inner: C, outerSource: IPv6Address,
-                                                   outerDestination: IPv6Address) -> Verdict where C.Index == Int {
-        guard let header = IPv6Header(inner) else { return .malformed }
+    /// Concrete overloads, not one generic entry: called per packet from another module, a
+    /// generic would run unspecialised, with runtime metadata lookups on every call.
+    public static func check(inner: [UInt8], outerSource: IPv6Address, outerDestination: IPv6Address) -> Verdict {
+        verdict(IPv6Header(inner), outerSource: outerSource, outerDestination: outerDestination)
+    }
+
+    public static func check(inner: ArraySlice<UInt8>, outerSource: IPv6Address, outerDestination: IPv6Address) -> Verdict {
+        verdict(IPv6Header(inner), outerSource: outerSource, outerDestination: outerDestination)
+    }
+
+    private static func verdict(_ header: IPv6Header?, outerSource: IPv6Address, outerDestination: IPv6Address) -> Verdict {
+        guard let header else { return .malformed }
         guard header.source == outerSource else { return .spoofedSource }
         guard header.destination == outerDestination else { return .foreignDestination }
         return .deliver
@@ -44,7 +53,7 @@ public enum InboundPolicy {
     /// The embedded original, once opened with the key of its destination: an IPv6 packet we
     /// sent (source in our /64, the report's original source) to the report's original
     /// destination. Anything else was not ours to be told about.
-    public static func checkReportedPacket<C: Collection<UInt8>>(_ original: C, report: OutOfBandICMP) -> Bool where C.Index == Int {
+    public static func checkReportedPacket(_ original: ArraySlice<UInt8>, report: OutOfBandICMP) -> Bool {
         guard let header = IPv6Header(original) else { return false }
         return header.source == report.originalSource && header.destination == report.originalDestination
     }
