@@ -42,7 +42,7 @@ public final class Datapath: @unchecked Sendable {
     /// The hop limit of packets the node originates itself (OOB ICMP, messages).
     static let originHopLimit: UInt8 = 64
     /// The largest IPv6 packet whose sealed form (user header, tag, nonce) fits a data packet.
-    static let largestTunPacket = DataPacket.maxPayloadLength - UserHeader.length - 28
+    static let largestTunPacket = DataPacket.maxPayloadLength - UserHeader.length - EncryptedPayload.overhead
 
     public init(identity: NodeIdentity, service: RouterService, tun: TunDevice?, audit: AuditLog? = nil) {
         self.identity = identity
@@ -80,7 +80,7 @@ public final class Datapath: @unchecked Sendable {
 
     // MARK: from the TUN
 
-    /// Packets the TUN reader dropped because too many of its batches were waiting for us.
+    /// Packets the TUN reader dropped because too many were already waiting for us.
     func tunBacklogDropped(_ packets: UInt64) { stats.droppedTunBacklog += packets }
 
     public func fromTun(_ packet: [UInt8]) {
