@@ -7,13 +7,16 @@
 #   (Tests/IntegrationTests/PodmanTests.swift);
 # - Debian: docker.io (a private engine), docker-compose, debootstrap (a local bookworm base
 #   image) and systemd's systemd-analyze, for the packaging tests (tests/packaging);
+# - Debian: dnsmasq-base, a real DNS server serving SRV and AAAA records in a test namespace
+#   (Tests/IntegrationTests/PeerDNSTests.swift);
 # - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift).
 #   The packaging tests' PyPI tools are installed by scripts/test-packaging.sh in a venv.
 set -euo pipefail
 
 packages=(golang-go golang-github-appc-cni-dev containernetworking-plugins
           podman runc busybox-static
-          docker.io docker-compose debootstrap systemd python3-venv)
+          docker.io docker-compose debootstrap systemd python3-venv
+          dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <resolv.h>
 
 _Static_assert(IFNAMSIZ == 16, "IFNAMSIZ changed");
 
@@ -49,4 +52,18 @@ int cmyc_tcp_user_timeout_option(void) { return TCP_USER_TIMEOUT; }
 
 int cmyc_is_net_namespace(int fd) {
     return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET ? 1 : 0;
+}
+
+int cmyc_dns_search(const char *name, int type, unsigned char *answer, int length, int *herr) {
+    struct __res_state state;
+    memset(&state, 0, sizeof state);
+    if (res_ninit(&state) != 0) {
+        *herr = NETDB_INTERNAL;
+        res_nclose(&state);
+        return -1;
+    }
+    int n = res_nsearch(&state, name, ns_c_in, type, answer, length);
+    *herr = n < 0 ? state.res_h_errno : 0;
+    res_nclose(&state);
+    return n;
 }

@@ -86,12 +86,16 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_discovery_beacons", [("event", "received")]) { $0.discovery.beaconsReceived },
             counter("mycelium_discovery_beacons", [("event", "dropped")]) { $0.discovery.beaconsDropped },
             counter("mycelium_tls_failures") { $0.tlsFailures },
+            counter("mycelium_peer_dns_lookups", [("result", "answered")]) { $0.peerDNS.lookups - $0.peerDNS.failures },
+            counter("mycelium_peer_dns_lookups", [("result", "failed")]) { $0.peerDNS.failures },
+            counter("mycelium_peer_dns_refused") { $0.peerDNS.refused },
         ]
         gauges = [
             (CoreMetrics.Gauge(label: "mycelium_peers_alive", factory: factory), { @Sendable in $0.connectedPeers }),
             (CoreMetrics.Gauge(label: "mycelium_routes_selected", factory: factory), { @Sendable in $0.selectedRoutes }),
             (CoreMetrics.Gauge(label: "mycelium_datapath_queued_packets", factory: factory), { @Sendable in $0.queuedPackets }),
             (CoreMetrics.Gauge(label: "mycelium_discovery_interfaces", factory: factory), { @Sendable in $0.discovery.interfacesJoined }),
+            (CoreMetrics.Gauge(label: "mycelium_peer_dns_endpoints", factory: factory), { @Sendable in $0.peerDNSEndpoints }),
         ]
         knownPeers = CoreMetrics.Gauge(label: "mycelium_peer_manager_known_peers", factory: factory)
         last = Mutex([UInt64](repeating: 0, count: counters.count))

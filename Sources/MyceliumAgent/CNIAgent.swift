@@ -22,6 +22,8 @@ public final class CNIAgent: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var socketPath = "/run/mycelium/cni.sock"
         public var stateDirectory = "/var/lib/mycelium"
+        /// Write the conflist here once the socket answers (`--cni-conflist`).
+        public var conflist: ConflistSettings?
 
         public init() {}
         public var ipamPath: String { stateDirectory + "/cni-ipam.json" }
@@ -35,6 +37,10 @@ public final class CNIAgent: @unchecked Sendable {
     private let pool = NIOThreadPool(numberOfThreads: 1)
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: (any Channel)?
+    /// Retries of the conflist in chained mode while the other network's is missing.
+    private let conflistRetry = Mutex<RepeatedTask?>(nil)
+    /// How often a chained conflist is retried while it cannot be written.
+    static let conflistRetryInterval: TimeAmount = .seconds(2)
     // Worker-thread state.
     private var ipam: IPAM
     private var wiring: ContainerWiring?
@@ -116,9 +122,47 @@ public final class CNIAgent: @unchecked Sendable {
         }
         logger.info("CNI agent ready", metadata: ["socket": "\(configuration.socketPath)", "subnet": "\(subnet)",
                                                   "attachments": "\(ipam.count)", "state": "\(configuration.ipamPath)"])
+        try installConflist()
     }
 
+    /// Writes the conflist now that the socket answers. A primary conflist that cannot be written
+    /// stops the start; a chained one waits (retried every 2 s) for the network it chains onto.
+    private func installConflist() throws {
+        guard let settings = configuration.conflist else { return }
+        let socket = configuration.socketPath
+        switch ConflistInstaller.attempt(settings, socket: socket) {
+        case let .written(what):
+            logger.info("CNI conflist written", metadata: ["path": "\(what)"])
+        case .unchanged:
+            logger.info("CNI conflist already in place", metadata: ["path": "\(settings.path)"])
+        case let .impossible(why), let .failed(why):
+            throw StartFailure(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): \(why)")
+        case let .waiting(why):
+            logger.info("CNI conflist waits for the cluster network's", metadata: ["reason": "\(why)"])
+            let logger = self.logger
+            let lastReason = Mutex(why)
+            let task = group.next().scheduleRepeatedTask(initialDelay: Self.conflistRetryInterval, delay: Self.conflistRetryInterval) { task in
+                switch ConflistInstaller.attempt(settings, socket: socket) {
+                case let .written(what):
+                    logger.info("CNI conflist written", metadata: ["path": "\(what)"])
+                    task.cancel()
+                case .unchanged:
+                    task.cancel()
+                case let .impossible(why):
+                    logger.error("CNI conflist cannot be written", metadata: ["reason": "\(why)"])
+                    task.cancel()
+                case let .waiting(why), let .failed(why):
+                    let changed = lastReason.withLock { last in defer { last = why }; return last != why }
+                    if changed { logger.warning("CNI conflist not written yet", metadata: ["reason": "\(why)"]) }
+                }
+            }
+            conflistRetry.withLock { $0 = task }
+        }
+    }
+
+    /// Stops serving; the conflist stays (see `ConflistSettings`).
     public func shutdown() async {
+        conflistRetry.withLock { $0?.cancel(); $0 = nil }
         try? await channel?.close().get()
         unlink(configuration.socketPath)
         try? await pool.shutdownGracefully()

@@ -23,6 +23,8 @@ public final class Node: @unchecked Sendable {
         public var peerDiscovery = true
         public var peerDiscoveryPort: UInt16 = 9650
         public var peerDiscoveryInterfaces: [String] = []
+        /// Names whose SRV (or A/AAAA) records list peers (`--peer-dns`).
+        public var peerDNS: [String] = []
 
         public init() {}
     }
@@ -52,6 +54,7 @@ public final class Node: @unchecked Sendable {
     public private(set) var datapath: Datapath?
     public private(set) var peers: PeerManager?
     public private(set) var discovery: LANDiscovery?
+    public private(set) var dnsDiscovery: PeerDNSDiscovery?
     /// Rate-limited audit lines for refused peers, dropped lies and limits hit.
     public private(set) var audit: AuditLog?
 
@@ -131,6 +134,14 @@ public final class Node: @unchecked Sendable {
                 throw StartFailure(description: "cannot listen for LAN discovery on --peer-discovery-port \(settings.port): \(error)")
             }
         }
+        if !configuration.peerDNS.isEmpty {
+            var settings = PeerDNSDiscovery.Configuration(names: configuration.peerDNS,
+                                                          listenPort: UInt16(address.port ?? Int(configuration.tcpListenPort)))
+            settings.proto = tls == nil ? .tcp : .tls
+            let dns = PeerDNSDiscovery(configuration: settings, peers: peers, logger: logger)
+            dns.start()
+            dnsDiscovery = dns
+        }
         if let tun {
             let reader = TunReader(tun: tun, loop: loop) { batch, dropped in
                 if dropped > 0 {
@@ -153,6 +164,8 @@ public final class Node: @unchecked Sendable {
     public func stop() async {
         reader?.stop()
         reader = nil
+        dnsDiscovery?.shutdown()
+        dnsDiscovery = nil
         await discovery?.shutdown()
         discovery = nil
         await peers?.shutdown()

@@ -37,6 +37,9 @@ public struct NodeCounters: Sendable {
     public let inboundRefused: UInt64
     /// Peers found on the LAN and not dialled (discovery limits).
     public let discoveryRefused: UInt64
+    /// Peer lookups through DNS; zero without `--peer-dns`.
+    public let peerDNS: PeerDNSPlan.Stats
+    public let peerDNSEndpoints: Int
 }
 
 /// Read-only views of a running node for the API, metrics and health checks. Each call hops
@@ -82,13 +85,14 @@ extension Node {
 
     public func counters() async -> NodeCounters? {
         guard let service, let datapath else { return nil }
-        let (discovery, peers) = (self.discovery, self.peers)
+        let (discovery, peers, dns) = (self.discovery, self.peers, self.dnsDiscovery)
+        let (dnsStats, dnsEndpoints) = (dns?.stats ?? PeerDNSPlan.Stats(), dns?.endpointCount ?? 0)
         return try? await service.loop.submit {
             NodeCounters(router: service.inspect { $0.stats }, datapath: datapath.stats,
                          selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
                          tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
-                         discoveryRefused: peers?.discoveryRefused ?? 0)
+                         discoveryRefused: peers?.discoveryRefused ?? 0, peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints)
         }.get()
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+public import MyceliumCore
 
 /// The host's interfaces as `getifaddrs(3)` reports them: flags and IPv6 link-local presence.
 public enum NetworkInterfaces {
@@ -52,5 +53,30 @@ public enum NetworkInterfaces {
                              supportsMulticast: f & UInt32(IFF_MULTICAST) != 0,
                              hasLinkLocal: linkLocal.contains(name))
         }
+    }
+
+    /// Every address of every interface (IPv4 and IPv6), to recognise our own endpoints.
+    public static func addresses() -> Set<IPAddress> {
+        var head: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&head) == 0 else { return [] }
+        defer { freeifaddrs(head) }
+        var out: Set<IPAddress> = []
+        var entry = head
+        while let current = entry {
+            defer { entry = current.pointee.ifa_next }
+            guard let address = current.pointee.ifa_addr else { continue }
+            switch Int32(address.pointee.sa_family) {
+            case AF_INET:
+                _ = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                    out.insert(.v4(IPv4Address(UInt32(bigEndian: v4.pointee.sin_addr.s_addr))))
+                }
+            case AF_INET6:
+                _ = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                    out.insert(.v6(withUnsafeBytes(of: v6.pointee.sin6_addr) { IPv6Address(bytes: $0) }))
+                }
+            default: break
+            }
+        }
+        return out
     }
 }

@@ -6,16 +6,14 @@ import MyceliumCNI
 import MyceliumJSON
 import MyceliumSystem
 
-/// Installs the CNI plugin and its network configuration on a host (the DaemonSet's init
-/// container runs it against hostPath mounts). Both files are written to a temporary name and
+/// Installs the CNI plugin and its network configuration on a host. The Helm chart's init
+/// container runs it with `--plugin-only` and leaves the conflist to the agent, which writes it
+/// once it answers (`mycelium run --cni-conflist`). Both files are written to a temporary name and
 /// renamed, so a runtime never executes a half-copied plugin ("text file busy") nor reads a
 /// half-written conflist; the conflist is written last, once the plugin is in place, and no
 /// other file in either directory is touched.
 ///
-/// Primary mode writes a conflist of our plugin alone. Chained mode reads the conflist the
-/// runtime uses now (the first `*.conflist` by name that is not ours), appends our plugin to its
-/// chain, and writes the result under a name that sorts before it, so the runtime picks the
-/// chain and the other CNI's own file stays as it was.
+/// Primary and chained mode: see `CNIConflist`.
 struct InstallCNI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "install-cni",
@@ -24,6 +22,9 @@ struct InstallCNI: ParsableCommand {
 
     @Option(help: "The plugin binary to install (default: mycelium-cni next to this executable).")
     var plugin: String?
+
+    @Flag(help: "Copy the plugin only; the agent writes the conflist once it answers (mycelium run --cni-conflist), as the Helm chart does.")
+    var pluginOnly = false
 
     @Option(help: "CNI plugin directory.")
     var binDir = "/opt/cni/bin"
@@ -60,50 +61,7 @@ struct InstallCNI: ParsableCommand {
         }
     }
 
-    var outputName: String { conflistName ?? (mode == "chained" ? "00-mycelium.conflist" : "10-mycelium.conflist") }
-
-    static func plugin(socket: String, route: String, mtu: Int) -> JSON {
-        .object([("type", .string("mycelium-cni")), ("socket", .string(socket)), ("route", .string(route)), ("mtu", .int(mtu))])
-    }
-
-    /// The conflist (spec 1.0.0, 1.1.0 offered to runtimes that pick from `cniVersions`).
-    static func conflist(socket: String, route: String, mtu: Int) -> JSON {
-        .object([
-            ("cniVersion", .string("1.0.0")),
-            ("cniVersions", .array([.string("1.0.0"), .string("1.1.0")])),
-            ("name", .string("mycelium")),
-            ("plugins", .array([plugin(socket: socket, route: route, mtu: mtu)])),
-        ])
-    }
-
-    /// `source` with our plugin appended to its chain; everything else of it is kept as it is.
-    static func chained(_ source: JSON, name: String, socket: String, route: String, mtu: Int) throws -> JSON {
-        guard case let .object(members) = source, let plugins = source["plugins"]?.array, !plugins.isEmpty else {
-            throw ValidationError("\(name) is not a conflist with a \"plugins\" list")
-        }
-        if plugins.contains(where: { $0["type"]?.string == "mycelium-cni" }) {
-            throw ValidationError("\(name) already chains mycelium-cni")
-        }
-        let version = source["cniVersion"]?.string ?? ""
-        guard CNIVersion.isAtLeast(version, "0.3.0") else {
-            throw ValidationError("\(name) has cniVersion '\(version)'; chaining needs 0.3.0 or newer")
-        }
-        return .object(members.map { key, value in
-            (key, key == "plugins" ? .array(plugins + [plugin(socket: socket, route: route, mtu: mtu)]) : value)
-        })
-    }
-
-    /// The conflist a runtime uses now, ignoring ours: the first `*.conflist` by name.
-    static func currentConflist(in directory: String, excluding ours: String) -> String? {
-        guard let dir = opendir(directory) else { return nil }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".conflist"), name != ours, !name.hasPrefix(".") { names.append(name) }
-        }
-        return names.min()
-    }
+    var outputName: String { conflistName ?? CNIConflist.defaultName(mode == "chained" ? .chained : .primary) }
 
     func run() throws {
         let source = plugin ?? Self.siblingPlugin()
@@ -111,14 +69,20 @@ struct InstallCNI: ParsableCommand {
         do { bytes = try Self.readBinary(source) } catch {
             throw ValidationError("cannot read the plugin \(source): \(error) (use --plugin)")
         }
+        if pluginOnly {
+            try TextFile.makeDirectories(binDir)
+            try TextFile.writeAtomically(binDir + "/mycelium-cni", bytes, mode: 0o755)
+            print("installed \(binDir)/mycelium-cni (\(bytes.count) bytes)")
+            return
+        }
         let name = outputName
         let conflist: JSON
         var chainedOnto = ""
         if mode == "chained" {
-            var source = Self.currentConflist(in: confDir, excluding: name)
+            var source = CNIConflist.current(among: TextFile.list(confDir), excluding: name)
             for _ in 0..<wait where source == nil {
                 sleep(1)
-                source = Self.currentConflist(in: confDir, excluding: name)
+                source = CNIConflist.current(among: TextFile.list(confDir), excluding: name)
             }
             guard let source else {
                 throw ValidationError("no other network's conflist in \(confDir) to chain onto\(wait > 0 ? " after \(wait) s" : "") (--mode chained)")
@@ -130,10 +94,12 @@ struct InstallCNI: ParsableCommand {
             do { parsed = try JSON(parsing: try TextFile.read(confDir + "/" + source)) } catch {
                 throw ValidationError("cannot read \(confDir)/\(source): \(error)")
             }
-            conflist = try Self.chained(parsed, name: source, socket: cniSocket, route: route, mtu: mtu)
+            do { conflist = try CNIConflist.chained(parsed, name: source, socket: cniSocket, route: route, mtu: mtu) } catch {
+                throw ValidationError(error.description)
+            }
             chainedOnto = ", chained after \(source)"
         } else {
-            conflist = Self.conflist(socket: cniSocket, route: route, mtu: mtu)
+            conflist = CNIConflist.primary(socket: cniSocket, route: route, mtu: mtu)
         }
         try TextFile.makeDirectories(binDir)
         try TextFile.makeDirectories(confDir)

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import MyceliumAgent
 import MyceliumAPI
+import MyceliumCNI
 import MyceliumCore
 import MyceliumCrypto
 import MyceliumNode
@@ -46,11 +47,26 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Run LAN discovery only on this interface; repeatable (env MYCELIUM_PEER_DISCOVERY_INTERFACES, space or comma separated; default all suitable).")
     var peerDiscoveryInterface: [String] = []
 
+    @Option(name: .long, help: "Find peers through DNS: SRV _mycelium._tcp.NAME, else A/AAAA of NAME on the TCP listen port; repeatable (env MYCELIUM_PEER_DNS, space or comma separated).")
+    var peerDns: [String] = []
+
     @Flag(name: .long, help: "Run the CNI agent: give containers addresses in this node's /64 through the mycelium-cni plugin (env MYCELIUM_CNI=true).")
     var cni = false
 
     @Option(name: .long, help: "Unix socket of the CNI agent (env MYCELIUM_CNI_SOCKET; default /run/mycelium/cni.sock).")
     var cniSocket: String?
+
+    @Option(name: .long, help: "Write the CNI conflist to this path once the agent answers, and leave it on shutdown (env MYCELIUM_CNI_CONFLIST; default: not written, see install-cni).")
+    var cniConflist: String?
+
+    @Option(name: .long, help: "Conflist mode: primary, or chained onto the network the runtime uses now (env MYCELIUM_CNI_MODE; default primary).")
+    var cniMode: String?
+
+    @Option(name: .long, help: "Routes the containers get: overlay (400::/7) or default (::/0) (env MYCELIUM_CNI_ROUTE; default overlay).")
+    var cniRoute: String?
+
+    @Option(name: .long, help: "Container MTU, 1280 to 1400 (env MYCELIUM_CNI_MTU; default 1400).")
+    var cniMtu: String?
 
     @Option(name: .long, help: "Directory for persistent state such as the CNI agent's IPAM (env MYCELIUM_STATE_DIR; default /var/lib/mycelium).")
     var stateDir: String?
@@ -147,6 +163,16 @@ struct NodeOptions: ParsableArguments {
         if let bad = config.peerDiscoveryInterfaces.first(where: { !(1...15).contains($0.utf8.count) || $0.contains("/") }) {
             throw Invalid(description: "invalid value for --peer-discovery-interface (MYCELIUM_PEER_DISCOVERY_INTERFACES): '\(bad)' is not an interface name")
         }
+        if !peerDns.isEmpty {
+            config.peerDNS = peerDns
+        } else if let text = env["MYCELIUM_PEER_DNS"] {
+            config.peerDNS = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        } else {
+            config.peerDNS = try file.strings("peer_dns")
+        }
+        if let bad = config.peerDNS.first(where: { !PeerDNSRecords.isValidName($0) }) {
+            throw Invalid(description: "invalid value for --peer-dns (MYCELIUM_PEER_DNS): '\(bad)' is not a DNS name")
+        }
         if let text = try firewallMark ?? env["MYCELIUM_FIREWALL_MARK"] ?? file.text("firewall_mark") {
             guard let mark = Self.integer(text), mark > 0 else {
                 throw Invalid(description: "invalid value for --firewall-mark (MYCELIUM_FIREWALL_MARK): '\(text)' is not a number from 1 to 4294967295")
@@ -178,7 +204,35 @@ struct NodeOptions: ParsableArguments {
             guard !config.noTun else {
                 throw Invalid(description: "invalid value for --cni (MYCELIUM_CNI): containers need the TUN device; remove --no-tun")
             }
+            if let path = try cniConflist ?? env["MYCELIUM_CNI_CONFLIST"] ?? file.text("cni_conflist"), !path.isEmpty {
+                guard path.hasPrefix("/"), path.hasSuffix(".conflist"), !path.hasSuffix("/.conflist") else {
+                    throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): '\(path)' must be an absolute path ending in .conflist")
+                }
+                var settings = ConflistSettings(path: path)
+                if let text = try cniMode ?? env["MYCELIUM_CNI_MODE"] ?? file.text("cni_mode") {
+                    guard let mode = CNIConflist.Mode(rawValue: text) else {
+                        throw Invalid(description: "invalid value for --cni-mode (MYCELIUM_CNI_MODE): '\(text)' is not primary or chained")
+                    }
+                    settings.mode = mode
+                }
+                if let text = try cniRoute ?? env["MYCELIUM_CNI_ROUTE"] ?? file.text("cni_route") {
+                    guard ["overlay", "default"].contains(text) else {
+                        throw Invalid(description: "invalid value for --cni-route (MYCELIUM_CNI_ROUTE): '\(text)' is not overlay or default")
+                    }
+                    settings.route = text
+                }
+                if let text = try cniMtu ?? env["MYCELIUM_CNI_MTU"] ?? file.text("cni_mtu") {
+                    guard let mtu = Int(text), (1280...1400).contains(mtu) else {
+                        throw Invalid(description: "invalid value for --cni-mtu (MYCELIUM_CNI_MTU): '\(text)' is not a number from 1280 to 1400")
+                    }
+                    settings.mtu = mtu
+                }
+                c.conflist = settings
+            }
             cniConfiguration = c
+        }
+        if cniConfiguration == nil, let path = try cniConflist ?? env["MYCELIUM_CNI_CONFLIST"] ?? file.text("cni_conflist"), !path.isEmpty {
+            throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): the conflist is written by the CNI agent; add --cni")
         }
         var metricsAddress: APIAddress?
         if let text = try metricsApiAddress ?? env["MYCELIUM_METRICS_API_ADDRESS"] ?? file.text("metrics_api_address") {
@@ -213,7 +267,7 @@ struct NodeOptions: ParsableArguments {
         }
         let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
-                                  "peer_discovery_interfaces", "cni", "cni_socket", "state_dir"]
+                                  "peer_discovery_interfaces", "peer_dns", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }

@@ -12,6 +12,7 @@ from conftest import (CHART, KUBE_VERSION, ROOT, container, daemonset, env, find
 ALL_OPTIONS = {
     "node": {
         "peers": ["tcp://[2001:db8::1]:9651", "tcp://peer.example.org:9651"],
+        "peerDNS": {"clusterDomain": "k8s.example.", "names": ["mycelium-peers.other.svc.k8s.example"]},
         "tcpListenPort": 9751,
         "tunName": "myc0",
         "firewallMark": "0x4d59",
@@ -22,8 +23,7 @@ ALL_OPTIONS = {
         "stateDir": "/srv/mycelium/",
         "extraEnv": [{"name": "SWIFT_BACKTRACE", "value": "enable=yes"}],
     },
-    "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist", "mode": "chained",
-            "chainWaitSeconds": 30},
+    "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist", "mode": "chained"},
     "health": {"port": 9199},
     "metrics": {"enabled": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
 }
@@ -49,9 +49,14 @@ def test_lint():
     assert [m for m in result["messages"] if m["severity"] >= 2] == [], result
 
 
+def services(objs):
+    return {o["metadata"]["name"]: o for o in find(objs, "Service")}
+
+
 def test_default_daemonset():
     objs = objects()
-    assert {o["kind"] for o in objs} == {"DaemonSet", "ServiceAccount"}, "no Service or ServiceMonitor unless metrics are enabled"
+    assert {o["kind"] for o in objs} == {"DaemonSet", "ServiceAccount", "Service"}
+    assert set(services(objs)) == {"mycelium-peers"}, "no metrics Service or ServiceMonitor unless metrics are enabled"
     (sa,) = find(objs, "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
     ds = daemonset()
@@ -60,6 +65,7 @@ def test_default_daemonset():
     assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
     pod = spec["template"]["spec"]
     assert pod["hostNetwork"] is True
+    assert pod["dnsPolicy"] == "ClusterFirstWithHostNet", "a hostNetwork pod resolves cluster names only with this policy"
     assert pod["priorityClassName"] == "system-node-critical"
     assert pod["automountServiceAccountToken"] is False
     assert {"operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
@@ -93,15 +99,20 @@ def test_default_daemonset():
     assert variables["MYCELIUM_CNI"] == "true" and variables["MYCELIUM_CNI_SOCKET"] == "/run/mycelium/cni.sock"
     assert variables["MYCELIUM_DISABLE_PEER_DISCOVERY"] == "false"
     assert "MYCELIUM_PEERS" not in variables
+    assert variables["MYCELIUM_PEER_DNS"] == "mycelium-peers.kube-system.svc.cluster.local", \
+        "the nodes of the cluster find each other through the chart's headless Service"
 
-    # install-cni writes into the host's CNI directories, as an unprivileged init container.
+    # install-cni copies only the plugin, as an unprivileged init container; the agent writes the
+    # conflist into the host's directory itself once its socket answers.
     install = container(ds, "install-cni")
-    assert install["command"][:2] == ["/usr/local/bin/mycelium", "install-cni"]
-    assert "--bin-dir=/host/cni/bin" in install["command"] and "--conf-dir=/host/cni/net.d" in install["command"]
-    assert "--cni-socket=/run/mycelium/cni.sock" in install["command"]
+    assert install["command"] == ["/usr/local/bin/mycelium", "install-cni", "--plugin-only", "--bin-dir=/host/cni/bin"]
     assert install["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     install_mounts = {m["name"]: m["mountPath"] for m in install["volumeMounts"]}
-    assert install_mounts == {"cni-bin": "/host/cni/bin", "cni-conf": "/host/cni/net.d"}
+    assert install_mounts == {"cni-bin": "/host/cni/bin"}
+    assert mounts["cni-conf"]["mountPath"] == "/host/cni/net.d" and not mounts["cni-conf"].get("readOnly")
+    assert variables["MYCELIUM_CNI_CONFLIST"] == "/host/cni/net.d/10-mycelium.conflist"
+    assert variables["MYCELIUM_CNI_MODE"] == "primary"
+    assert variables["MYCELIUM_CNI_ROUTE"] == "overlay" and variables["MYCELIUM_CNI_MTU"] == "1400"
     assert volumes["cni-bin"]["hostPath"] == {"path": "/opt/cni/bin", "type": "DirectoryOrCreate"}
     assert volumes["cni-conf"]["hostPath"] == {"path": "/etc/cni/net.d", "type": "DirectoryOrCreate"}
     init_names = [c["name"] for c in pod["initContainers"]]
@@ -130,6 +141,10 @@ def test_every_node_option_is_a_value():
     assert variables["MYCELIUM_KEY_FILE"] == "/srv/mycelium/priv_key.bin"
     assert variables["MYCELIUM_STATE_DIR"] == "/srv/mycelium"
     assert variables["MYCELIUM_CNI_SOCKET"] == "/run/myc/cni.sock"
+    assert variables["MYCELIUM_PEER_DNS"] == "mycelium-peers.kube-system.svc.k8s.example mycelium-peers.other.svc.k8s.example"
+    assert variables["MYCELIUM_CNI_CONFLIST"] == "/host/cni/net.d/05-mycelium.conflist"
+    assert variables["MYCELIUM_CNI_MODE"] == "chained"
+    assert variables["MYCELIUM_CNI_ROUTE"] == "default" and variables["MYCELIUM_CNI_MTU"] == "1380"
     assert variables["SWIFT_BACKTRACE"] == "enable=yes"
     assert env(container(daemonset({"node": {"noTun": True}, "cni": {"enabled": False}}), "mycelium"))["MYCELIUM_NO_TUN"] == "true"
     assert env(container(daemonset({"node": {"logLevel": "error"}}), "mycelium"))["MYCELIUM_SILENT"] == "true"
@@ -143,19 +158,74 @@ def test_private_network_key_comes_from_a_secret():
     assert mount == {"name": "network-key", "mountPath": "/etc/mycelium/network", "readOnly": True}
 
 
-def test_install_cni_follows_the_values():
-    command = container(daemonset(ALL_OPTIONS), "install-cni")["command"]
-    for arg in ["--mode=chained", "--conflist-name=05-mycelium.conflist", "--wait=30", "--cni-socket=/run/myc/cni.sock",
-                "--route=default", "--mtu=1380"]:
-        assert arg in command
-    default = container(daemonset(), "install-cni")["command"]
-    assert "--mode=primary" in default and not any(a.startswith(("--conflist-name", "--wait")) for a in default), \
-        "install-cni picks the name for the mode"
+def test_the_agent_writes_the_conflist():
+    """install-cni copies only the plugin whatever the CNI values; the agent gets the conflist's
+    path on the host mount, named for the mode unless cni.confName names it, and the mode,
+    routes and MTU to write into it."""
+    for values in [None, ALL_OPTIONS]:
+        assert container(daemonset(values), "install-cni")["command"][2:] == ["--plugin-only", "--bin-dir=/host/cni/bin"]
+    names = {
+        "primary": "10-mycelium.conflist",
+        "chained": "00-mycelium.conflist",
+    }
+    for mode, name in names.items():
+        variables = env(container(daemonset({"cni": {"mode": mode}}), "mycelium"))
+        assert variables["MYCELIUM_CNI_CONFLIST"] == f"/host/cni/net.d/{name}", mode
+        assert variables["MYCELIUM_CNI_MODE"] == mode
+    ds = daemonset({"cni": {"confDir": "/etc/cni/conf.d", "confName": "01-overlay.conflist"}})
+    volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["cni-conf"]["hostPath"]["path"] == "/etc/cni/conf.d"
+    assert env(container(ds, "mycelium"))["MYCELIUM_CNI_CONFLIST"] == "/host/cni/net.d/01-overlay.conflist"
+
+
+def test_peers_service():
+    """A headless Service over the DaemonSet's pods (hostNetwork: each pod's IP is its node's),
+    whose port `mycelium` makes the SRV record _mycelium._tcp.<service>.<namespace>.svc.<domain>
+    that MYCELIUM_PEER_DNS names; not-ready pods are published, as readiness waits for a peer."""
+    objs = objects()
+    service = services(objs)["mycelium-peers"]
+    (ds,) = find(objs, "DaemonSet")
+    assert service["metadata"]["namespace"] == "kube-system"
+    spec = service["spec"]
+    assert spec["clusterIP"] == "None"
+    assert spec["publishNotReadyAddresses"] is True
+    assert spec["ports"] == [{"name": "mycelium", "port": 9651, "targetPort": "peers", "protocol": "TCP"}]
+    assert spec["selector"] == ds["spec"]["selector"]["matchLabels"] == ds["spec"]["template"]["metadata"]["labels"]
+    ports = {p["name"]: p for p in container(ds, "mycelium")["ports"]}
+    assert ports["peers"] == {"name": "peers", "containerPort": 9651, "protocol": "TCP"}, "targetPort names the listener"
+    name = f'{service["metadata"]["name"]}.{service["metadata"]["namespace"]}.svc.cluster.local'
+    assert env(container(ds, "mycelium"))["MYCELIUM_PEER_DNS"] == name
+
+    # Pod labels added by values do not change the selector; the port follows the listener.
+    objs = objects({"podLabels": {"team": "net"}, "node": {"tcpListenPort": 9751}})
+    service = services(objs)["mycelium-peers"]
+    (ds,) = find(objs, "DaemonSet")
+    assert service["spec"]["selector"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["port"] == 9751
+    assert container(ds, "mycelium")["ports"][0]["containerPort"] == 9751
+
+    # The Service's name is a DNS label: at most 63 bytes, whatever the release's name.
+    long = services(objects({"fullnameOverride": "m" * 63}))
+    (name,) = long
+    assert len(name) <= 63 and name.endswith("-peers")
+    assert env(container(daemonset({"fullnameOverride": "m" * 63}), "mycelium"))["MYCELIUM_PEER_DNS"].startswith(name + ".")
+
+
+def test_without_peer_dns():
+    """node.peerDNS.enabled=false: no Service, no MYCELIUM_PEER_DNS (its names neither), and the
+    host's resolver (the default for a hostNetwork pod)."""
+    values = {"node": {"peerDNS": {"enabled": False, "names": ["mycelium-peers.other.svc.cluster.local"]}}}
+    objs = objects(values)
+    assert find(objs, "Service") == []
+    (ds,) = find(objs, "DaemonSet")
+    assert "dnsPolicy" not in ds["spec"]["template"]["spec"]
+    assert "MYCELIUM_PEER_DNS" not in env(container(ds, "mycelium"))
 
 
 def test_metrics_service_and_monitor():
     objs = objects(ALL_OPTIONS)
-    (service,) = find(objs, "Service")
+    assert set(services(objs)) == {"mycelium-peers", "mycelium-metrics"}
+    service = services(objs)["mycelium-metrics"]
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9199, "targetPort": "metrics", "protocol": "TCP"}]
     (monitor,) = find(objs, "ServiceMonitor")
@@ -173,7 +243,10 @@ def test_without_cni():
     node = container(ds, "mycelium")
     assert node["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"], "SYS_ADMIN only for the CNI agent"
     assert {v["name"] for v in pod["volumes"]} == {"state", "tun"}
-    assert env(node)["MYCELIUM_CNI"] == "false"
+    assert {m["name"] for m in node["volumeMounts"]} == {"state", "tun"}
+    variables = env(node)
+    assert variables["MYCELIUM_CNI"] == "false"
+    assert not {"MYCELIUM_CNI_CONFLIST", "MYCELIUM_CNI_MODE", "MYCELIUM_CNI_ROUTE", "MYCELIUM_CNI_MTU"} & set(variables)
 
 
 def test_privileged_only_when_asked():
@@ -192,6 +265,11 @@ def test_privileged_only_when_asked():
     ({"cni": {"mtu": 9000}}, "/cni/mtu"),
     ({"cni": {"mode": "secondary"}}, "/cni/mode"),
     ({"node": {"tcpListenPort": 70000}}, "/node/tcpListenPort"),
+    ({"node": {"peerDNS": {"names": ["two words"]}}}, "/node/peerDNS/names/0"),
+    ({"node": {"peerDNS": {"clusterDomain": ""}}}, "/node/peerDNS/clusterDomain"),
+    ({"node": {"peerDNS": {"enable": True}}}, "additional properties 'enable' not allowed"),
+    # The agent waits for the chained CNI's conflist as long as it takes: no such value any more.
+    ({"cni": {"chainWaitSeconds": 30}}, "additional properties 'chainWaitSeconds' not allowed"),
 ])
 def test_bad_values_fail_with_a_message(values, message):
     with pytest.raises(Exception) as raised:
@@ -202,11 +280,19 @@ def test_bad_values_fail_with_a_message(values, message):
 def test_notes_tell_how_to_see_node_addresses():
     notes = render()["mycelium/templates/NOTES.txt"]
     assert "mycelium inspect" in notes and "kubectl -n kube-system" in notes
-    assert "No peers are configured" in notes
+    assert "No peers are configured" not in notes, "the nodes of the cluster find each other through peer DNS"
+    assert "headless Service mycelium-peers" in notes and "mycelium-peers.kube-system.svc.cluster.local" in notes
+    assert "Set node.peers to join a wider network" in notes
     assert "Pods get eth0 with an address in their node's /64 through /etc/cni/net.d/10-mycelium.conflist" in notes
+    assert "The agent writes the conflist once its socket answers" in notes
     chained = render(ALL_OPTIONS)["mycelium/templates/NOTES.txt"]
-    assert "No peers are configured" not in chained
+    assert "No peers are configured" not in chained and "Set node.peers" not in chained
     assert "second interface, myc0" in chained and "05-mycelium.conflist" in chained
+    assert "once its socket answers and the cluster CNI's conflist is there" in chained
+    no_dns = render({"node": {"peerDNS": {"enabled": False}}})["mycelium/templates/NOTES.txt"]
+    assert "No peers are configured and node.peerDNS is off: nodes find each other only by LAN discovery" in no_dns
+    alone = render({"node": {"peerDNS": {"enabled": False}, "peerDiscovery": {"enabled": False}}})["mycelium/templates/NOTES.txt"]
+    assert "no node finds another" in alone
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +300,8 @@ def rendered_files(tmp_path_factory):
     """The default render and the all-options render, as files for the command-line validators."""
     out = tmp_path_factory.mktemp("rendered")
     files = []
-    for name, values in [("default", None), ("all-options", ALL_OPTIONS), ("no-cni", {"cni": {"enabled": False}})]:
+    for name, values in [("default", None), ("all-options", ALL_OPTIONS),
+                         ("no-cni-no-peer-dns", {"cni": {"enabled": False}, "node": {"peerDNS": {"enabled": False}}})]:
         path = out / name / "manifest.yaml"
         path.parent.mkdir()
         path.write_text(render_chart.manifest(render(values)))

@@ -37,8 +37,8 @@ public final class PeerManager: @unchecked Sendable {
         }
     }
 
-    /// As Rust's API names them.
-    public enum PeerType: String, Sendable { case `static`, inbound, linkLocalDiscovery }
+    /// As Rust's API names them; `dnsDiscovery` (found through `--peer-dns`) is ours.
+    public enum PeerType: String, Sendable { case `static`, inbound, linkLocalDiscovery, dnsDiscovery }
     public enum ConnectionState: String, Sendable { case alive, connecting, dead }
 
     /// One peer as the API shows it. Times are the router's monotonic clock.
@@ -267,6 +267,26 @@ public final class PeerManager: @unchecked Sendable {
         }
     }
 
+    /// Peers found or lost through DNS (`PeerDNSDiscovery`): new endpoints are dialled (and
+    /// re-dialled like static peers while DNS lists them) unless a peer with that endpoint is
+    /// already configured; removed ones are forgotten and their connection closed.
+    public func dnsChanged(added: [Endpoint], removed: [Endpoint]) {
+        loop.execute { [self] in
+            for endpoint in removed {
+                guard let peer = outbound[endpoint], peer.type == .dnsDiscovery else { continue }
+                outbound[endpoint] = nil
+                if case let .connected(channel) = peer.state { channel.close(promise: nil) }
+                logger.info("forgetting peer no longer in DNS", metadata: ["endpoint": "\(endpoint)"])
+            }
+            for endpoint in added where outbound[endpoint] == nil {
+                guard Self.canDial(endpoint.proto, privateNetwork: configuration.privateNetwork != nil) else { continue }
+                logger.info("peer found through DNS", metadata: ["endpoint": "\(endpoint)"])
+                outbound[endpoint] = OutboundPeer(type: .dnsDiscovery, discovered: RouterService.now())
+                dial(endpoint)
+            }
+        }
+    }
+
     private static func counters(of channel: any Channel) -> PeerCounters {
         (try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self).counters) ?? PeerCounters()
     }
@@ -330,7 +350,10 @@ public final class PeerManager: @unchecked Sendable {
         connecting.whenComplete { [self] result in
             switch result {
             case let .success(channel):
-                guard outbound[endpoint] != nil else { channel.close(promise: nil); return }  // removed meanwhile
+                guard outbound[endpoint] != nil, case .connecting = outbound[endpoint]!.state else {
+                    channel.close(promise: nil)  // removed (or removed and added again) meanwhile
+                    return
+                }
                 outbound[endpoint]?.state = .connected(channel)
                 outbound[endpoint]?.lastConnected = RouterService.now()
                 // Held here: the pipeline no longer has it once the channel has closed.

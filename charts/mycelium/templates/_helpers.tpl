@@ -48,3 +48,19 @@ app.kubernetes.io/component: node
 {{- printf "127.0.0.1:%v" .Values.health.port }}
 {{- end }}
 {{- end }}
+
+{{/* The headless Service the nodes find each other through (a DNS label: 63 bytes at most). */}}
+{{- define "mycelium.peersService" -}}
+{{- printf "%s-peers" (include "mycelium.fullname" . | trunc 57 | trimSuffix "-") }}
+{{- end }}
+
+{{/* MYCELIUM_PEER_DNS: the peers Service's cluster name, then node.peerDNS.names. */}}
+{{- define "mycelium.peerDNS" -}}
+{{- $service := printf "%s.%s.svc.%s" (include "mycelium.peersService" .) .Release.Namespace (.Values.node.peerDNS.clusterDomain | trimSuffix ".") }}
+{{- prepend .Values.node.peerDNS.names $service | join " " }}
+{{- end }}
+
+{{/* The conflist the CNI agent writes: cni.confName, else by mode. */}}
+{{- define "mycelium.cniConfName" -}}
+{{- .Values.cni.confName | default (eq .Values.cni.mode "chained" | ternary "00-mycelium.conflist" "10-mycelium.conflist") }}
+{{- end }}

@@ -1,0 +1,191 @@
+public import Logging
+public import MyceliumCore
+public import MyceliumSystem
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Peers found through DNS (`--peer-dns NAME`), the way a headless Service publishes a
+/// DaemonSet's pods: SRV `_mycelium._tcp.NAME` (target addresses from the same answer, else
+/// looked up), or without SRV the AAAA and A records of NAME with our own listen port.
+///
+/// Flow: a task sleeps until `PeerDNSPlan.nextDue` → each due name is resolved on the
+/// discovery's own thread (the system resolver blocks; /etc/resolv.conf is read on every
+/// lookup) → endpoints that are ours (a local address and our port) are left out → the plan's
+/// change goes to `PeerManager.dnsChanged`. The plan sits behind a `Mutex`: the task writes it,
+/// the metrics read it.
+public final class PeerDNSDiscovery: Sendable {
+    public struct Configuration: Sendable {
+        public var names: [String]
+        /// Our TCP listen port: the port of A/AAAA answers, and how we recognise ourselves.
+        public var listenPort: UInt16
+        /// `.tls` in a private network.
+        public var proto: Endpoint.Proto = .tcp
+        public var tuning = PeerDNSPlan.Tuning()
+
+        public init(names: [String], listenPort: UInt16) {
+            self.names = names
+            self.listenPort = listenPort
+        }
+    }
+
+    /// A DNS query: name and record type to a raw response (the system resolver by default).
+    public typealias Resolve = @Sendable (String, UInt16) -> Result<[UInt8], DNSResolver.Failure>
+
+    /// At most this many SRV targets without addresses in the answer are looked up one by one
+    /// per lookup (CoreDNS and dnsmasq put the addresses in the answer).
+    static let maxTargetLookups = 64
+
+    private let configuration: Configuration
+    private let peers: PeerManager
+    private let logger: Logger
+    private let resolve: Resolve
+    private let localAddresses: @Sendable () -> Set<IPAddress>
+    private let plan: Mutex<PeerDNSPlan>
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let pool = NIOThreadPool(numberOfThreads: 1)
+
+    public init(configuration: Configuration, peers: PeerManager, logger: Logger,
+                resolve: @escaping Resolve = { DNSResolver.search($0, type: $1) },
+                localAddresses: @escaping @Sendable () -> Set<IPAddress> = { NetworkInterfaces.addresses() }) {
+        self.configuration = configuration
+        self.peers = peers
+        self.logger = logger
+        self.resolve = resolve
+        self.localAddresses = localAddresses
+        plan = Mutex(PeerDNSPlan(names: configuration.names, tuning: configuration.tuning, now: RouterService.now().milliseconds))
+    }
+
+    public var stats: PeerDNSPlan.Stats { plan.withLock { $0.stats } }
+    /// Endpoints DNS gives us now.
+    public var endpointCount: Int { plan.withLock { $0.endpoints.count } }
+
+    public func start() {
+        pool.start()
+        task.withLock { $0 = Task { await self.run() } }
+        logger.info("peer discovery through DNS on", metadata: ["names": "\(configuration.names)"])
+    }
+
+    /// Stops looking up. A lookup in progress finishes on its thread; its answer is dropped.
+    public func shutdown() {
+        task.withLock { $0?.cancel(); $0 = nil }
+        pool.shutdownGracefully { _ in }
+    }
+
+    private func run() async {
+        while !Task.isCancelled {
+            for name in plan.withLock({ $0.due(now: RouterService.now().milliseconds) }) {
+                let outcome: PeerDNSPlan.Outcome
+                do {
+                    outcome = try await pool.runIfActive { [self] in lookup(name) }
+                } catch {
+                    return  // the pool is shut down
+                }
+                guard !Task.isCancelled else { return }
+                let change = plan.withLock { $0.record(outcome, for: name, now: RouterService.now().milliseconds) }
+                report(name: name, outcome: outcome, change: change)
+                if !change.added.isEmpty || !change.removed.isEmpty { peers.dnsChanged(added: change.added, removed: change.removed) }
+            }
+            let wait = (plan.withLock { $0.nextDue } ?? Int64.max) - RouterService.now().milliseconds
+            // Bounded below (no spin) and above (a clock jump cannot park us for long).
+            try? await Task.sleep(for: .milliseconds(min(max(wait, 50), 60_000)))
+        }
+    }
+
+    private func report(name: String, outcome: PeerDNSPlan.Outcome, change: PeerDNSPlan.Change) {
+        switch outcome {
+        case let .failed(why):
+            logger.warning("peer DNS lookup failed; retrying", metadata: ["name": "\(name)", "error": "\(why)"])
+        case .empty:
+            logger.debug("peer DNS lookup found no peers", metadata: ["name": "\(name)"])
+        case let .records(endpoints, ttl):
+            logger.debug("peer DNS lookup", metadata: ["name": "\(name)", "endpoints": "\(endpoints.count)", "ttl": "\(ttl)"])
+        }
+        if change.refused > 0 {
+            logger.warning("peer DNS answer holds more endpoints than kept", metadata: [
+                "name": "\(name)", "refused": "\(change.refused)", "limit": "\(configuration.tuning.maxEndpointsPerName)"])
+        }
+    }
+
+    /// One name, resolved (blocking).
+    func lookup(_ name: String) -> PeerDNSPlan.Outcome {
+        Self.lookup(name, configuration: configuration, resolve: resolve, local: localAddresses())
+    }
+
+    /// SRV first; A/AAAA of the name when it has no SRV records. `local` are our addresses.
+    static func lookup(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+        var found: [(IPAddress, UInt16)] = []
+        var ttl = UInt32.max
+        switch resolve(PeerDNSRecords.srvName(name), DNSMessage.RecordType.srv.rawValue) {
+        case let .success(bytes):
+            guard let message = try? DNSMessage(decoding: bytes) else { return .failed("malformed DNS response to the SRV query") }
+            let targets = PeerDNSRecords.srvTargets(in: message)
+            var lookups = 0
+            var failure: String?
+            for target in targets {
+                var addresses = PeerDNSRecords.addresses(of: target.target, in: message)
+                if addresses.isEmpty, lookups < maxTargetLookups {
+                    lookups += 1
+                    switch addressRecords(of: target.target, resolve: resolve) {
+                    case let .success(list): addresses = list
+                    case let .failure(error): failure = "\(target.target): \(error.why)"
+                    }
+                }
+                for (address, addressTTL) in addresses {
+                    found.append((address, target.port))
+                    ttl = min(ttl, addressTTL, target.ttl)
+                }
+            }
+            if targets.isEmpty { return addressFallback(name, configuration: configuration, resolve: resolve, local: local) }
+            if found.isEmpty, let failure { return .failed(failure) }
+        case .failure(.notFound), .failure(.noData):
+            return addressFallback(name, configuration: configuration, resolve: resolve, local: local)
+        case let .failure(why):
+            return .failed("\(why)")
+        }
+        return outcome(found, ttl: ttl, configuration: configuration, local: local)
+    }
+
+    static func addressFallback(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+        switch addressRecords(of: name, resolve: resolve) {
+        case let .success(list):
+            return outcome(list.map { ($0.address, configuration.listenPort) }, ttl: list.map(\.ttl).min() ?? 0,
+                           configuration: configuration, local: local)
+        case let .failure(error):
+            return .failed(error.why)
+        }
+    }
+
+    struct LookupFailure: Error {
+        let why: String
+    }
+
+    /// AAAA and A records of `name`; a failure only when neither query was answered.
+    static func addressRecords(of name: String, resolve: Resolve) -> Result<[(address: IPAddress, ttl: UInt32)], LookupFailure> {
+        var out: [(address: IPAddress, ttl: UInt32)] = []
+        var failures: [String] = []
+        for type in [DNSMessage.RecordType.aaaa, .a] {
+            switch resolve(name, type.rawValue) {
+            case let .success(bytes):
+                guard let message = try? DNSMessage(decoding: bytes) else { failures.append("malformed DNS response"); continue }
+                // The resolver may have appended a search domain: take the records of the type asked for.
+                let owner = message.answers.first?.name ?? name
+                out += PeerDNSRecords.addresses(of: owner, in: message).filter { record in
+                    switch record.address { case .v6: type == .aaaa; case .v4: type == .a }
+                }
+            case .failure(.notFound), .failure(.noData):
+                break
+            case let .failure(why):
+                failures.append("\(why)")
+            }
+        }
+        if out.isEmpty, failures.count == 2 { return .failure(LookupFailure(why: failures[0])) }
+        return .success(out)
+    }
+
+    static func outcome(_ found: [(IPAddress, UInt16)], ttl: UInt32, configuration: Configuration, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+        let endpoints = found.filter { !(local.contains($0.0) && $0.1 == configuration.listenPort) }
+            .map { Endpoint(proto: configuration.proto, host: .ip($0.0), port: $0.1) }
+        return endpoints.isEmpty ? .empty : .records(endpoints, ttlSeconds: ttl)
+    }
+}
