@@ -4,13 +4,13 @@
 Each seed is one byte naming the target (FuzzTarget in Sources/MyceliumFuzz) and the target's
 input: every frame vector alone and all of them as one stream (frames, router), the beacon,
 decrypted payloads (an L3 packet, message-bus packets, an out-of-band report), the IPv6 packet
-as read from the TUN, and CNI configurations. Usage: fuzz-seeds.py OUTPUT_DIR
+as read from the TUN, CNI configurations, and a DNS SRV answer with glue (compressed names). Usage: fuzz-seeds.py OUTPUT_DIR
 """
 import json
 import os
 import sys
 
-FRAMES, ROUTER, BEACON, PAYLOAD, TUN, CNI = range(6)
+FRAMES, ROUTER, BEACON, PAYLOAD, TUN, CNI, DNS = range(7)
 
 here = os.path.dirname(os.path.abspath(__file__))
 vectors = json.load(open(os.path.join(here, "..", "Tests", "Fixtures", "mycelium.json")))["vectors"]
@@ -41,6 +41,23 @@ seeds["cni-config"] = bytes([CNI]) + json.dumps({"cniVersion": "1.0.0", "name": 
                                                   "mtu": 1400, "route": "overlay"}).encode()
 seeds["cni-agent"] = bytes([CNI]) + json.dumps({"command": "ADD", "containerID": "abc", "ifname": "eth0",
                                                  "netns": "/var/run/netns/x", "mtu": 1400}).encode()
+
+
+def dns_name(text):
+    return b"".join(bytes([len(l)]) + l.encode() for l in text.split(".")) + b"\0"
+
+
+def rr(owner, rtype, ttl, rdata):
+    return owner + rtype.to_bytes(2, "big") + b"\0\1" + ttl.to_bytes(4, "big") + len(rdata).to_bytes(2, "big") + rdata
+
+
+srv_owner = "_mycelium._tcp.mycelium-peers.kube-system.svc.cluster.local"
+target = dns_name("10-0-0-1")[:-1] + b"\xc0\x1b"  # "10-0-0-1." + pointer to "mycelium-peers…" in the question
+answer = rr(b"\xc0\x0c", 33, 30, b"\0\0\0\x64\x25\xb3" + target)
+glue = rr(dns_name("10-0-0-1.mycelium-peers.kube-system.svc.cluster.local"), 1, 30, bytes([10, 0, 0, 1]))
+glue6 = rr(dns_name("10-0-0-1.mycelium-peers.kube-system.svc.cluster.local"), 28, 30, bytes(15) + b"\1")
+header = bytes.fromhex("00078180") + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (0).to_bytes(2, "big") + (2).to_bytes(2, "big")
+seeds["dns-srv"] = bytes([DNS]) + header + dns_name(srv_owner) + b"\0\x21\0\1" + answer + glue + glue6
 for name, content in seeds.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(content)

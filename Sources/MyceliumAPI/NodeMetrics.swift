@@ -85,6 +85,7 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_discovery_beacons", [("event", "sent")]) { $0.discovery.beaconsSent },
             counter("mycelium_discovery_beacons", [("event", "received")]) { $0.discovery.beaconsReceived },
             counter("mycelium_discovery_beacons", [("event", "dropped")]) { $0.discovery.beaconsDropped },
+            counter("mycelium_discovery_rescans") { $0.discovery.rescans },
             counter("mycelium_tls_failures") { $0.tlsFailures },
             counter("mycelium_peer_dns_lookups", [("result", "answered")]) { $0.peerDNS.lookups - $0.peerDNS.failures },
             counter("mycelium_peer_dns_lookups", [("result", "failed")]) { $0.peerDNS.failures },

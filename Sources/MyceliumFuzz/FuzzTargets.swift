@@ -24,6 +24,9 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     case tunPacket = 4
     /// A CNI network configuration (stdin of the plugin) and an agent request line.
     case cni = 5
+    /// A DNS response to a peer lookup (`--peer-dns`): parsed, its SRV targets and addresses
+    /// taken, and the outcome fed to a discovery plan.
+    case dns = 6
 
     public static func run(_ data: UnsafeRawBufferPointer) {
         guard let first = data.first else { return }
@@ -43,6 +46,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
         case .payload: Self.payload(input)
         case .tunPacket: Self.tunPacket(input)
         case .cni: Self.cni(input)
+        case .dns: Self.dns(input)
         }
     }
 
@@ -135,5 +139,19 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
             _ = try? AgentReply(json: json)
             _ = json.compact
         }
+    }
+
+    static func dns(_ input: [UInt8]) {
+        guard let message = try? DNSMessage(decoding: input) else { return }
+        var plan = PeerDNSPlan(names: ["peers.example"], now: 0)
+        var endpoints: [Endpoint] = []
+        for target in PeerDNSRecords.srvTargets(in: message) {
+            for (address, _) in PeerDNSRecords.addresses(of: target.target, in: message) {
+                endpoints.append(Endpoint(proto: .tcp, host: .ip(address), port: target.port))
+            }
+        }
+        let ttl = message.answers.map(\.ttl).min() ?? 0
+        _ = plan.record(endpoints.isEmpty ? .empty : .records(endpoints, ttlSeconds: ttl), for: "peers.example", now: 0)
+        _ = plan.record(.empty, for: "peers.example", now: Int64(ttl) * 1000)
     }
 }

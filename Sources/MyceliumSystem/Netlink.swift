@@ -114,6 +114,28 @@ public final class Netlink {
         guard rc == 0 || rc == -NLE_EXIST else { throw SystemError("add address \(address)/\(prefixLength)", netlink: rc) }
     }
 
+    /// Indexes of the interfaces with a usable IPv6 link-local address: one in fe80::/64 that
+    /// has passed duplicate address detection (not tentative, not failed). The kernel sends
+    /// nothing from a tentative address, so a beacon on such an interface would go nowhere.
+    public func interfacesWithUsableLinkLocal() throws(SystemError) -> Set<UInt32> {
+        var cache: OpaquePointer?
+        let rc = rtnl_addr_alloc_cache(socket, &cache)
+        guard rc == 0, let cache else { throw SystemError("list addresses", netlink: rc) }
+        defer { nl_cache_free(cache) }
+        var out: Set<UInt32> = []
+        var object = nl_cache_get_first(cache)
+        while let current = object {
+            defer { object = nl_cache_get_next(current) }
+            let addr = current
+            guard rtnl_addr_get_family(addr) == AF_INET6, let local = rtnl_addr_get_local(addr), nl_addr_get_len(local) == 16 else { continue }
+            let bytes = UnsafeRawBufferPointer(start: nl_addr_get_binary_addr(local), count: 16)
+            guard bytes.prefix(8).elementsEqual([0xFE, 0x80, 0, 0, 0, 0, 0, 0]) else { continue }
+            guard rtnl_addr_get_flags(addr) & UInt32(IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0 else { continue }
+            out.insert(UInt32(bitPattern: rtnl_addr_get_ifindex(addr)))
+        }
+        return out
+    }
+
     // MARK: routes
 
     public enum RouteKind: Sendable {

@@ -31,10 +31,13 @@ struct ShowConfig: ParsableCommand {
             "\"peerDiscovery\": \(config.peerDiscovery)",
             "\"peerDiscoveryPort\": \(config.peerDiscoveryPort)",
             "\"peerDiscoveryInterfaces\": [" + config.peerDiscoveryInterfaces.map(JSON.quoted).joined(separator: ", ") + "]",
+            "\"peerDNS\": [" + config.peerDNS.map(JSON.quoted).joined(separator: ", ") + "]",
             "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
             "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
-            "\"cni\": " + (resolved.cni.map {
-                "{\"socket\": \(JSON.quoted($0.socketPath)), \"stateDir\": \(JSON.quoted($0.stateDirectory))}"
+            "\"cni\": " + (resolved.cni.map { c in
+                "{\"socket\": \(JSON.quoted(c.socketPath)), \"stateDir\": \(JSON.quoted(c.stateDirectory)), \"conflist\": "
+                    + (c.conflist.map { "{\"path\": \(JSON.quoted($0.path)), \"mode\": \(JSON.quoted($0.mode.rawValue)), "
+                        + "\"route\": \(JSON.quoted($0.route)), \"mtu\": \($0.mtu)}" } ?? "null") + "}"
             } ?? "null"),
             "\"logLevel\": \(JSON.quoted("\(resolved.logLevel)"))",
             "\"configFile\": " + (resolved.configFile.map(JSON.quoted) ?? "null"),

@@ -109,7 +109,7 @@ public struct DNSMessage: Equatable, Sendable {
     /// A domain name at the reader's offset, following compression pointers (backwards only).
     static func name(in bytes: [UInt8], reader: inout WireReader) throws(WireError) -> String {
         var labels: [String] = []
-        var total = 0
+        var total = 1  // the root label's zero byte
         var cursor = reader
         var jumped = false
         var lowestTarget = reader.offset

@@ -25,6 +25,9 @@ public struct PeerDNSPlan: Sendable {
     public enum Outcome: Equatable, Sendable {
         /// Endpoints (ourselves already left out) and the smallest TTL of the records used.
         case records([Endpoint], ttlSeconds: UInt32)
+        /// Some queries were answered and some were not (one SRV target timed out, say): the
+        /// endpoints found are taken, but nothing counts as missing.
+        case partial([Endpoint], ttlSeconds: UInt32)
         /// The name exists with no usable record, or does not exist (NXDOMAIN): an answer.
         case empty
         /// No answer: timeout, SERVFAIL, no resolver reachable.
@@ -85,7 +88,7 @@ public struct PeerDNSPlan: Sendable {
         stats.lookups += 1
         var change = Change()
         switch outcome {
-        case let .failed:
+        case .failed:
             stats.failures += 1
             let backoff = tuning.firstBackoffMs << Int64(min(state.failuresInARow, 20))
             state.failuresInARow += 1
@@ -96,7 +99,7 @@ public struct PeerDNSPlan: Sendable {
             state.failuresInARow = 0
             state.due = now + tuning.emptyRefreshMs
             age(&state, keeping: [])
-        case let .records(found, ttl):
+        case let .records(found, ttl), let .partial(found, ttl):
             state.failuresInARow = 0
             state.due = now + min(max(Int64(ttl) * 1000, tuning.minRefreshMs), tuning.maxRefreshMs)
             var kept: [Endpoint] = []
@@ -108,7 +111,7 @@ public struct PeerDNSPlan: Sendable {
                 kept.append(endpoint)
                 state.endpoints[endpoint] = 0
             }
-            age(&state, keeping: Set(kept))
+            if case .records = outcome { age(&state, keeping: Set(kept)) }
         }
         stats.refused += UInt64(change.refused)
         states[name] = state

@@ -12,7 +12,11 @@ import NIOPosix
 /// every valid beacon of another node turned into a peer to dial.
 ///
 /// Flow: tick (start, then every `beaconIntervalMs`) → rescan interfaces, join new ones,
-/// leave vanished ones → send one beacon per joined interface. Datagram in → `verdict` (source
+/// leave vanished ones → send one beacon per joined interface. A link or IPv6 address change
+/// (netlink, `AddressMonitor`) triggers a rescan within `rescanDelayMs` that beacons only on
+/// interfaces that just became usable, so a node started while its link-local address was
+/// still tentative (DAD) or before an interface existed announces itself as soon as it can,
+/// not a minute later. An interface is usable once its link-local address passed DAD. Datagram in → `verdict` (source
 /// in fe80::/64, exactly 50 bytes, magic, not our own RouterId) → `PeerManager.discovered`.
 /// Everything runs on the router's loop. Beacons are not authenticated (as in Rust): in a
 /// private network the dialled peer must still pass the TLS handshake.
@@ -38,6 +42,10 @@ public final class LANDiscovery: @unchecked Sendable {
         /// Malformed datagrams, or beacons from outside fe80::/64.
         public var beaconsDropped: UInt64 = 0
         public var interfacesJoined = 0
+        /// Link or address changes that led to a rescan.
+        public var rescans: UInt64 = 0
+
+        public init() {}
     }
 
     /// What to do with one received datagram.
@@ -57,7 +65,15 @@ public final class LANDiscovery: @unchecked Sendable {
     private var channel: (any Channel)?
     private var joined: [String: NIONetworkDevice] = [:]
     private var task: RepeatedTask?
+    private var monitor: AddressMonitor?
+    /// Reads address flags (tentative or not); on the loop only.
+    private var netlink: Netlink?
+    private var rescanPending = false
+    /// Interfaces usable at the last scan: a change beacons only on the others.
+    private var announced: Set<String> = []
     public private(set) var stats = Stats()
+    /// Address changes come in bursts (one per address and flag); one rescan takes them all.
+    static let rescanDelayMs: Int64 = 100
 
     public init(configuration: Configuration, routerId: RouterId, peers: PeerManager, loop: any EventLoop, logger: Logger) {
         self.configuration = configuration
@@ -79,6 +95,14 @@ public final class LANDiscovery: @unchecked Sendable {
             .bind(host: "::", port: Int(configuration.port)).get()
         // Our own beacons must not come back to us (they would be dropped anyway).
         try await channel.setOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_multicast_loop), value: 0).get()
+        netlink = try? Netlink()
+        do {
+            let monitor = try AddressMonitor { [self, loop] in loop.execute { self.addressesChanged() } }
+            monitor.start()
+            self.monitor = monitor
+        } catch {
+            logger.warning("LAN discovery cannot follow address changes; new interfaces wait for the next beacon", metadata: ["error": "\(error)"])
+        }
         try await loop.submit { [self] in
             self.channel = channel
             tick()
@@ -89,6 +113,8 @@ public final class LANDiscovery: @unchecked Sendable {
     }
 
     public func shutdown() async {
+        monitor?.stop()
+        monitor = nil
         let channel = try? await loop.submit { [self] () -> (any Channel)? in
             task?.cancel()
             defer { self.channel = nil }
@@ -100,10 +126,12 @@ public final class LANDiscovery: @unchecked Sendable {
     /// Interfaces to announce on (spec §6): up, multicast-capable, not loopback, not
     /// point-to-point (TUNs are), not our TUN, with a link-local address; restricted to `only`
     /// when names are given.
-    public static func eligible(_ interfaces: [NetworkInterfaces.Interface], only: [String], tunName: String?) -> [NetworkInterfaces.Interface] {
+    /// `usable`, when known, are the interfaces whose link-local address passed DAD.
+    public static func eligible(_ interfaces: [NetworkInterfaces.Interface], only: [String], tunName: String?,
+                                usable: Set<UInt32>? = nil) -> [NetworkInterfaces.Interface] {
         interfaces.filter { i in
             i.isUp && i.supportsMulticast && !i.isLoopback && !i.isPointToPoint && i.hasLinkLocal && i.index != 0
-                && i.name != tunName && (only.isEmpty || only.contains(i.name))
+                && i.name != tunName && (only.isEmpty || only.contains(i.name)) && (usable?.contains(i.index) ?? true)
         }
     }
 
@@ -124,9 +152,21 @@ public final class LANDiscovery: @unchecked Sendable {
 
     // MARK: on the loop
 
-    private func tick() {
+    private func addressesChanged() {
+        guard !rescanPending else { return }
+        rescanPending = true
+        loop.scheduleTask(in: .milliseconds(Self.rescanDelayMs)) { [self] in
+            rescanPending = false
+            stats.rescans += 1
+            tick(periodic: false)
+        }
+    }
+
+    /// Periodic: beacons on every joined interface. After a change: only on newly usable ones.
+    private func tick(periodic: Bool = true) {
         guard let channel = channel as? any MulticastChannel else { return }
-        let wanted = Self.eligible(NetworkInterfaces.list(), only: configuration.interfaces, tunName: configuration.tunName)
+        let wanted = Self.eligible(NetworkInterfaces.list(), only: configuration.interfaces, tunName: configuration.tunName,
+                                   usable: try? netlink?.interfacesWithUsableLinkLocal())
         let devices = (try? System.enumerateDevices()) ?? []
         for name in joined.keys.sorted() where !wanted.contains(where: { $0.name == name }) {
             channel.leaveGroup(groupAddress(scope: 0), device: joined[name], promise: nil)
@@ -151,7 +191,9 @@ public final class LANDiscovery: @unchecked Sendable {
         }
         stats.interfacesJoined = joined.count
         let beacon = DiscoveryBeacon(tcpPort: configuration.tcpListenPort, routerId: routerId).encode()
-        for (name, device) in joined.sorted(by: { $0.key < $1.key }) {
+        let previously = announced
+        announced = Set(wanted.map(\.name))
+        for (name, device) in joined.sorted(by: { $0.key < $1.key }) where periodic || !previously.contains(name) {
             var buffer = channel.allocator.buffer(capacity: beacon.count)
             buffer.writeBytes(beacon)
             let envelope = AddressedEnvelope(remoteAddress: groupAddress(scope: UInt32(device.interfaceIndex)), data: buffer)

@@ -100,6 +100,9 @@ public final class PeerDNSDiscovery: Sendable {
             logger.debug("peer DNS lookup found no peers", metadata: ["name": "\(name)"])
         case let .records(endpoints, ttl):
             logger.debug("peer DNS lookup", metadata: ["name": "\(name)", "endpoints": "\(endpoints.count)", "ttl": "\(ttl)"])
+        case let .partial(endpoints, ttl):
+            logger.warning("peer DNS lookup partly failed; keeping what was known", metadata: [
+                "name": "\(name)", "endpoints": "\(endpoints.count)", "ttl": "\(ttl)"])
         }
         if change.refused > 0 {
             logger.warning("peer DNS answer holds more endpoints than kept", metadata: [
@@ -113,61 +116,55 @@ public final class PeerDNSDiscovery: Sendable {
     }
 
     /// SRV first; A/AAAA of the name when it has no SRV records. `local` are our addresses.
+    /// Any query left unanswered makes the outcome `.partial` (or `.failed` with nothing found),
+    /// so a timeout never makes a live peer look gone.
     static func lookup(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
         var found: [(IPAddress, UInt16)] = []
         var ttl = UInt32.max
+        var failure: String?
         switch resolve(PeerDNSRecords.srvName(name), DNSMessage.RecordType.srv.rawValue) {
         case let .success(bytes):
             guard let message = try? DNSMessage(decoding: bytes) else { return .failed("malformed DNS response to the SRV query") }
             let targets = PeerDNSRecords.srvTargets(in: message)
+            if targets.isEmpty { return addressFallback(name, configuration: configuration, resolve: resolve, local: local) }
             var lookups = 0
-            var failure: String?
             for target in targets {
                 var addresses = PeerDNSRecords.addresses(of: target.target, in: message)
-                if addresses.isEmpty, lookups < maxTargetLookups {
+                if addresses.isEmpty {
+                    guard lookups < maxTargetLookups else { failure = "more than \(maxTargetLookups) SRV targets without addresses"; continue }
                     lookups += 1
-                    switch addressRecords(of: target.target, resolve: resolve) {
-                    case let .success(list): addresses = list
-                    case let .failure(error): failure = "\(target.target): \(error.why)"
-                    }
+                    let answer = addressRecords(of: target.target, resolve: resolve)
+                    addresses = answer.found
+                    if let why = answer.failure { failure = "\(target.target): \(why)" }
                 }
                 for (address, addressTTL) in addresses {
                     found.append((address, target.port))
                     ttl = min(ttl, addressTTL, target.ttl)
                 }
             }
-            if targets.isEmpty { return addressFallback(name, configuration: configuration, resolve: resolve, local: local) }
-            if found.isEmpty, let failure { return .failed(failure) }
         case .failure(.notFound), .failure(.noData):
             return addressFallback(name, configuration: configuration, resolve: resolve, local: local)
         case let .failure(why):
             return .failed("\(why)")
         }
-        return outcome(found, ttl: ttl, configuration: configuration, local: local)
+        return outcome(found, ttl: ttl, failure: failure, configuration: configuration, local: local)
     }
 
     static func addressFallback(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
-        switch addressRecords(of: name, resolve: resolve) {
-        case let .success(list):
-            return outcome(list.map { ($0.address, configuration.listenPort) }, ttl: list.map(\.ttl).min() ?? 0,
-                           configuration: configuration, local: local)
-        case let .failure(error):
-            return .failed(error.why)
-        }
+        let answer = addressRecords(of: name, resolve: resolve)
+        return outcome(answer.found.map { ($0.address, configuration.listenPort) }, ttl: answer.found.map(\.ttl).min() ?? 0,
+                       failure: answer.failure, configuration: configuration, local: local)
     }
 
-    struct LookupFailure: Error {
-        let why: String
-    }
-
-    /// AAAA and A records of `name`; a failure only when neither query was answered.
-    static func addressRecords(of name: String, resolve: Resolve) -> Result<[(address: IPAddress, ttl: UInt32)], LookupFailure> {
+    /// AAAA and A records of `name`, and why a query was not answered if one was not
+    /// (NXDOMAIN and no data are answers).
+    static func addressRecords(of name: String, resolve: Resolve) -> (found: [(address: IPAddress, ttl: UInt32)], failure: String?) {
         var out: [(address: IPAddress, ttl: UInt32)] = []
-        var failures: [String] = []
+        var failure: String?
         for type in [DNSMessage.RecordType.aaaa, .a] {
             switch resolve(name, type.rawValue) {
             case let .success(bytes):
-                guard let message = try? DNSMessage(decoding: bytes) else { failures.append("malformed DNS response"); continue }
+                guard let message = try? DNSMessage(decoding: bytes) else { failure = "malformed DNS response"; continue }
                 // The resolver may have appended a search domain: take the records of the type asked for.
                 let owner = message.answers.first?.name ?? name
                 out += PeerDNSRecords.addresses(of: owner, in: message).filter { record in
@@ -176,16 +173,19 @@ public final class PeerDNSDiscovery: Sendable {
             case .failure(.notFound), .failure(.noData):
                 break
             case let .failure(why):
-                failures.append("\(why)")
+                failure = "\(why)"
             }
         }
-        if out.isEmpty, failures.count == 2 { return .failure(LookupFailure(why: failures[0])) }
-        return .success(out)
+        return (out, failure)
     }
 
-    static func outcome(_ found: [(IPAddress, UInt16)], ttl: UInt32, configuration: Configuration, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+    static func outcome(_ found: [(IPAddress, UInt16)], ttl: UInt32, failure: String?, configuration: Configuration,
+                        local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
         let endpoints = found.filter { !(local.contains($0.0) && $0.1 == configuration.listenPort) }
             .map { Endpoint(proto: configuration.proto, host: .ip($0.0), port: $0.1) }
+        if let failure {
+            return found.isEmpty ? .failed(failure) : .partial(endpoints, ttlSeconds: ttl)
+        }
         return endpoints.isEmpty ? .empty : .records(endpoints, ttlSeconds: ttl)
     }
 }
