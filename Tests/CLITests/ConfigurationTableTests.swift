@@ -52,7 +52,12 @@ import Testing
         (["MYCELIUM_PEER_DISCOVERY_PORT": "9700"], "peerDiscoveryPort", "9700"),
         (["MYCELIUM_PEER_DISCOVERY_INTERFACES": "eth0 eth1"], "peerDiscoveryInterfaces", "[\"eth0\",\"eth1\"]"),
         (["MYCELIUM_CNI": "true", "MYCELIUM_CNI_SOCKET": "/tmp/probe/cni.sock", "MYCELIUM_STATE_DIR": "/tmp/probe/state"], "cni",
-         "{\"socket\":\"/tmp/probe/cni.sock\",\"stateDir\":\"/tmp/probe/state\"}"),
+         "{\"conflist\":null,\"socket\":\"/tmp/probe/cni.sock\",\"stateDir\":\"/tmp/probe/state\"}"),
+        (["MYCELIUM_CNI": "true", "MYCELIUM_CNI_CONFLIST": "/tmp/probe/net.d/05-m.conflist", "MYCELIUM_CNI_MODE": "chained",
+          "MYCELIUM_CNI_ROUTE": "default", "MYCELIUM_CNI_MTU": "1300"], "cni",
+         "{\"conflist\":{\"mode\":\"chained\",\"mtu\":1300,\"path\":\"/tmp/probe/net.d/05-m.conflist\",\"route\":\"default\"},"
+            + "\"socket\":\"/run/mycelium/cni.sock\",\"stateDir\":\"/var/lib/mycelium\"}"),
+        (["MYCELIUM_PEER_DNS": "peers.example, other.example"], "peerDNS", "[\"peers.example\",\"other.example\"]"),
         (["MYCELIUM_API_ADDR": "127.0.0.1:1111"], "apiAddr", "\"127.0.0.1:1111\""),
         (["MYCELIUM_METRICS_API_ADDRESS": "[::]:9100"], "metricsApiAddress", "\"[::]:9100\""),
         (["MYCELIUM_CONFIG_FILE": "CONFIGFILE"], "configFile", "\"CONFIGFILE\""),

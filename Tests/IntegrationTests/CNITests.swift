@@ -124,6 +124,57 @@ struct CNIAgentTests {
         #expect(Self.hostVeths(lab.namespaces[0]).isEmpty)
     }
 
+    @Test("the agent writes its conflist once it answers and leaves it on shutdown; chained, it waits for the other network's")
+    func conflistByAgent() throws {
+        let lab = try NamespaceLab()
+        let h = try lab.host("h")
+        let confDir = "\(lab.directory)/net.d"
+        let path = confDir + "/10-mycelium.conflist"
+        let socket = "\(lab.directory)/h.sock"
+        try lab.startNode(h, arguments: ["--cni", "--cni-socket", socket, "--state-dir", "\(lab.directory)/state",
+                                         "--cni-conflist", path, "--cni-route", "default", "--cni-mtu", "1380"])
+        let deadline = Date().addingTimeInterval(10)
+        while !lab.log(of: h).contains("CNI conflist written"), Date() < deadline { usleep(20_000) }
+        let log = lab.log(of: h)
+        let ready = log.range(of: "CNI agent ready"), written = log.range(of: "CNI conflist written")
+        #expect(ready != nil && written != nil && ready!.lowerBound < written!.lowerBound, "written only once the socket answers: \(log)")
+        let conflist = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let plugin = (conflist?["plugins"] as? [[String: Any]])?.first
+        #expect(plugin?["type"] as? String == "mycelium-cni" && plugin?["socket"] as? String == socket
+                    && plugin?["route"] as? String == "default" && plugin?["mtu"] as? Int == 1380, "\(String(describing: conflist))")
+        // The plugin, configured from that file, is served.
+        let container = try lab.host("c")
+        let host = Host(namespace: h, socket: socket, state: "\(lab.directory)/state")
+        #expect(try Self.cni("ADD", host, container: container, id: "from-conflist", extra: ",\"route\":\"default\",\"mtu\":1380").0 == 0)
+        lab.stopNode(h)
+        #expect(FileManager.default.fileExists(atPath: path), "a stopped agent leaves its conflist")
+
+        // Chained: nothing to chain onto yet, so nothing is written; then the other network appears.
+        let chainDir = "\(lab.directory)/chain.d"
+        try FileManager.default.createDirectory(atPath: chainDir, withIntermediateDirectories: true)
+        try lab.startNode(h, arguments: ["--cni", "--cni-socket", socket, "--state-dir", "\(lab.directory)/state",
+                                         "--cni-conflist", chainDir + "/00-mycelium.conflist", "--cni-mode", "chained"])
+        usleep(500_000)
+        #expect(!FileManager.default.fileExists(atPath: chainDir + "/00-mycelium.conflist"))
+        try #"{"cniVersion":"1.0.0","name":"cluster","plugins":[{"type":"bridge","bridge":"cni0"}]}"#
+            .write(toFile: chainDir + "/10-cluster.conflist", atomically: true, encoding: .utf8)
+        var chained: [String: Any]?
+        for _ in 0..<50 where chained == nil {
+            usleep(200_000)
+            chained = (try? Data(contentsOf: URL(fileURLWithPath: chainDir + "/00-mycelium.conflist")))
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        }
+        let types = (chained?["plugins"] as? [[String: Any]])?.compactMap { $0["type"] as? String }
+        #expect(types == ["bridge", "mycelium-cni"] && chained?["name"] as? String == "cluster", "\(String(describing: chained)): \(lab.log(of: h))")
+        lab.stopNode(h)
+
+        // A chain that would not sort first can never be used: refused at start, naming the option.
+        let r = NamespaceLab.run(["ip", "netns", "exec", h, NamespaceLab.binary, "-k", "\(lab.directory)/h.key", "--disable-peer-discovery",
+                                  "--cni", "--cni-socket", socket, "--state-dir", "\(lab.directory)/state",
+                                  "--cni-conflist", chainDir + "/20-mycelium.conflist", "--cni-mode", "chained"])
+        #expect(r.status != 0 && r.output.contains("invalid value for --cni-conflist"), "\(r.output)")
+    }
+
     @Test("containers on two hosts ping over the overlay; an agent restart keeps addresses and connectivity")
     func twoHosts() throws {
         let lab = try NamespaceLab()
