@@ -5,7 +5,7 @@ public import MyceliumNode
 /// Health: the process answers and the router's event loop runs a task within a second (a stuck
 /// loop stalls every peer, so restarting is the cure). Readiness: the TUN is configured (or
 /// `--no-tun`), the peer listener is bound, and at least one peer is alive when peers are
-/// configured. Each check says why in a short JSON body:
+/// configured or DNS (`--peer-dns`) lists other nodes. Each check says why in a short JSON body:
 /// `{"status":"ok","checks":{"eventLoop":{"ok":true,"detail":"responded in 0.1 ms"}}}`.
 public struct HealthReport: Sendable {
     public struct Check: Sendable {
@@ -41,10 +41,12 @@ public struct HealthReport: Sendable {
         let listening = node.peers?.isListening ?? false
         checks.append(Check(name: "listener", ok: listening,
                             detail: listening ? "bound on port \(node.configuration.tcpListenPort)" : "not bound"))
+        // Peers DNS names count as configured: a lone node (DNS lists only itself) is ready.
         let configured = node.configuration.peers.count
+        let fromDNS = node.dnsDiscovery?.endpointCount ?? 0
         let alive = await (node.peers?.peers() ?? []).filter { $0.state == .alive }.count
-        checks.append(Check(name: "peers", ok: configured == 0 || alive > 0,
-                            detail: "\(alive) alive, \(configured) configured"))
+        checks.append(Check(name: "peers", ok: configured + fromDNS == 0 || alive > 0,
+                            detail: "\(alive) alive, \(configured) configured" + (node.configuration.peerDNS.isEmpty ? "" : ", \(fromDNS) from DNS")))
         return HealthReport(checks: checks)
     }
 

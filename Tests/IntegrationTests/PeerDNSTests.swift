@@ -5,7 +5,7 @@ import Testing
 /// AAAA records: nodes on a routed underlay (each on its own /64 behind a router namespace, no
 /// LAN in common, no LAN discovery, no `--peers`) find each other through it, follow records
 /// added and removed, and keep running while the resolver is gone.
-@Suite("Peers through DNS", .serialized)
+@Suite("Peers through DNS", .serialized, .enabled(if: labAvailable, "needs root, network namespaces and /dev/net/tun (CI has them)"))
 struct PeerDNSTests {
     /// A router namespace with one routed link per node; dnsmasq runs in the router.
     final class RoutedLab {
