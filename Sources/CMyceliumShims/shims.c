@@ -62,6 +62,8 @@ int cmyc_dns_search(const char *name, int type, unsigned char *answer, int lengt
         res_nclose(&state);
         return -1;
     }
+    // EDNS0: answers up to glibc's 1200 bytes come over UDP; larger ones fall back to TCP.
+    state.options |= RES_USE_EDNS0;
     int n = res_nsearch(&state, name, ns_c_in, type, answer, length);
     *herr = n < 0 ? state.res_h_errno : 0;
     res_nclose(&state);

@@ -69,8 +69,8 @@ struct PeerDNSTests {
             try? FileManager.default.removeItem(atPath: pidFile)
         }
 
-        func start(_ ns: String, peerDNS: String? = "peers.lab") throws {
-            try lab.startNode(ns, arguments: peerDNS.map { ["--peer-dns", $0] } ?? [])
+        func start(_ ns: String, peerDNS: String? = "peers.lab", arguments: [String] = []) throws {
+            try lab.startNode(ns, arguments: (peerDNS.map { ["--peer-dns", $0] } ?? []) + arguments)
         }
 
         /// `peers list --json` of a node.

@@ -2,6 +2,9 @@ import MyceliumCore
 @testable import MyceliumNode
 import MyceliumSystem
 import Synchronization
+import Logging
+import MyceliumRouting
+import NIOPosix
 import Testing
 
 /// `PeerDNSDiscovery.lookup` against a fake resolver: SRV with or without glue, the A/AAAA
@@ -212,5 +215,32 @@ import Testing
         let resolver = FakeResolver([(Self.srvOwner, .srv, .success(bytes))])
         guard case let .failed(why) = Self.lookup(resolver) else { Issue.record("not failed"); return }
         #expect(why.contains("malformed"))
+    }
+
+    @Test("a resolver that never returns is given up after the lookup timeout, and at most two such lookups are out at once")
+    func stuckResolver() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: [UInt8](repeating: 3, count: 32))!, random: 1),
+                                    loop: group.next())
+        let peers = PeerManager(configuration: .init(listenPort: 0), service: service)
+        var configuration = PeerDNSDiscovery.Configuration(names: [Self.service], listenPort: 9651)
+        configuration.lookupTimeout = .milliseconds(100)
+        // Blocks its thread for 2 s (bounded, so the test leaves nothing behind for long).
+        let discovery = PeerDNSDiscovery(configuration: configuration, peers: peers, logger: Logger(label: "test"),
+                                         resolve: { _, _ in usleep(2_000_000); return .failure(.tryAgain) }, localAddresses: { [] })
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<2 {
+            guard case let .failed(why) = await discovery.lookupWithDeadline(Self.service) else { Issue.record("not failed"); return }
+            #expect(why.contains("no answer from the system resolver within"), "\(why)")
+        }
+        guard case let .failed(why) = await discovery.lookupWithDeadline(Self.service) else { Issue.record("not failed"); return }
+        #expect(why.contains("still stuck"), "\(why)")
+        #expect(clock.now - start < .seconds(2), "the caller never waited for the stuck resolver")
+        try await Task.sleep(for: .milliseconds(4_500))
+        guard case let .failed(again) = await discovery.lookupWithDeadline(Self.service) else { Issue.record("not failed"); return }
+        #expect(again.contains("within"), "once the stuck threads returned, lookups run again: \(again)")
+        try await Task.sleep(for: .milliseconds(2_100))
+        try await group.shutdownGracefully()
     }
 }

@@ -1,8 +1,6 @@
 public import Logging
 public import MyceliumCore
 public import MyceliumSystem
-import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Peers found through DNS (`--peer-dns NAME`), the way a headless Service publishes a
@@ -22,6 +20,9 @@ public final class PeerDNSDiscovery: Sendable {
         /// `.tls` in a private network.
         public var proto: Endpoint.Proto = .tcp
         public var tuning = PeerDNSPlan.Tuning()
+        /// A lookup not answered within this long counts as failed; its thread is left to finish
+        /// (glibc reads a TCP answer with no timeout of its own).
+        public var lookupTimeout: Duration = .seconds(30)
 
         public init(names: [String], listenPort: UInt16) {
             self.names = names
@@ -43,7 +44,12 @@ public final class PeerDNSDiscovery: Sendable {
     private let localAddresses: @Sendable () -> Set<IPAddress>
     private let plan: Mutex<PeerDNSPlan>
     private let task = Mutex<Task<Void, Never>?>(nil)
-    private let pool = NIOThreadPool(numberOfThreads: 1)
+    /// Lookups whose thread has not returned (glibc reads a TCP answer with no timeout, so a
+    /// server that accepts and never answers holds a thread for ever).
+    private let outstanding = Atomic<Int>(0)
+
+    /// No new lookup starts while this many are still out: they are counted as failed instead.
+    static let maxOutstandingLookups = 2
 
     public init(configuration: Configuration, peers: PeerManager, logger: Logger,
                 resolve: @escaping Resolve = { DNSResolver.search($0, type: $1) },
@@ -61,7 +67,6 @@ public final class PeerDNSDiscovery: Sendable {
     public var endpointCount: Int { plan.withLock { $0.endpoints.count } }
 
     public func start() {
-        pool.start()
         task.withLock { $0 = Task { await self.run() } }
         logger.info("peer discovery through DNS on", metadata: ["names": "\(configuration.names)"])
     }
@@ -69,18 +74,12 @@ public final class PeerDNSDiscovery: Sendable {
     /// Stops looking up. A lookup in progress finishes on its thread; its answer is dropped.
     public func shutdown() {
         task.withLock { $0?.cancel(); $0 = nil }
-        pool.shutdownGracefully { _ in }
     }
 
     private func run() async {
         while !Task.isCancelled {
             for name in plan.withLock({ $0.due(now: RouterService.now().milliseconds) }) {
-                let outcome: PeerDNSPlan.Outcome
-                do {
-                    outcome = try await pool.runIfActive { [self] in lookup(name) }
-                } catch {
-                    return  // the pool is shut down
-                }
+                let outcome = await lookupWithDeadline(name)
                 guard !Task.isCancelled else { return }
                 let change = plan.withLock { $0.record(outcome, for: name, now: RouterService.now().milliseconds) }
                 report(name: name, outcome: outcome, change: change)
@@ -89,6 +88,33 @@ public final class PeerDNSDiscovery: Sendable {
             let wait = (plan.withLock { $0.nextDue } ?? Int64.max) - RouterService.now().milliseconds
             // Bounded below (no spin) and above (a clock jump cannot park us for long).
             try? await Task.sleep(for: .milliseconds(min(max(wait, 50), 60_000)))
+        }
+    }
+
+    /// `lookup` on a thread of its own, given up after `lookupTimeout`.
+    func lookupWithDeadline(_ name: String) async -> PeerDNSPlan.Outcome {
+        guard outstanding.load(ordering: .relaxed) < Self.maxOutstandingLookups else {
+            return .failed("\(Self.maxOutstandingLookups) earlier lookups are still stuck in the system resolver")
+        }
+        outstanding.add(1, ordering: .relaxed)
+        let answer = OneAnswer()
+        return await withCheckedContinuation { continuation in
+            answer.continuation = continuation
+            let started = DetachedThread.run { [self] in
+                let outcome = lookup(name)
+                outstanding.subtract(1, ordering: .relaxed)
+                answer.give(outcome)
+            }
+            guard started else {
+                outstanding.subtract(1, ordering: .relaxed)
+                answer.give(.failed("cannot start a resolver thread"))
+                return
+            }
+            let timeout = configuration.lookupTimeout
+            Task {
+                try? await Task.sleep(for: timeout)
+                answer.give(.failed("no answer from the system resolver within \(timeout)"))
+            }
         }
     }
 
@@ -187,5 +213,25 @@ public final class PeerDNSDiscovery: Sendable {
             return found.isEmpty ? .failed(failure) : .partial(endpoints, ttlSeconds: ttl)
         }
         return endpoints.isEmpty ? .empty : .records(endpoints, ttlSeconds: ttl)
+    }
+}
+
+/// The first of a lookup's answer and its timeout resumes the waiting task; the other is dropped.
+private final class OneAnswer: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<PeerDNSPlan.Outcome, Never>?, given: Bool)>((nil, false))
+
+    var continuation: CheckedContinuation<PeerDNSPlan.Outcome, Never>? {
+        get { state.withLock { $0.continuation } }
+        set { state.withLock { $0.continuation = newValue } }
+    }
+
+    func give(_ outcome: PeerDNSPlan.Outcome) {
+        let waiting = state.withLock { s -> CheckedContinuation<PeerDNSPlan.Outcome, Never>? in
+            guard !s.given else { return nil }
+            s.given = true
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        waiting?.resume(returning: outcome)
     }
 }
