@@ -190,29 +190,33 @@ def test_install_cni_from_the_image(image, tmp_path):
 
 def test_daemonset_like_container_attaches_pods(image, tmp_path):
     """The chart's security context, emulated with Docker: install-cni with every capability
-    dropped writes the plugin and conflist into "host" directories; the node runs with only
-    NET_ADMIN and SYS_ADMIN, a read-only root, forwarding set from outside (a read-only
-    /proc/sys) and /var/run/netns propagated host-to-container. A pod namespace made after the
-    agent started is attached by the installed plugin exec'd on the host, as a kubelet's
-    runtime does, and reaches another node over the overlay, and is reached from it."""
+    dropped copies only the plugin into a "host" directory; the node runs with only NET_ADMIN and
+    SYS_ADMIN, a read-only root, forwarding set from outside (a read-only /proc/sys) and
+    /var/run/netns propagated host-to-container, and its agent writes the conflist into the
+    "host" configuration directory once its socket answers. A pod namespace made after the agent
+    started is attached by the installed plugin exec'd on the host, as a kubelet's runtime does,
+    and reaches another node over the overlay, and is reached from it."""
     bin_dir, conf_dir, socket_dir, state = (tmp_path / d for d in ["bin", "net.d", "run", "state"])
     for d in [bin_dir, conf_dir, socket_dir, state]:
         d.mkdir()
     docker("run", "--rm", "--cap-drop", "ALL", "--read-only", "--security-opt", "no-new-privileges",
-           "-v", f"{bin_dir}:/host/cni/bin", "-v", f"{conf_dir}:/host/cni/net.d", IMAGE,
-           "install-cni", "--bin-dir=/host/cni/bin", "--conf-dir=/host/cni/net.d", f"--cni-socket={socket_dir}/cni.sock")
+           "-v", f"{bin_dir}:/host/cni/bin", IMAGE, "install-cni", "--plugin-only", "--bin-dir=/host/cni/bin")
+    assert (bin_dir / "mycelium-cni").exists() and not list(conf_dir.iterdir()), "install-cni copies the plugin only"
     subprocess.run(["ip", "netns", "add", PREFIX + "probe"], check=True)  # makes /var/run/netns a shared mount
     subprocess.run(["ip", "netns", "del", PREFIX + "probe"], check=True)
+    # The socket directory has the same path inside and out, as the chart's hostPath has.
     docker("run", "-d", "--name", PREFIX + "agent", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN",
            "--read-only", "--security-opt", "no-new-privileges", "--device", "/dev/net/tun",
            "--sysctl", "net.ipv6.conf.all.disable_ipv6=0", "--sysctl", "net.ipv6.conf.all.forwarding=1",
-           "-v", f"{state}:/var/lib/mycelium", "-v", f"{socket_dir}:/run/mycelium",
+           "-v", f"{state}:/var/lib/mycelium", "-v", f"{socket_dir}:{socket_dir}", "-v", f"{conf_dir}:/host/cni/net.d",
            "--mount", "type=bind,source=/var/run/netns,target=/var/run/netns,bind-propagation=rslave",
-           "-e", "MYCELIUM_CNI=true", "-e", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", IMAGE)
+           "-e", "MYCELIUM_CNI=true", "-e", f"MYCELIUM_CNI_SOCKET={socket_dir}/cni.sock",
+           "-e", "MYCELIUM_CNI_CONFLIST=/host/cni/net.d/10-mycelium.conflist", "-e", "MYCELIUM_DISABLE_PEER_DISCOVERY=true", IMAGE)
     agent_ip = wait("the agent's IP", lambda: inspect("agent", "{{.NetworkSettings.IPAddress}}"), 30)
     node("far", f"MYCELIUM_PEERS=tcp://{agent_ip}:9651", "MYCELIUM_DISABLE_PEER_DISCOVERY=true")
     far = overlay_address("far")
-    wait("the agent's socket", lambda: (socket_dir / "cni.sock").exists(), 30)
+    wait("the agent's conflist", lambda: (conf_dir / "10-mycelium.conflist").exists(), 30)
+    assert (socket_dir / "cni.sock").exists(), "the conflist appears only once the socket answers"
 
     pod = PREFIX + "pod"
     subprocess.run(["ip", "netns", "del", pod], capture_output=True)
