@@ -54,16 +54,18 @@ int cmyc_is_net_namespace(int fd) {
     return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET ? 1 : 0;
 }
 
-int cmyc_dns_search(const char *name, int type, unsigned char *answer, int length, int *herr) {
+int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *answer, int length, int *herr) {
     struct __res_state state;
     memset(&state, 0, sizeof state);
     if (res_ninit(&state) != 0) {
+        // Not res_nclose: a state res_ninit could not set up may hold fd 0 as its socket.
         *herr = NETDB_INTERNAL;
-        res_nclose(&state);
         return -1;
     }
-    // EDNS0: answers up to glibc's 1200 bytes come over UDP; larger ones fall back to TCP.
+    // EDNS0: answers up to glibc's 1200 bytes come over UDP; larger ones fall back to TCP,
+    // unless udp_only (RES_IGNTC: the truncated answer is returned as it is).
     state.options |= RES_USE_EDNS0;
+    if (udp_only) state.options |= RES_IGNTC;
     int n = res_nsearch(&state, name, ns_c_in, type, answer, length);
     *herr = n < 0 ? state.res_h_errno : 0;
     res_nclose(&state);

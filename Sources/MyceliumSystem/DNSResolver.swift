@@ -29,11 +29,13 @@ public enum DNSResolver {
     /// The largest response taken (TCP answers may be this long).
     static let maxResponse = 65_535
 
-    public static func search(_ name: String, type: UInt16) -> Result<[UInt8], Failure> {
+    /// `udpOnly`: a truncated answer is returned as it is instead of asked again over TCP
+    /// (where glibc waits for the answer with no timeout).
+    public static func search(_ name: String, type: UInt16, udpOnly: Bool = false) -> Result<[UInt8], Failure> {
         var buffer = [UInt8](repeating: 0, count: maxResponse)
         var herr: Int32 = 0
         let n = buffer.withUnsafeMutableBufferPointer { b in
-            cmyc_dns_search(name, Int32(type), b.baseAddress, Int32(b.count), &herr)
+            cmyc_dns_search(name, Int32(type), udpOnly ? 1 : 0, b.baseAddress, Int32(b.count), &herr)
         }
         guard n >= 0 else {
             switch herr {

@@ -286,4 +286,29 @@ enum DNSWire {
     func invalidNames(name: String) {
         #expect(!PeerDNSRecords.isValidName(name), "\(name.utf8.count) bytes")
     }
+
+    /// A name reached through a chain of `jumps` pointers, each pointing at the one before.
+    static func pointerChain(_ jumps: Int) -> [UInt8] {
+        var bytes = W.header(questions: 1, answers: 2) + W.question(W.labels("a"), type: W.a)
+        let chainAt = bytes.count + 2 + 2 + 2 + 4 + 2
+        var chain: [UInt8] = []
+        for k in 0..<jumps { chain += W.pointer(k == 0 ? 12 : chainAt + 2 * (k - 1)) }
+        bytes += W.record(W.pointer(12), type: 16, ttl: 1, rdata: chain)
+        bytes += W.record(W.pointer(chainAt + 2 * (jumps - 1)), type: W.a, ttl: 1, rdata: W.ipv4("192.0.2.1"))
+        return bytes
+    }
+
+    @Test("a name behind more than 32 compression pointers is refused; 20 are followed")
+    func pointerChains() throws {
+        #expect(try DNSMessage(decoding: Self.pointerChain(20)).answers.map(\.name) == ["a"])
+        #expect(Self.refusal(Self.pointerChain(40))?.description.contains("more than 32 pointers") == true)
+    }
+
+    @Test("the TC bit is kept")
+    func truncatedFlag() throws {
+        var bytes = W.response(question: "x.example", type: W.a, answers: [W.record(W.pointer(12), type: W.a, ttl: 1, rdata: W.ipv4("192.0.2.1"))])
+        #expect(try DNSMessage(decoding: bytes).truncated == false)
+        bytes[2] |= 0x02
+        #expect(try DNSMessage(decoding: bytes).truncated == true)
+    }
 }

@@ -243,4 +243,46 @@ import Testing
         try await Task.sleep(for: .milliseconds(2_100))
         try await group.shutdownGracefully()
     }
+
+    @Test("a truncated SRV answer is partial; duplicate SRV records count once")
+    func truncatedAndDuplicates() {
+        var srv = Wire.response(Self.srvOwner, .srv, answers: [
+            Wire.record(Self.srvOwner, ttl: 30, .srv(priority: 0, port: 9651, target: "a." + Self.service)),
+            Wire.record(Self.srvOwner, ttl: 30, .srv(priority: 0, port: 9651, target: "a." + Self.service)),
+        ], additional: [Wire.record("a." + Self.service, ttl: 30, .aaaa("fd00::a"))])
+        #expect(Self.lookup(FakeResolver([(Self.srvOwner, .srv, .success(srv))])) == .records(Self.endpoints("tcp://[fd00::a]:9651"), ttlSeconds: 30))
+        srv[2] |= 0x02  // TC
+        #expect(Self.lookup(FakeResolver([(Self.srvOwner, .srv, .success(srv))])) == .partial(Self.endpoints("tcp://[fd00::a]:9651"), ttlSeconds: 30))
+    }
+
+    @Test("more SRV targets without addresses than one round looks up: taken in turn, remembered for their TTL")
+    func manyTargetsWithoutGlue() {
+        let count = PeerDNSDiscovery.maxTargetLookups + 6
+        let targets = (0..<count).map { "t\($0)." + Self.service }
+        var answers: [(String, DNSMessage.RecordType, Result<[UInt8], DNSResolver.Failure>)] = [
+            (Self.srvOwner, .srv, .success(Wire.response(Self.srvOwner, .srv, answers: targets.map {
+                Wire.record(Self.srvOwner, ttl: 30, .srv(priority: 0, port: 9651, target: $0))
+            }))),
+        ]
+        for (i, target) in targets.enumerated() {
+            answers.append((target, .aaaa, .success(Wire.response(target, .aaaa, answers: [Wire.record(target, ttl: 60, .aaaa("fd00::\(i + 1)"))]))))
+            answers.append((target, .a, .failure(.noData)))
+        }
+        let resolver = FakeResolver(answers)
+        var configuration = PeerDNSDiscovery.Configuration(names: [Self.service], listenPort: 9651)
+        configuration.proto = .tcp
+        var cache = PeerDNSDiscovery.TargetCache()
+        // Round one: 64 targets looked up, 6 left for later: partial.
+        let first = PeerDNSDiscovery.lookup(Self.service, configuration: configuration, resolve: { resolver.resolve($0, $1) },
+                                            local: [], cache: &cache, now: 0, rotation: 0)
+        guard case let .partial(some, _) = first else { Issue.record("not partial: \(first)"); return }
+        #expect(some.count == PeerDNSDiscovery.maxTargetLookups)
+        // Round two: the other 6 are looked up, the 64 come from the cache: complete.
+        resolver.queries.withLock { $0 = [] }
+        let second = PeerDNSDiscovery.lookup(Self.service, configuration: configuration, resolve: { resolver.resolve($0, $1) },
+                                             local: [], cache: &cache, now: 5_000, rotation: 1)
+        guard case let .records(all, _) = second else { Issue.record("not complete: \(second)"); return }
+        #expect(all.count == count)
+        #expect(resolver.queries.withLock { $0.count } == 1 + 6 * 2, "only the SRV query and the 6 uncached targets")
+    }
 }

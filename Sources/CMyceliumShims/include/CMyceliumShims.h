@@ -29,8 +29,10 @@ int cmyc_tcp_user_timeout_option(void);
 int cmyc_is_net_namespace(int fd);
 
 /// Looks `name` up for records of `type` (class IN) through the system resolver: the servers,
-/// search domains and options of /etc/resolv.conf, read afresh on each call, plus EDNS0 (res_nsearch on a
-/// private resolver state, so threads do not share one). Blocking. Writes the raw response to
-/// `answer` and returns its length, or -1 with `*herr` set: 1 HOST_NOT_FOUND (NXDOMAIN),
-/// 2 TRY_AGAIN, 3 NO_RECOVERY, 4 NO_DATA, -1 NETDB_INTERNAL (resolv.conf unusable).
-int cmyc_dns_search(const char *name, int type, unsigned char *answer, int length, int *herr);
+/// search domains and options of /etc/resolv.conf, read afresh on each call, plus EDNS0
+/// (res_nsearch on a private resolver state, so threads do not share one). Blocking; over TCP
+/// (a truncated UDP answer) glibc reads without a timeout, so `udp_only` returns the truncated
+/// answer instead. Writes the raw response to `answer` and returns its length, or -1 with
+/// `*herr` set: 1 HOST_NOT_FOUND (NXDOMAIN), 2 TRY_AGAIN, 3 NO_RECOVERY, 4 NO_DATA,
+/// -1 NETDB_INTERNAL (resolv.conf unusable).
+int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *answer, int length, int *herr);

@@ -14,8 +14,8 @@
 /// ```
 ///
 /// The input comes from the network (through the system resolver): every read is bounded,
-/// compression pointers may only point backwards and a name has at most 255 bytes, so a
-/// hostile answer cannot loop or trap; it can only be refused.
+/// compression pointers may only point backwards (32 at most per name) and a name has at most
+/// 255 bytes, so a hostile answer cannot loop, trap or burn CPU; it can only be refused.
 public struct DNSMessage: Equatable, Sendable {
     public enum RecordType: UInt16, Sendable {
         case a = 1, cname = 5, srv = 33, aaaa = 28
@@ -43,14 +43,20 @@ public struct DNSMessage: Equatable, Sendable {
 
     /// RCODE of the header: 0 no error, 3 NXDOMAIN.
     public let responseCode: UInt8
+    /// TC: the server left records out (the answer did not fit).
+    public let truncated: Bool
     public let answers: [Record]
     public let additional: [Record]
 
     static let classIN: UInt16 = 1
     static let maxNameBytes = 255
+    /// Compression pointers followed per name: a real name needs one or two; a chain of
+    /// thousands would cost CPU for every record pointing into it.
+    static let maxPointersPerName = 32
 
-    public init(responseCode: UInt8, answers: [Record], additional: [Record]) {
+    public init(responseCode: UInt8, answers: [Record], additional: [Record], truncated: Bool = false) {
         self.responseCode = responseCode
+        self.truncated = truncated
         self.answers = answers
         self.additional = additional
     }
@@ -73,6 +79,7 @@ public struct DNSMessage: Equatable, Sendable {
         _ = try Self.records(authorityCount, in: bytes, reader: &reader)
         additional = try Self.records(additionalCount, in: bytes, reader: &reader)
         responseCode = UInt8(flags & 0x000F)
+        truncated = flags & 0x0200 != 0
     }
 
     private static func records(_ count: Int, in bytes: [UInt8], reader: inout WireReader) throws(WireError) -> [Record] {
@@ -113,6 +120,7 @@ public struct DNSMessage: Equatable, Sendable {
         var cursor = reader
         var jumped = false
         var lowestTarget = reader.offset
+        var jumps = 0
         while true {
             let length = try cursor.u8()
             if length & 0xC0 == 0xC0 {
@@ -120,6 +128,8 @@ public struct DNSMessage: Equatable, Sendable {
                 if !jumped { reader = cursor; jumped = true }
                 // Strictly backwards: every jump lands earlier, so the walk ends.
                 guard target < lowestTarget else { throw .invalidField("DNS name pointer does not point backwards") }
+                jumps += 1
+                guard jumps <= maxPointersPerName else { throw .invalidField("DNS name with more than \(maxPointersPerName) pointers") }
                 lowestTarget = target
                 cursor = WireReader(bytes, start: target, end: bytes.count)
                 continue

@@ -102,16 +102,17 @@ public struct PeerDNSPlan: Sendable {
         case let .records(found, ttl), let .partial(found, ttl):
             state.failuresInARow = 0
             state.due = now + min(max(Int64(ttl) * 1000, tuning.minRefreshMs), tuning.maxRefreshMs)
-            var kept: [Endpoint] = []
-            for endpoint in found where !kept.contains(endpoint) {
+            // Age first, so endpoints that left free their places for the new ones.
+            let listed = Set(found)
+            if case .records = outcome { age(&state, keeping: listed) }
+            var seen: Set<Endpoint> = []
+            for endpoint in found where seen.insert(endpoint).inserted {
                 if state.endpoints[endpoint] == nil, state.endpoints.count >= tuning.maxEndpointsPerName {
                     change.refused += 1
                     continue
                 }
-                kept.append(endpoint)
                 state.endpoints[endpoint] = 0
             }
-            if case .records = outcome { age(&state, keeping: Set(kept)) }
         }
         stats.refused += UInt64(change.refused)
         states[name] = state

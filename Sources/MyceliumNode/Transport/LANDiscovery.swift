@@ -192,7 +192,8 @@ public final class LANDiscovery: @unchecked Sendable {
         stats.interfacesJoined = joined.count
         let beacon = DiscoveryBeacon(tcpPort: configuration.tcpListenPort, routerId: routerId).encode()
         let previously = announced
-        announced = Set(wanted.map(\.name))
+        // Joined, not merely wanted: an interface joined on a later rescan still gets its beacon.
+        announced = Set(joined.keys)
         for (name, device) in joined.sorted(by: { $0.key < $1.key }) where periodic || !previously.contains(name) {
             var buffer = channel.allocator.buffer(capacity: beacon.count)
             buffer.writeBytes(beacon)

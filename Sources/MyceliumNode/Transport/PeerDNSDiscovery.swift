@@ -7,11 +7,18 @@ import Synchronization
 /// DaemonSet's pods: SRV `_mycelium._tcp.NAME` (target addresses from the same answer, else
 /// looked up), or without SRV the AAAA and A records of NAME with our own listen port.
 ///
-/// Flow: a task sleeps until `PeerDNSPlan.nextDue` → each due name is resolved on the
-/// discovery's own thread (the system resolver blocks; /etc/resolv.conf is read on every
+/// Flow: a task sleeps until `PeerDNSPlan.nextDue` → each due name is resolved on a thread of
+/// its own with a deadline (the system resolver blocks; /etc/resolv.conf is read on every
 /// lookup) → endpoints that are ours (a local address and our port) are left out → the plan's
 /// change goes to `PeerManager.dnsChanged`. The plan sits behind a `Mutex`: the task writes it,
 /// the metrics read it.
+///
+/// Bounds against a hostile or broken server: at most `maxEndpointsPerName` SRV targets and
+/// `maxAddressesPerTarget` addresses each are taken; at most `maxTargetLookups` targets without
+/// addresses in the answer are looked up per round (in turn, remembered for their TTL in a
+/// cache of `TargetCache.capacity`); a lookup past its deadline is counted as failed, at most
+/// `maxOutstandingLookups` threads may be stuck, and while one is, lookups stay on UDP
+/// (truncated answers are taken as partial) so discovery goes on.
 public final class PeerDNSDiscovery: Sendable {
     public struct Configuration: Sendable {
         public var names: [String]
@@ -34,30 +41,82 @@ public final class PeerDNSDiscovery: Sendable {
     public typealias Resolve = @Sendable (String, UInt16) -> Result<[UInt8], DNSResolver.Failure>
 
     /// At most this many SRV targets without addresses in the answer are looked up one by one
-    /// per lookup (CoreDNS and dnsmasq put the addresses in the answer).
+    /// per round (servers usually put the addresses in the answer; dnsmasq drops those that do
+    /// not fit).
     static let maxTargetLookups = 64
+    /// Addresses taken per SRV target (a pod has one or two).
+    static let maxAddressesPerTarget = 8
+
+    /// Addresses of SRV targets learned by their own lookups, until their TTL runs out.
+    struct TargetCache {
+        struct Entry {
+            var addresses: [(address: IPAddress, ttl: UInt32)]
+            var expires: Int64
+        }
+        static let capacity = 512
+        var entries: [String: Entry] = [:]
+
+        mutating func store(_ target: String, _ addresses: [(address: IPAddress, ttl: UInt32)], now: Int64) {
+            if entries[target] == nil, entries.count >= Self.capacity {
+                // Expired entries go first, else the one that expires soonest.
+                let victim = entries.min { $0.value.expires < $1.value.expires }!.key
+                entries[victim] = nil
+            }
+            let ttl = Int64(addresses.map(\.ttl).min() ?? 0)
+            entries[target] = Entry(addresses: addresses, expires: now + max(ttl, 5) * 1000)
+        }
+    }
+
+    /// What a lookup thread needs, without the discovery itself (a stuck thread must not keep
+    /// the node's peer manager alive).
+    struct Context: Sendable {
+        let configuration: Configuration
+        let resolve: Resolve
+        let localAddresses: @Sendable () -> Set<IPAddress>
+        let shared: Shared
+
+        func lookup(_ name: String) -> PeerDNSPlan.Outcome {
+            var copy = shared.cache.withLock { $0 }
+            let outcome = PeerDNSDiscovery.lookup(name, configuration: configuration, resolve: resolve, local: localAddresses(),
+                                                  cache: &copy, now: RouterService.now().milliseconds,
+                                                  rotation: shared.rotation.add(1, ordering: .relaxed).newValue)
+            shared.cache.withLock { $0 = copy }
+            return outcome
+        }
+    }
+
+    /// A Sendable home for the non-copyable context pieces.
+    final class Shared: Sendable {
+        let cache = Mutex(TargetCache())
+        let rotation = Atomic<Int>(0)
+        /// Set while a lookup is stuck past its deadline: lookups then stay on UDP.
+        let udpOnly = Atomic<Bool>(false)
+        /// Lookups whose thread has not returned (glibc reads a TCP answer with no timeout, so
+        /// a server that accepts and never answers holds a thread for ever).
+        let outstanding = Atomic<Int>(0)
+    }
 
     private let configuration: Configuration
     private let peers: PeerManager
     private let logger: Logger
     private let resolve: Resolve
     private let localAddresses: @Sendable () -> Set<IPAddress>
+    private let shared = Shared()
+    private let stopped = Atomic<Bool>(false)
     private let plan: Mutex<PeerDNSPlan>
     private let task = Mutex<Task<Void, Never>?>(nil)
-    /// Lookups whose thread has not returned (glibc reads a TCP answer with no timeout, so a
-    /// server that accepts and never answers holds a thread for ever).
-    private let outstanding = Atomic<Int>(0)
 
     /// No new lookup starts while this many are still out: they are counted as failed instead.
     static let maxOutstandingLookups = 2
 
     public init(configuration: Configuration, peers: PeerManager, logger: Logger,
-                resolve: @escaping Resolve = { DNSResolver.search($0, type: $1) },
+                resolve: Resolve? = nil,
                 localAddresses: @escaping @Sendable () -> Set<IPAddress> = { NetworkInterfaces.addresses() }) {
         self.configuration = configuration
         self.peers = peers
         self.logger = logger
-        self.resolve = resolve
+        let shared = self.shared
+        self.resolve = resolve ?? { name, type in DNSResolver.search(name, type: type, udpOnly: shared.udpOnly.load(ordering: .relaxed)) }
         self.localAddresses = localAddresses
         plan = Mutex(PeerDNSPlan(names: configuration.names, tuning: configuration.tuning, now: RouterService.now().milliseconds))
     }
@@ -73,6 +132,7 @@ public final class PeerDNSDiscovery: Sendable {
 
     /// Stops looking up. A lookup in progress finishes on its thread; its answer is dropped.
     public func shutdown() {
+        stopped.store(true, ordering: .relaxed)
         task.withLock { $0?.cancel(); $0 = nil }
     }
 
@@ -83,6 +143,7 @@ public final class PeerDNSDiscovery: Sendable {
                 guard !Task.isCancelled else { return }
                 let change = plan.withLock { $0.record(outcome, for: name, now: RouterService.now().milliseconds) }
                 report(name: name, outcome: outcome, change: change)
+                guard !stopped.load(ordering: .relaxed) else { return }
                 if !change.added.isEmpty || !change.removed.isEmpty { peers.dnsChanged(added: change.added, removed: change.removed) }
             }
             let wait = (plan.withLock { $0.nextDue } ?? Int64.max) - RouterService.now().milliseconds
@@ -93,27 +154,34 @@ public final class PeerDNSDiscovery: Sendable {
 
     /// `lookup` on a thread of its own, given up after `lookupTimeout`.
     func lookupWithDeadline(_ name: String) async -> PeerDNSPlan.Outcome {
-        guard outstanding.load(ordering: .relaxed) < Self.maxOutstandingLookups else {
+        guard shared.outstanding.load(ordering: .relaxed) < Self.maxOutstandingLookups else {
             return .failed("\(Self.maxOutstandingLookups) earlier lookups are still stuck in the system resolver")
         }
-        outstanding.add(1, ordering: .relaxed)
+        shared.outstanding.add(1, ordering: .relaxed)
         let answer = OneAnswer()
+        let context = Context(configuration: configuration, resolve: resolve, localAddresses: localAddresses, shared: shared)
+        let (shared, logger) = (self.shared, self.logger)
         return await withCheckedContinuation { continuation in
             answer.continuation = continuation
-            let started = DetachedThread.run { [self] in
-                let outcome = lookup(name)
-                outstanding.subtract(1, ordering: .relaxed)
+            let started = DetachedThread.run {
+                let outcome = context.lookup(name)
+                if shared.outstanding.subtract(1, ordering: .relaxed).newValue == 0, shared.udpOnly.exchange(false, ordering: .relaxed) {
+                    logger.info("the stuck peer DNS lookups returned; lookups may use TCP again")
+                }
                 answer.give(outcome)
             }
             guard started else {
-                outstanding.subtract(1, ordering: .relaxed)
+                shared.outstanding.subtract(1, ordering: .relaxed)
                 answer.give(.failed("cannot start a resolver thread"))
                 return
             }
             let timeout = configuration.lookupTimeout
             Task {
                 try? await Task.sleep(for: timeout)
-                answer.give(.failed("no answer from the system resolver within \(timeout)"))
+                if answer.give(.failed("no answer from the system resolver within \(timeout)")),
+                   !shared.udpOnly.exchange(true, ordering: .relaxed) {
+                    logger.warning("a peer DNS lookup is stuck (a TCP answer that never comes?); lookups stay on UDP until it returns")
+                }
             }
         }
     }
@@ -136,34 +204,50 @@ public final class PeerDNSDiscovery: Sendable {
         }
     }
 
-    /// One name, resolved (blocking).
-    func lookup(_ name: String) -> PeerDNSPlan.Outcome {
-        Self.lookup(name, configuration: configuration, resolve: resolve, local: localAddresses())
+    /// One name, resolved (blocking), with a fresh target cache: for tests.
+    static func lookup(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+        var cache = TargetCache()
+        return lookup(name, configuration: configuration, resolve: resolve, local: local, cache: &cache, now: 0, rotation: 0)
     }
 
     /// SRV first; A/AAAA of the name when it has no SRV records. `local` are our addresses.
-    /// Any query left unanswered makes the outcome `.partial` (or `.failed` with nothing found),
-    /// so a timeout never makes a live peer look gone.
-    static func lookup(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>) -> PeerDNSPlan.Outcome {
+    /// Any query left unanswered, a truncated answer or a target left for a later round makes the
+    /// outcome `.partial` (or `.failed` with nothing found), so none makes a live peer look gone.
+    static func lookup(_ name: String, configuration: Configuration, resolve: Resolve, local: Set<IPAddress>,
+                       cache: inout TargetCache, now: Int64, rotation: Int) -> PeerDNSPlan.Outcome {
         var found: [(IPAddress, UInt16)] = []
         var ttl = UInt32.max
         var failure: String?
         switch resolve(PeerDNSRecords.srvName(name), DNSMessage.RecordType.srv.rawValue) {
         case let .success(bytes):
             guard let message = try? DNSMessage(decoding: bytes) else { return .failed("malformed DNS response to the SRV query") }
-            let targets = PeerDNSRecords.srvTargets(in: message)
-            if targets.isEmpty { return addressFallback(name, configuration: configuration, resolve: resolve, local: local) }
-            var lookups = 0
-            for target in targets {
-                var addresses = PeerDNSRecords.addresses(of: target.target, in: message)
+            if message.truncated { failure = "the SRV answer was truncated" }
+            var seen: Set<String> = []
+            let targets = PeerDNSRecords.srvTargets(in: message).filter { seen.insert("\($0.target) \($0.port)").inserted }
+                .prefix(configuration.tuning.maxEndpointsPerName)
+            if targets.isEmpty {
+                if message.truncated { return .failed("the SRV answer was truncated before its first record") }
+                return addressFallback(name, configuration: configuration, resolve: resolve, local: local)
+            }
+            let glue = targets.map { Array(PeerDNSRecords.addresses(of: $0.target, in: message).prefix(maxAddressesPerTarget)) }
+            // Targets without addresses and without fresh cached ones: looked up in turn.
+            let missing = targets.indices.filter { glue[$0 - targets.startIndex].isEmpty && (cache.entries[targets[$0].target]?.expires ?? 0) <= now }
+            let start = missing.isEmpty ? 0 : rotation % missing.count
+            let lookedUp = Set((missing[start...] + missing[..<start]).prefix(maxTargetLookups))
+            for (i, target) in zip(targets.indices, targets) {
+                var addresses = glue[i - targets.startIndex]
                 if addresses.isEmpty {
-                    guard lookups < maxTargetLookups else { failure = "more than \(maxTargetLookups) SRV targets without addresses"; continue }
-                    lookups += 1
-                    let answer = addressRecords(of: target.target, resolve: resolve)
-                    addresses = answer.found
-                    if let why = answer.failure { failure = "\(target.target): \(why)" }
+                    if lookedUp.contains(i) {
+                        let answer = addressRecords(of: target.target, resolve: resolve)
+                        if let why = answer.failure { failure = "\(target.target): \(why)" } else { cache.store(target.target, answer.found, now: now) }
+                        addresses = Array(answer.found.prefix(maxAddressesPerTarget))
+                    } else if let cached = cache.entries[target.target] {
+                        addresses = cached.addresses  // fresh, or stale until its turn comes
+                    } else {
+                        failure = "more than \(maxTargetLookups) SRV targets without addresses; the rest in later rounds"
+                    }
                 }
-                for (address, addressTTL) in addresses {
+                for (address, addressTTL) in addresses where found.count < configuration.tuning.maxEndpointsPerName {
                     found.append((address, target.port))
                     ttl = min(ttl, addressTTL, target.ttl)
                 }
@@ -225,13 +309,17 @@ private final class OneAnswer: Sendable {
         set { state.withLock { $0.continuation = newValue } }
     }
 
-    func give(_ outcome: PeerDNSPlan.Outcome) {
-        let waiting = state.withLock { s -> CheckedContinuation<PeerDNSPlan.Outcome, Never>? in
-            guard !s.given else { return nil }
+    /// False if the other one came first.
+    @discardableResult
+    func give(_ outcome: PeerDNSPlan.Outcome) -> Bool {
+        let waiting = state.withLock { s -> CheckedContinuation<PeerDNSPlan.Outcome, Never>?? in
+            guard !s.given else { return .none }
             s.given = true
             defer { s.continuation = nil }
-            return s.continuation
+            return .some(s.continuation)
         }
+        guard let waiting else { return false }
         waiting?.resume(returning: outcome)
+        return true
     }
 }
