@@ -7,16 +7,16 @@ import Synchronization
 /// Calls `onChange` when a link or an IPv6 address of this network namespace changes: a route
 /// netlink socket (libnl) joined to RTNLGRP_LINK and RTNLGRP_IPV6_IFADDR, read on a thread of
 /// its own. The messages are not decoded: whoever listens rescans what it needs. `onChange`
-/// runs on the monitor's thread, at most once per batch of messages.
+/// runs on the monitor's thread, at most once per batch of messages. The thread sleeps in
+/// poll(2) until a message or `stop()` (a byte on a pipe) wakes it: no periodic wake-ups.
 public final class AddressMonitor: Sendable {
     // The nl_sock is only touched by init, the monitor thread, and deinit after that thread ended.
     private nonisolated(unsafe) let socket: OpaquePointer
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
     private let onChange: @Sendable () -> Void
-
-    /// How long the thread waits for messages before it looks at the stop flag.
-    static let pollMs: Int32 = 200
+    /// Read and write ends of the pipe `stop()` wakes the thread with.
+    private let wake: (read: Int32, write: Int32)
 
     public init(onChange: @escaping @Sendable () -> Void) throws(SystemError) {
         guard let sk = nl_socket_alloc() else { throw SystemError("allocate netlink socket", errno: ENOMEM) }
@@ -29,11 +29,23 @@ public final class AddressMonitor: Sendable {
             nl_socket_free(sk)
             throw SystemError("subscribe to address changes", netlink: rc)
         }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            let error = errno
+            nl_socket_free(sk)
+            throw SystemError("create the monitor's wake-up pipe", errno: error)
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         socket = sk
+        wake = (fds[0], fds[1])
         self.onChange = onChange
     }
 
-    deinit { nl_socket_free(socket) }
+    deinit {
+        nl_socket_free(socket)
+        close(wake.read)
+        close(wake.write)
+    }
 
     public func start() {
         let box = Unmanaged.passRetained(self)
@@ -47,9 +59,11 @@ public final class AddressMonitor: Sendable {
         thread.withLock { $0 = id }
     }
 
-    /// Stops the thread (within `pollMs`) and waits for it.
+    /// Wakes the thread, stops it and waits for it.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
         if let id = thread.withLock({ t in defer { t = nil }; return t }) { pthread_join(id, nil) }
     }
 
@@ -57,8 +71,8 @@ public final class AddressMonitor: Sendable {
         let fd = nl_socket_get_fd(socket)
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while !stopping.load(ordering: .relaxed) {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, Self.pollMs) > 0 else { continue }
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 2, -1) > 0, fds[0].revents != 0 else { continue }
             var got = false
             // Drain: one call per batch, whatever the number of messages. ENOBUFS (the kernel
             // dropped messages) also means "something changed".
