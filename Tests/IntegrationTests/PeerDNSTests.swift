@@ -137,6 +137,17 @@ struct PeerDNSTests {
         #expect(Self.dnsEntries(env.peers(env.nodes[1])).contains("[\(env.underlay[env.nodes[0]]!.node)]:9651"), "\(env.peers(env.nodes[1]))")
     }
 
+    @Test("in a private network, peers found through DNS are dialled with TLS and mesh")
+    func privateNetwork() throws {
+        let env = try RoutedLab(nodes: 3)
+        try env.serveDNS(listing: env.nodes)
+        let key = try TransportTests.writeKey(env.lab, "network.key", byte: 5)
+        for ns in env.nodes { try env.start(ns, arguments: ["--network-name", "dns-net", "--network-key-file", key]) }
+        #expect(env.lab.ping(from: env.nodes[0], to: try env.lab.address(of: env.nodes[2]), within: 30), "\(env.lab.log(of: env.nodes[0]))")
+        let listed = env.peers(env.nodes[0])
+        #expect(listed.contains("\"type\": \"dnsDiscovery\"") && listed.contains("\"proto\": \"tls\""), "\(listed)")
+    }
+
     @Test("a bad --peer-dns name fails at start with one line naming the option")
     func badName() {
         for value in ["", "a..b", "bad name", String(repeating: "x", count: 64) + ".lab"] {
