@@ -113,14 +113,7 @@ struct NodeOptions: ParsableArguments {
     func resolve(environment env: [String: String]) throws -> Resolved {
         let file = try loadConfigFile(environment: env)
         var config = Node.Configuration()
-        let peerTexts: [String]
-        if !peers.isEmpty {
-            peerTexts = peers
-        } else if let text = env["MYCELIUM_PEERS"] {
-            peerTexts = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-        } else {
-            peerTexts = try file.strings("peers")
-        }
+        let peerTexts = try Self.list(peers, env["MYCELIUM_PEERS"], file, "peers")
         config.peers = try peerTexts.map { text in
             do { return try Endpoint(parsing: text) } catch {
                 throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): \(error)")
@@ -153,23 +146,12 @@ struct NodeOptions: ParsableArguments {
             }
             config.peerDiscoveryPort = port
         }
-        if !peerDiscoveryInterface.isEmpty {
-            config.peerDiscoveryInterfaces = peerDiscoveryInterface
-        } else if let text = env["MYCELIUM_PEER_DISCOVERY_INTERFACES"] {
-            config.peerDiscoveryInterfaces = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-        } else {
-            config.peerDiscoveryInterfaces = try file.strings("peer_discovery_interfaces")
-        }
+        config.peerDiscoveryInterfaces = try Self.list(peerDiscoveryInterface, env["MYCELIUM_PEER_DISCOVERY_INTERFACES"], file,
+                                                       "peer_discovery_interfaces")
         if let bad = config.peerDiscoveryInterfaces.first(where: { !(1...15).contains($0.utf8.count) || $0.contains("/") }) {
             throw Invalid(description: "invalid value for --peer-discovery-interface (MYCELIUM_PEER_DISCOVERY_INTERFACES): '\(bad)' is not an interface name")
         }
-        if !peerDns.isEmpty {
-            config.peerDNS = peerDns
-        } else if let text = env["MYCELIUM_PEER_DNS"] {
-            config.peerDNS = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
-        } else {
-            config.peerDNS = try file.strings("peer_dns")
-        }
+        config.peerDNS = try Self.list(peerDns, env["MYCELIUM_PEER_DNS"], file, "peer_dns")
         if let bad = config.peerDNS.first(where: { !PeerDNSRecords.isValidName($0) }) {
             throw Invalid(description: "invalid value for --peer-dns (MYCELIUM_PEER_DNS): '\(bad)' is not a DNS name")
         }
@@ -186,6 +168,7 @@ struct NodeOptions: ParsableArguments {
             }
             apiAddress = address
         }
+        let conflistPath = try (cniConflist ?? env["MYCELIUM_CNI_CONFLIST"] ?? file.text("cni_conflist")).flatMap { $0.isEmpty ? nil : $0 }
         var cniConfiguration: CNIAgent.Configuration?
         if try cni || Self.bool(env, "MYCELIUM_CNI", flag: "--cni") || file.bool("cni") {
             var c = CNIAgent.Configuration()
@@ -204,7 +187,7 @@ struct NodeOptions: ParsableArguments {
             guard !config.noTun else {
                 throw Invalid(description: "invalid value for --cni (MYCELIUM_CNI): containers need the TUN device; remove --no-tun")
             }
-            if let path = try cniConflist ?? env["MYCELIUM_CNI_CONFLIST"] ?? file.text("cni_conflist"), !path.isEmpty {
+            if let path = conflistPath {
                 guard path.hasPrefix("/"), path.hasSuffix(".conflist"), !path.hasSuffix("/.conflist") else {
                     throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): '\(path)' must be an absolute path ending in .conflist")
                 }
@@ -231,7 +214,7 @@ struct NodeOptions: ParsableArguments {
             }
             cniConfiguration = c
         }
-        if cniConfiguration == nil, let path = try cniConflist ?? env["MYCELIUM_CNI_CONFLIST"] ?? file.text("cni_conflist"), !path.isEmpty {
+        if cniConfiguration == nil, conflistPath != nil {
             throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): the conflist is written by the CNI agent; add --cni")
         }
         var metricsAddress: APIAddress?
@@ -339,6 +322,14 @@ struct NodeOptions: ParsableArguments {
             }
             return try PrivateNetwork(name: name, key: key.rawBytes)
         }
+    }
+
+    /// A list option: the flag's values, else the variable split at commas and spaces, else the
+    /// config file's array (or single string).
+    static func list(_ flag: [String], _ variable: String?, _ file: FileValues, _ key: String) throws -> [String] {
+        if !flag.isEmpty { return flag }
+        if let variable { return variable.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init) }
+        return try file.strings(key)
     }
 
     static func bool(_ env: [String: String], _ name: String, flag: String) throws -> Bool {
