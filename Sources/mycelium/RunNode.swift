@@ -187,30 +187,39 @@ struct NodeOptions: ParsableArguments {
             guard !config.noTun else {
                 throw Invalid(description: "invalid value for --cni (MYCELIUM_CNI): containers need the TUN device; remove --no-tun")
             }
+            // Checked whether or not a conflist is written: a bad value is never silently ignored.
+            let modeText = try cniMode ?? env["MYCELIUM_CNI_MODE"] ?? file.text("cni_mode")
+            let routeText = try cniRoute ?? env["MYCELIUM_CNI_ROUTE"] ?? file.text("cni_route")
+            let mtuText = try cniMtu ?? env["MYCELIUM_CNI_MTU"] ?? file.text("cni_mtu")
+            var mode = CNIConflist.Mode.primary
+            if let modeText {
+                guard let m = CNIConflist.Mode(rawValue: modeText) else {
+                    throw Invalid(description: "invalid value for --cni-mode (MYCELIUM_CNI_MODE): '\(modeText)' is not primary or chained")
+                }
+                mode = m
+            }
+            if let routeText, !["overlay", "default"].contains(routeText) {
+                throw Invalid(description: "invalid value for --cni-route (MYCELIUM_CNI_ROUTE): '\(routeText)' is not overlay or default")
+            }
+            var mtu = 1400
+            if let mtuText {
+                guard let m = Int(mtuText), (1280...1400).contains(m) else {
+                    throw Invalid(description: "invalid value for --cni-mtu (MYCELIUM_CNI_MTU): '\(mtuText)' is not a number from 1280 to 1400")
+                }
+                mtu = m
+            }
             if let path = conflistPath {
                 guard path.hasPrefix("/"), path.hasSuffix(".conflist"), !path.hasSuffix("/.conflist") else {
                     throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): '\(path)' must be an absolute path ending in .conflist")
                 }
                 var settings = ConflistSettings(path: path)
-                if let text = try cniMode ?? env["MYCELIUM_CNI_MODE"] ?? file.text("cni_mode") {
-                    guard let mode = CNIConflist.Mode(rawValue: text) else {
-                        throw Invalid(description: "invalid value for --cni-mode (MYCELIUM_CNI_MODE): '\(text)' is not primary or chained")
-                    }
-                    settings.mode = mode
-                }
-                if let text = try cniRoute ?? env["MYCELIUM_CNI_ROUTE"] ?? file.text("cni_route") {
-                    guard ["overlay", "default"].contains(text) else {
-                        throw Invalid(description: "invalid value for --cni-route (MYCELIUM_CNI_ROUTE): '\(text)' is not overlay or default")
-                    }
-                    settings.route = text
-                }
-                if let text = try cniMtu ?? env["MYCELIUM_CNI_MTU"] ?? file.text("cni_mtu") {
-                    guard let mtu = Int(text), (1280...1400).contains(mtu) else {
-                        throw Invalid(description: "invalid value for --cni-mtu (MYCELIUM_CNI_MTU): '\(text)' is not a number from 1280 to 1400")
-                    }
-                    settings.mtu = mtu
-                }
+                settings.mode = mode
+                settings.route = routeText ?? settings.route
+                settings.mtu = mtu
                 c.conflist = settings
+            } else if let option = [(modeText, "--cni-mode (MYCELIUM_CNI_MODE)"), (routeText, "--cni-route (MYCELIUM_CNI_ROUTE)"),
+                                    (mtuText, "--cni-mtu (MYCELIUM_CNI_MTU)")].first(where: { $0.0 != nil })?.1 {
+                throw Invalid(description: "invalid value for \(option): it shapes the conflist the agent writes; add --cni-conflist")
             }
             cniConfiguration = c
         }

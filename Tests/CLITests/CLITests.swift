@@ -194,6 +194,14 @@ import Testing
         ([], ["MYCELIUM_API_ADDR": "1.2.3.4:99999"], "MYCELIUM_API_ADDR"),
         (["--metrics-api-address", "[::1]"], [:], "--metrics-api-address"),
         (["--metrics-api-address", "127.0.0.1:8989"], [:], "overlaps --api-addr"),
+        (["--peer-dns", "a..b"], [:], "--peer-dns"),
+        ([], ["MYCELIUM_PEER_DNS": "bad/name"], "MYCELIUM_PEER_DNS"),
+        (["--cni-conflist", "/etc/cni/net.d/10-m.conflist"], [:], "add --cni"),
+        (["--cni", "--cni-conflist", "net.d/10-m.conflist"], [:], "--cni-conflist"),
+        (["--cni", "--cni-mtu", "9000", "--cni-conflist", "/a/10-m.conflist"], [:], "--cni-mtu"),
+        (["--cni", "--cni-mtu", "1300"], [:], "add --cni-conflist"),
+        (["--cni", "--cni-conflist", "/a/10-m.conflist"], ["MYCELIUM_CNI_MODE": "sideways"], "MYCELIUM_CNI_MODE"),
+        (["--cni", "--cni-conflist", "/a/10-m.conflist"], ["MYCELIUM_CNI_ROUTE": "nowhere"], "MYCELIUM_CNI_ROUTE"),
     ])
     func invalid(args: [String], env: [String: String], mentions: String) throws {
         let dir = try CLITests.tempDir()
