@@ -1,0 +1,37 @@
+public import MyceliumCore
+
+/// Packets and bytes per overlay address, for `GET /api/v1/admin/stats/packets`.
+///
+/// Every data packet the node routes (its own, and those it forwards) is counted under its
+/// source and under its destination address. Bounded: once `limit` addresses are known, packets
+/// of further addresses are only counted in `overflow`, so a scan of the address space cannot
+/// grow the node's memory.
+public struct TrafficCounters: Sendable {
+    public struct Count: Hashable, Sendable {
+        public var packets: UInt64 = 0
+        public var bytes: UInt64 = 0
+    }
+
+    public static let limit = 4096
+
+    public private(set) var bySource: [IPv6Address: Count] = [:]
+    public private(set) var byDestination: [IPv6Address: Count] = [:]
+    /// Packets not counted per address because the tables were full.
+    public private(set) var overflow: UInt64 = 0
+
+    public init() {}
+
+    public mutating func count(source: IPv6Address, destination: IPv6Address, bytes: Int) {
+        Self.add(&bySource, source, bytes, &overflow)
+        Self.add(&byDestination, destination, bytes, &overflow)
+    }
+
+    private static func add(_ table: inout [IPv6Address: Count], _ key: IPv6Address, _ bytes: Int, _ overflow: inout UInt64) {
+        if table[key] == nil, table.count >= limit {
+            overflow += 1
+            return
+        }
+        table[key, default: Count()].packets += 1
+        table[key, default: Count()].bytes += UInt64(bytes)
+    }
+}
