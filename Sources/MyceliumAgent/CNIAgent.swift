@@ -18,7 +18,10 @@ import Synchronization
 /// IPAM + `ContainerWiring` → reply line → close. IPAM is saved (atomically) before wiring on
 /// ADD and after unwiring on DEL, so a crash at any point leaves a record that the runtime's
 /// DEL or GC cleans up, never an address handed out twice.
-public final class CNIAgent: @unchecked Sendable {
+///
+/// Sendable (checked): every mutable piece is behind a `Mutex` or an `Atomic`; IPAM and the
+/// wiring (`Worker`) are only touched under `worker`'s lock.
+public final class CNIAgent: Sendable {
     public struct Configuration: Sendable {
         public var socketPath = "/run/mycelium/cni.sock"
         public var stateDirectory = "/var/lib/mycelium"
@@ -36,14 +39,16 @@ public final class CNIAgent: @unchecked Sendable {
     private let logger: Logger
     private let pool = NIOThreadPool(numberOfThreads: 1)
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var channel: (any Channel)?
+    /// Set by `start`, closed by `shutdown`.
+    private let channel = Mutex<(any Channel)?>(nil)
     /// Retries of the conflist in chained mode while the other network's is missing.
     private let conflistRetry = Mutex<RepeatedTask?>(nil)
     /// How often a chained conflist is retried while it cannot be written.
     static let conflistRetryInterval: TimeAmount = .seconds(2)
-    // Worker-thread state.
-    private var ipam: IPAM
-    private var wiring: ContainerWiring?
+    /// IPAM and the wiring: filled in by `start` before the socket is bound, then used by the
+    /// worker thread (requests are serialised there, so the lock is never contended).
+    private let worker: Mutex<Worker>
+    /// `ipam.count` after the last request, read without waiting for one in progress.
     private let count = Mutex(0)
     /// Plugin connections open at once (`maxConnections`).
     private let connections = Atomic<Int>(0)
@@ -59,7 +64,17 @@ public final class CNIAgent: @unchecked Sendable {
         self.nodeAddress = nodeAddress
         self.logger = logger
         self.isReady = isReady
-        ipam = IPAM(subnet: subnet, nodeAddress: nodeAddress)
+        worker = Mutex(Worker(ipam: IPAM(subnet: subnet, nodeAddress: nodeAddress), wiring: nil,
+                              ipamPath: configuration.ipamPath, isReady: isReady, logger: logger))
+    }
+
+    /// The worker thread's state (see `worker`).
+    struct Worker {
+        var ipam: IPAM
+        var wiring: ContainerWiring?
+        let ipamPath: String
+        let isReady: @Sendable () -> Bool
+        let logger: Logger
     }
 
     /// Attachments currently recorded (any thread).
@@ -89,14 +104,19 @@ public final class CNIAgent: @unchecked Sendable {
             if dropped > 0 {
                 logger.warning("CNI: dropped attachments of another /64 (the node key changed)", metadata: ["count": "\(dropped)"])
             }
-            ipam = loaded
-            wiring = try ContainerWiring()
+            try worker.withLock { w in
+                w.ipam = loaded
+                w.wiring = try ContainerWiring()
+            }
         } catch {
             throw StartFailure(description: "cannot start the CNI agent (--state-dir \(configuration.stateDirectory)): \(error)")
         }
         try Self.enableForwarding()
-        for record in ipam.records.values { wiring?.restoreRoute(record) }
-        count.withLock { $0 = ipam.count }
+        let restored = worker.withLock { w in
+            for record in w.ipam.records.values { w.wiring?.restoreRoute(record) }
+            return w.ipam.count
+        }
+        count.withLock { $0 = restored }
         let socketDirectory = configuration.socketPath.lastIndex(of: "/").map { String(configuration.socketPath[..<$0]) } ?? "."
         do {
             if !socketDirectory.isEmpty { try TextFile.makeDirectories(socketDirectory, mode: 0o755) }
@@ -116,12 +136,12 @@ public final class CNIAgent: @unchecked Sendable {
                 }
                 .bind(unixDomainSocketPath: configuration.socketPath, cleanupExistingSocketFile: true).get()
             guard chmod(configuration.socketPath, 0o600) == 0 else { throw SystemError("chmod \(configuration.socketPath)", errno: errno) }
-            self.channel = channel
+            self.channel.withLock { $0 = channel }
         } catch {
             throw StartFailure(description: "cannot serve --cni-socket \(configuration.socketPath): \(error)")
         }
         logger.info("CNI agent ready", metadata: ["socket": "\(configuration.socketPath)", "subnet": "\(subnet)",
-                                                  "attachments": "\(ipam.count)", "state": "\(configuration.ipamPath)"])
+                                                  "attachments": "\(attachmentCount)", "state": "\(configuration.ipamPath)"])
         try installConflist()
     }
 
@@ -163,7 +183,8 @@ public final class CNIAgent: @unchecked Sendable {
     /// Stops serving; the conflist stays (see `ConflistSettings`).
     public func shutdown() async {
         conflistRetry.withLock { $0?.cancel(); $0 = nil }
-        try? await channel?.close().get()
+        let bound = channel.withLock { $0 }
+        try? await bound?.close().get()
         unlink(configuration.socketPath)
         try? await pool.shutdownGracefully()
         try? await group.shutdownGracefully()
@@ -177,13 +198,16 @@ public final class CNIAgent: @unchecked Sendable {
     // MARK: on the worker thread
 
     func handle(_ request: AgentRequest) -> AgentReply {
-        let reply: AgentReply
-        do throws(CNIError) {
-            reply = try perform(request)
-        } catch {
-            reply = .failure(error)
+        let (reply, attachments) = worker.withLock { w -> (AgentReply, Int) in
+            let result: AgentReply
+            do throws(CNIError) {
+                result = try w.perform(request)
+            } catch {
+                result = .failure(error)
+            }
+            return (result, w.ipam.count)
         }
-        count.withLock { $0 = ipam.count }
+        count.withLock { $0 = attachments }
         switch reply {
         case let .failure(error):
             logger.warning("CNI \(request.command.rawValue) failed", metadata: ["container": "\(request.key.containerID)",
@@ -196,8 +220,12 @@ public final class CNIAgent: @unchecked Sendable {
         }
         return reply
     }
+}
 
-    private func perform(_ request: AgentRequest) throws(CNIError) -> AgentReply {
+// MARK: under `worker`'s lock
+
+extension CNIAgent.Worker {
+    fileprivate mutating func perform(_ request: AgentRequest) throws(CNIError) -> AgentReply {
         guard let wiring else { throw CNIError(CNIError.tryAgainLater, "the CNI agent is starting") }
         switch request.command {
         case .add:
@@ -253,7 +281,7 @@ public final class CNIAgent: @unchecked Sendable {
         }
     }
 
-    private func record(_ attachment: Attachment) throws(CNIError) {
+    private mutating func record(_ attachment: Attachment) throws(CNIError) {
         do { try ipam.record(attachment) } catch {
             throw CNIError(CNIError.attachmentExists, "container \(attachment.key.containerID) already has \(attachment.key.ifname)")
         }
@@ -264,7 +292,7 @@ public final class CNIAgent: @unchecked Sendable {
     }
 
     private func save() throws(CNIError) {
-        do { try ipam.save(path: configuration.ipamPath) } catch {
+        do { try ipam.save(path: ipamPath) } catch {
             throw CNIError(CNIError.ioFailure, "cannot save IPAM state", details: "\(error)")
         }
     }

@@ -7,6 +7,7 @@ public import MyceliumRouting
 import MyceliumSystem
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Peer connections over TCP (spec §2): a listener, dialling of configured peers, and a re-dial
 /// of every configured peer that is not connected every 5 s (no back-off, as Rust).
@@ -17,6 +18,8 @@ import NIOPosix
 /// same way and forgotten after `discoveredPeerAttempts` failed attempts in a row. With a
 /// firewall mark, sockets are marked before `connect()`, so even the SYN carries it (Rust marks
 /// after connect).
+///
+/// `@unchecked Sendable`: peer tables and counters live on the router's loop (`preconditionInEventLoop` at each entry), the rest in a `Mutex`.
 public final class PeerManager: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var listenPort: UInt16 = 9651
@@ -69,18 +72,27 @@ public final class PeerManager: @unchecked Sendable {
     /// New LAN-discovered peers dialled (`PeerTuning.discoveryDialBurst`, `discoveryDialIntervalMs`).
     private var discoveryDials = TokenBucket(burst: PeerTuning.discoveryDialBurst, rate: 1,
                                              perMs: PeerTuning.discoveryDialIntervalMs, now: RouterService.now().milliseconds)
-    /// Inbound connections refused by a limit, and discovered peers not dialled (on the loop).
-    public private(set) var inboundRefused: UInt64 = 0
-    public private(set) var discoveryRefused: UInt64 = 0
+    /// Inbound connections refused by a limit, and discovered peers not dialled (read on the loop).
+    public var inboundRefused: UInt64 { loop.preconditionInEventLoop(); return counts.inboundRefused }
+    public var discoveryRefused: UInt64 { loop.preconditionInEventLoop(); return counts.discoveryRefused }
+    /// TLS handshakes or sessions that failed (read on the loop).
+    public var tlsFailures: UInt64 { loop.preconditionInEventLoop(); return counts.tlsFailures }
     private let service: RouterService
     private let onData: @Sendable (DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
-    private var listener: (any Channel)?
+    /// Set by `start`, read by `shutdown` and `isListening` (any thread).
+    private let listener = Mutex<(any Channel)?>(nil)
+    private let redialTask = Mutex<RepeatedTask?>(nil)
+    // On the loop only.
     private var outbound: [Endpoint: OutboundPeer] = [:]
     private var inbound: [ObjectIdentifier: InboundPeer] = [:]
-    private var redialTask: RepeatedTask?
-    /// TLS handshakes or sessions that failed (on the loop).
-    public private(set) var tlsFailures: UInt64 = 0
+    private var counts = Counts()
+
+    struct Counts {
+        var inboundRefused: UInt64 = 0
+        var discoveryRefused: UInt64 = 0
+        var tlsFailures: UInt64 = 0
+    }
 
     enum OutboundState {
         case idle
@@ -133,29 +145,34 @@ public final class PeerManager: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    self.loop.preconditionInEventLoop()  // child channels share the listener's (the router's) loop
                     guard let remote = channel.remoteAddress,
                           let endpoint = Self.endpoint(of: remote)?.with(proto: self.configuration.privateNetwork == nil ? .tcp : .tls) else {
                         throw Refused(description: "no remote address")
                     }
                     if let refusal = self.inboundRefusal(from: endpoint) {
-                        self.inboundRefused += 1
+                        self.counts.inboundRefused += 1
                         self.audit?.record("inbound-refused", "refused an inbound peer connection: \(refusal)",
                                            metadata: ["peer": "\(endpoint.socketAddress)"])
                         throw Refused(description: refusal)
                     }
                     try self.installPipeline(on: channel, role: .server)
                     self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
-                    channel.closeFuture.whenComplete { _ in self.inbound[ObjectIdentifier(channel)] = nil }
+                    channel.closeFuture.whenComplete { _ in
+                        self.loop.preconditionInEventLoop()
+                        self.inbound[ObjectIdentifier(channel)] = nil
+                    }
                 }
             }
             .bind(host: "::", port: Int(configuration.listenPort)).get()
         if let mark = configuration.firewallMark {
             try await channel.setOption(.socketOption(.init(rawValue: SocketMark.optionName)), value: Int(mark)).get()
         }
-        listener = channel
-        redialTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(configuration.redialIntervalMs)) { [self] _ in
+        listener.withLock { $0 = channel }
+        let task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(configuration.redialIntervalMs)) { [self] _ in
             dialIdlePeers()
         }
+        redialTask.withLock { $0 = task }
         return channel.localAddress!
     }
 
@@ -163,6 +180,7 @@ public final class PeerManager: @unchecked Sendable {
 
     /// Why a new inbound connection from `endpoint` would break a limit, if it would (on the loop).
     private func inboundRefusal(from endpoint: Endpoint) -> String? {
+        loop.preconditionInEventLoop()
         if inbound.count >= PeerTuning.maxInbound { return "\(PeerTuning.maxInbound) inbound peers already" }
         if inbound.values.lazy.filter({ $0.endpoint.host == endpoint.host }).count >= PeerTuning.maxInboundPerAddress {
             return "\(PeerTuning.maxInboundPerAddress) connections from this address already"
@@ -176,8 +194,9 @@ public final class PeerManager: @unchecked Sendable {
 
     /// Closes the listener and every connection.
     public func shutdown() async {
-        redialTask?.cancel()
-        try? await listener?.close().get()
+        redialTask.withLock { $0?.cancel(); $0 = nil }
+        let bound = listener.withLock { $0 }
+        try? await bound?.close().get()
         let channels: [any Channel] = (try? await loop.submit { [self] in
             outbound.values.compactMap { if case let .connected(c) = $0.state { return c }; return nil } + inbound.values.map(\.channel)
         }.get()) ?? []
@@ -185,7 +204,7 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     /// Whether the peer listener is bound.
-    public var isListening: Bool { listener?.isActive ?? false }
+    public var isListening: Bool { listener.withLock { $0?.isActive } ?? false }
 
     /// Every configured and inbound peer with its state and traffic (on any thread).
     public func peers() async -> [PeerInfo] {
@@ -256,7 +275,7 @@ public final class PeerManager: @unchecked Sendable {
             // Beacons are unauthenticated: a flood of them must not make us dial without end.
             let discovered = outbound.values.lazy.filter { $0.type == .linkLocalDiscovery }.count
             guard discovered < PeerTuning.maxDiscoveredPeers, discoveryDials.take(now: RouterService.now().milliseconds) else {
-                discoveryRefused += 1
+                counts.discoveryRefused += 1
                 audit?.record("discovery-limit", "not dialling a peer found on the LAN: discovery limit reached",
                               metadata: ["endpoint": "\(endpoint)", "discoveredPeers": "\(discovered)"])
                 return
@@ -299,9 +318,11 @@ public final class PeerManager: @unchecked Sendable {
     // MARK: internals (on the loop)
 
     private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role) throws {
+        loop.preconditionInEventLoop()
         if let network = configuration.privateNetwork {
             try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger, audit: audit) { [self] in
-                tlsFailures += 1
+                loop.preconditionInEventLoop()
+                counts.tlsFailures += 1
             })
         }
         let audit = self.audit
@@ -313,6 +334,7 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     private func dialIdlePeers() {
+        loop.preconditionInEventLoop()
         for (endpoint, peer) in outbound.sorted(by: { $0.key.description < $1.key.description }) {
             guard case .idle = peer.state else { continue }
             dial(endpoint)
@@ -320,6 +342,7 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     private func dial(_ endpoint: Endpoint) {
+        loop.preconditionInEventLoop()
         outbound[endpoint]?.state = .connecting
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -348,6 +371,7 @@ public final class PeerManager: @unchecked Sendable {
             connecting = bootstrap.connect(host: name, port: Int(endpoint.port))
         }
         connecting.whenComplete { [self] result in
+            loop.preconditionInEventLoop()  // the bootstrap's group is the loop
             switch result {
             case let .success(channel):
                 guard outbound[endpoint] != nil, case .connecting = outbound[endpoint]!.state else {
@@ -360,6 +384,7 @@ public final class PeerManager: @unchecked Sendable {
                 let framing = NIOLoopBound(try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self),
                                            eventLoop: channel.eventLoop)
                 channel.closeFuture.whenComplete { _ in
+                    self.loop.preconditionInEventLoop()
                     let c = framing.value?.counters ?? PeerCounters()
                     if c.packetsIn > 0 { self.outbound[endpoint]?.failures = 0 }
                     self.outbound[endpoint]?.closedTx += c.bytesOut
@@ -377,6 +402,7 @@ public final class PeerManager: @unchecked Sendable {
 
     /// Counts a failed attempt; a discovered peer is forgotten after too many in a row.
     private func failedAttempt(_ endpoint: Endpoint, reason: String) {
+        loop.preconditionInEventLoop()
         guard let peer = outbound[endpoint], peer.type == .linkLocalDiscovery else { return }
         outbound[endpoint]?.failures += 1
         if peer.failures + 1 >= configuration.discoveredPeerAttempts {
