@@ -61,6 +61,12 @@ let package = Package(
             dependencies: ["MyceliumCore", "CSodium", "COpenSSL"],
             swiftSettings: strictSettings
         ),
+        // The data plane's rules (spec §4) with no I/O: bytes and time in, actions out.
+        .target(
+            name: "MyceliumDatapath",
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumRouting"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "MyceliumSystem",
             dependencies: ["MyceliumCore", "MyceliumCrypto", "CNetlink", "CMyceliumShims"],
@@ -69,7 +75,7 @@ let package = Package(
         .target(
             name: "MyceliumNode",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumSystem", "COpenSSL",
+                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumDatapath", "MyceliumSystem", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "MyceliumAPI",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumJSON",
+                "MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumNode", "MyceliumJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,8 +118,10 @@ let package = Package(
         .target(name: "CFuzzerDriver"),
         .executableTarget(name: "mycelium-fuzz", dependencies: ["MyceliumFuzz", "CFuzzerDriver"], swiftSettings: strictSettings),
 
-        // Test support: the protocol vectors (Tests/Fixtures) and, later, the simulator.
-        .target(name: "MyceliumTesting", dependencies: ["MyceliumCore", "MyceliumRouting"], swiftSettings: strictSettings),
+        // Test support: the protocol vectors (Tests/Fixtures), the simulator, and in-memory
+        // doubles of the TUN and of peer links for datapath cores.
+        .target(name: "MyceliumTesting", dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumDatapath"],
+                swiftSettings: strictSettings),
         .executableTarget(
             name: "mycelium-sim",
             dependencies: [
@@ -144,6 +152,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "MyceliumDatapathTests",
+            dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumRouting", "MyceliumDatapath", "MyceliumTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "MyceliumCryptoTests",
             dependencies: ["MyceliumCore", "MyceliumCrypto", "MyceliumTesting"],
             swiftSettings: strictSettings
@@ -171,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "MyceliumAPITests",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumAPI", "MyceliumTesting",
+                "MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumNode", "MyceliumAPI", "MyceliumTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

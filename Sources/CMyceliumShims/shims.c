@@ -20,11 +20,15 @@
 _Static_assert(IFNAMSIZ == 16, "IFNAMSIZ changed");
 
 int cmyc_tun_open(const char *name, char *actual) {
+    return cmyc_tun_open_flags(name, actual, 0);
+}
+
+int cmyc_tun_open_flags(const char *name, char *actual, int vnet_hdr) {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
@@ -34,6 +38,14 @@ int cmyc_tun_open(const char *name, char *actual) {
     memcpy(actual, ifr.ifr_name, IFNAMSIZ);
     actual[IFNAMSIZ - 1] = 0;
     return fd;
+}
+
+int cmyc_tun_set_vnet_hdr_size(int fd, int size) {
+    return ioctl(fd, TUNSETVNETHDRSZ, &size) == 0 ? 0 : -errno;
+}
+
+int cmyc_tun_set_offload(int fd, unsigned int flags) {
+    return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) == 0 ? 0 : -errno;
 }
 
 int cmyc_setns_net(int fd) {

@@ -1,5 +1,6 @@
 public import MyceliumCore
 public import MyceliumNode
+public import MyceliumDatapath
 
 /// The JSON bodies of the REST API, field for field as Rust Mycelium v0.7.10 writes them
 /// (spec §9): camelCase, members in Rust's declaration order, compact.

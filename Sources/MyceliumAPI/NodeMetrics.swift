@@ -1,4 +1,5 @@
 public import MyceliumNode
+import MyceliumDatapath
 import CoreMetrics
 import Prometheus
 import Synchronization
@@ -76,6 +77,8 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_datapath_dropped", [("reason", "peer_busy")]) { $0.datapath.droppedPeerBusy },
             counter("mycelium_datapath_dropped", [("reason", "tun_backlog")]) { $0.datapath.droppedTunBacklog },
             counter("mycelium_datapath_icmp_rate_limited") { $0.datapath.icmpRateLimited },
+            counter("mycelium_datapath_offload", [("event", "split")]) { $0.datapath.tunSuperPacketsIn },
+            counter("mycelium_datapath_offload", [("event", "coalesced")]) { $0.datapath.tunSegmentsCoalesced },
             counter("mycelium_datapath_cipher_evictions") { $0.datapath.cipherEvictions },
             counter("mycelium_datapath_decrypt_failures") { $0.datapath.decryptFailures },
             counter("mycelium_router_tlv_rate_limited") { Self.u($0.router.tlvsRateLimited) },

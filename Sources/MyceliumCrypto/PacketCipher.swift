@@ -77,6 +77,67 @@ public final class PacketCipher {
         return out
     }
 
+    /// Seals user header ‖ `body` into one new array (ciphertext ‖ tag ‖ nonce): the datapath's
+    /// path, one allocation per packet instead of three (header, concatenation, output).
+    public func seal(_ header: UserHeader, _ body: [UInt8]) -> [UInt8] {
+        let n = nextNonce().assumingMemoryBound(to: UInt8.self)
+        let total = UserHeader.length + body.count + EncryptedPayload.overhead
+        let head: (UInt8, UInt8, UInt8, UInt8) = (UserHeader.version, header.type.rawValue, 0, 0)
+        return [UInt8](unsafeUninitializedCapacity: total) { o, count in
+            let base = o.baseAddress!
+            var written: Int32 = 0
+            precondition(EVP_EncryptInit_ex(encryptContext, nil, nil, nil, n) == 1)
+            withUnsafeBytes(of: head) { h in
+                precondition(EVP_EncryptUpdate(encryptContext, base, &written, h.bindMemory(to: UInt8.self).baseAddress,
+                                               Int32(UserHeader.length)) == 1)
+            }
+            body.withUnsafeBufferPointer { p in
+                precondition(EVP_EncryptUpdate(encryptContext, base + UserHeader.length, &written, p.baseAddress, Int32(p.count)) == 1)
+            }
+            let sealedLength = UserHeader.length + body.count
+            var final: Int32 = 0
+            precondition(EVP_EncryptFinal_ex(encryptContext, base + sealedLength, &final) == 1)
+            precondition(cmyc_gcm_get_tag(encryptContext, base + sealedLength) == 1)
+            (base + sealedLength + EncryptedPayload.tagLength).update(from: n, count: EncryptedPayload.nonceLength)
+            count = total
+        }
+    }
+
+    /// Opens a payload whose plaintext is user header ‖ body: the header (nil when authentic but
+    /// not a valid user header) and the body in its own array (one allocation, no copy of the
+    /// body out of a whole plaintext).
+    public func openSplit(_ payload: [UInt8]) throws(Failure) -> (header: UserHeader?, body: [UInt8]) {
+        let layout: (ciphertext: Range<Int>, tag: Range<Int>, nonce: Range<Int>)
+        do { layout = try EncryptedPayload.layout(count: payload.count) } catch { throw .malformed(error) }
+        let headerLength = min(UserHeader.length, layout.ciphertext.count)
+        var head: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        var ok = true
+        let body = payload.withUnsafeBufferPointer { p -> [UInt8] in
+            let base = p.baseAddress!
+            var written: Int32 = 0
+            guard EVP_DecryptInit_ex(decryptContext, nil, nil, nil, base + layout.nonce.lowerBound) == 1,
+                  withUnsafeMutableBytes(of: &head, { h in
+                      EVP_DecryptUpdate(decryptContext, h.bindMemory(to: UInt8.self).baseAddress, &written, base, Int32(headerLength))
+                  }) == 1 else { ok = false; return [] }
+            let bodyLength = layout.ciphertext.count - headerLength
+            return [UInt8](unsafeUninitializedCapacity: max(bodyLength, 1)) { o, count in
+                var w: Int32 = 0
+                var final: Int32 = 0
+                guard EVP_DecryptUpdate(decryptContext, o.baseAddress, &w, base + headerLength, Int32(bodyLength)) == 1,
+                      cmyc_gcm_set_tag(decryptContext, base + layout.tag.lowerBound) == 1,
+                      EVP_DecryptFinal_ex(decryptContext, o.baseAddress! + Int(w), &final) == 1 else {
+                    ok = false
+                    count = 0
+                    return
+                }
+                count = bodyLength
+            }
+        }
+        guard ok else { throw .authenticationFailed }
+        let header = withUnsafeBytes(of: head) { try? UserHeader(decoding: UnsafeRawBufferPointer(rebasing: $0.prefix(headerLength))) }
+        return (header, body)
+    }
+
     /// Decrypts a payload laid out as ciphertext ‖ tag ‖ nonce; returns the plaintext.
     public func open(_ payload: [UInt8]) throws(Failure) -> [UInt8] {
         let layout: (ciphertext: Range<Int>, tag: Range<Int>, nonce: Range<Int>)

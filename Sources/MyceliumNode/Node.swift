@@ -5,18 +5,24 @@ import MyceliumRouting
 import MyceliumSystem
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A whole Mycelium node: identity, TUN, router, peers and datapath, wired together.
 ///
 /// `start()` installs what the node needs on the host (TUN device and its address, the fwmark
 /// rule) and `stop()` removes it again; a policy rule left by a crashed predecessor is replaced,
 /// never duplicated.
-public final class Node: @unchecked Sendable {
+///
+/// Sendable: the API reads the parts `start()` publishes through `published` (a `Mutex`); the
+/// TUN, netlink socket and reader sit behind `owned`; the rest is immutable.
+public final class Node: Sendable {
     public struct Configuration: Sendable {
         public var peers: [Endpoint] = []
         public var tcpListenPort: UInt16 = 9651
         public var tunName = "mycelium"
         public var noTun = false
+        /// TUN offloads (virtio header, TSO/USO, GRO on write) when the kernel accepts them.
+        public var tunOffload = true
         public var firewallMark: UInt32?
         /// A private network: peers only over TLS 1.3 with this network's PSK (spec §3.5).
         public var privateNetwork: PrivateNetwork?
@@ -47,22 +53,42 @@ public final class Node: @unchecked Sendable {
     public let startTime = Node.unixNow()
     private let logger: Logger
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var tun: TunDevice?
-    private var netlink: Netlink?
-    private var reader: TunReader?
-    public private(set) var service: RouterService?
-    public private(set) var datapath: Datapath?
-    public private(set) var peers: PeerManager?
-    public private(set) var discovery: LANDiscovery?
-    public private(set) var dnsDiscovery: PeerDNSDiscovery?
-    /// Rate-limited audit lines for refused peers, dropped lies and limits hit.
-    public private(set) var audit: AuditLog?
 
+    /// What the API reads while `start()`/`stop()` change it: behind one lock.
+    private struct Published {
+        var service: RouterService?
+        var datapath: Datapath?
+        var peers: PeerManager?
+        var discovery: LANDiscovery?
+        var dnsDiscovery: PeerDNSDiscovery?
+        var audit: AuditLog?
+        var listenPort: Int?
+    }
+
+    /// What only `start()` and `stop()` touch (not Sendable); a lock all the same, so a stop
+    /// racing a start cannot tear it.
+    private struct Owned {
+        var tun: TunDevice?
+        var netlink: Netlink?
+        var reader: TunReader?
+    }
+
+    private let published = Mutex(Published())
+    private let owned = Mutex(Owned())
+    private let tunReady = Atomic<Bool>(false)
+
+    public var service: RouterService? { published.withLock { $0.service } }
+    public var datapath: Datapath? { published.withLock { $0.datapath } }
+    public var peers: PeerManager? { published.withLock { $0.peers } }
+    public var discovery: LANDiscovery? { published.withLock { $0.discovery } }
+    public var dnsDiscovery: PeerDNSDiscovery? { published.withLock { $0.dnsDiscovery } }
+    /// Rate-limited audit lines for refused peers, dropped lies and limits hit.
+    public var audit: AuditLog? { published.withLock { $0.audit } }
     /// The port the peer listener is bound to (useful with `tcpListenPort` 0).
-    public private(set) var listenPort: Int?
+    public var listenPort: Int? { published.withLock { $0.listenPort } }
 
     /// The TUN device is up and addressed (false with `--no-tun` or before start).
-    public var isTunReady: Bool { tun != nil }
+    public var isTunReady: Bool { tunReady.load(ordering: .acquiring) }
 
     public init(identity: NodeIdentity, configuration: Configuration, logger: Logger) {
         self.identity = identity
@@ -73,13 +99,19 @@ public final class Node: @unchecked Sendable {
 
     public func start() async throws {
         let loop = group.next()
-        if !configuration.noTun || configuration.firewallMark != nil { netlink = try Netlink() }
+        if !configuration.noTun || configuration.firewallMark != nil {
+            try owned.withLock { $0.netlink = try Netlink() }
+        }
         if !configuration.noTun {
-            let tun = try TunDevice(name: configuration.tunName)
-            try netlink!.setLink(tun.name, up: true, mtu: Self.tunMTU)
+            let tun = try TunDevice(name: configuration.tunName, offload: configuration.tunOffload)
+            let address = identity.address
             // Prefix length 7, as Rust: the kernel's prefix route sends all of 400::/7 to the TUN.
-            do {
-                try netlink!.addAddress(identity.address, prefixLength: 7, interface: try netlink!.interfaceIndex(tun.name))
+            do throws(SystemError) {
+                try owned.withLock { (o: inout Owned) throws(SystemError) in
+                    let netlink = o.netlink!
+                    try netlink.setLink(tun.name, up: true, mtu: Self.tunMTU)
+                    try netlink.addAddress(address, prefixLength: 7, interface: try netlink.interfaceIndex(tun.name))
+                }
             } catch {
                 // Docker turns IPv6 off in a container's namespace; the kernel then only says EACCES.
                 if (try? TextFile.read("/proc/sys/net/ipv6/conf/\(tun.name)/disable_ipv6"))?.hasPrefix("1") == true {
@@ -89,17 +121,21 @@ public final class Node: @unchecked Sendable {
                 }
                 throw error
             }
-            self.tun = tun
-            logger.info("TUN ready", metadata: ["name": "\(tun.name)", "address": "\(identity.address)/7", "mtu": "\(Self.tunMTU)"])
+            owned.withLock { $0.tun = tun }
+            tunReady.store(true, ordering: .releasing)
+            logger.info("TUN ready", metadata: ["name": "\(tun.name)", "address": "\(identity.address)/7", "mtu": "\(Self.tunMTU)",
+                                                "offloads": "\(configuration.tunOffload ? tun.offloads.description : "off")"])
         }
+        let tun = owned.withLock { $0.tun }
         if let mark = configuration.firewallMark { try installFirewallMark(mark) }
 
         let service = RouterService(routerId: routerId, loop: loop)
         let audit = AuditLog(logger: logger) { RouterService.now().milliseconds }
-        self.audit = audit
+        published.withLock { $0.audit = audit }
         let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit)
         try await loop.submit {
             service.onForwardingTable = { datapath.tableChanged($0) }
+            service.beforeFlush = { datapath.flushTun() }
             service.onRouteEvent = { datapath.routeEvent($0) }
             service.onRefused = { id, why in
                 audit.record("refused-\(why)", "refused from a peer: \(why.rawValue)",
@@ -111,12 +147,12 @@ public final class Node: @unchecked Sendable {
                                                      firewallMark: configuration.firewallMark, privateNetwork: tls),
                                 service: service, logger: logger, audit: audit,
                                 onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
-        self.peers = peers
+        published.withLock { $0.peers = peers }
         let address: SocketAddress
         do { address = try await peers.start() } catch {
             throw StartFailure(description: "cannot listen for peers on --tcp-listen-port \(configuration.tcpListenPort): \(error)")
         }
-        listenPort = address.port
+        published.withLock { $0.listenPort = address.port }
         // NIO's description ("[IPv6]::/:::9651") is not an address a user can paste.
         let shown = PeerManager.endpoint(of: address)?.socketAddress ?? "\(address)"
         logger.info("listening for peers", metadata: ["address": "\(shown)", "peers": "\(configuration.peers.map(\.description))",
@@ -129,7 +165,7 @@ public final class Node: @unchecked Sendable {
             settings.tcpListenPort = UInt16(address.port ?? Int(configuration.tcpListenPort))
             settings.privateNetwork = tls != nil
             let discovery = LANDiscovery(configuration: settings, routerId: routerId, peers: peers, loop: loop, logger: logger)
-            self.discovery = discovery
+            published.withLock { $0.discovery = discovery }
             do { try await discovery.start() } catch {
                 throw StartFailure(description: "cannot listen for LAN discovery on --peer-discovery-port \(settings.port): \(error)")
             }
@@ -140,39 +176,42 @@ public final class Node: @unchecked Sendable {
             settings.proto = tls == nil ? .tcp : .tls
             let dns = PeerDNSDiscovery(configuration: settings, peers: peers, logger: logger)
             dns.start()
-            dnsDiscovery = dns
+            published.withLock { $0.dnsDiscovery = dns }
         }
         if let tun {
-            let reader = TunReader(tun: tun, loop: loop) { batch, dropped in
-                if dropped > 0 {
-                    datapath.tunBacklogDropped(dropped)
-                    audit.record("tun-backlog", "dropped \(dropped) packets read from the TUN: the datapath is behind")
+            let reader = TunReader(tun: tun, loop: loop) { batch, counts in
+                datapath.tunReaderCounted(counts)
+                if counts.backlogDropped > 0 {
+                    audit.record("tun-backlog", "dropped \(counts.backlogDropped) packets read from the TUN: the datapath is behind")
                 }
                 for packet in batch { datapath.fromTun(packet) }
-                service.flush()
+                datapath.flush()
             }
             reader.start()
-            self.reader = reader
+            owned.withLock { $0.reader = reader }
         }
-        self.service = service
-        self.datapath = datapath
+        published.withLock {
+            $0.service = service
+            $0.datapath = datapath
+        }
         logger.info("node started", metadata: ["address": "\(identity.address)", "subnet": "\(identity.subnet)",
                                                "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
     }
 
     /// Closes peers, stops the TUN reader, removes the TUN and the rule. Safe to call twice.
     public func stop() async {
-        reader?.stop()
-        reader = nil
-        dnsDiscovery?.shutdown()
-        dnsDiscovery = nil
+        owned.withLock { $0.reader }?.stop()
+        owned.withLock { $0.reader = nil }
+        let (dns, discovery, peers) = published.withLock { p in
+            defer { p.dnsDiscovery = nil; p.discovery = nil; p.peers = nil }
+            return (p.dnsDiscovery, p.discovery, p.peers)
+        }
+        dns?.shutdown()
         await discovery?.shutdown()
-        discovery = nil
         await peers?.shutdown()
-        peers = nil
         if let mark = configuration.firewallMark { removeFirewallMark(mark) }
-        tun = nil
-        netlink = nil
+        tunReady.store(false, ordering: .releasing)
+        owned.withLock { $0 = Owned() }
         try? await group.shutdownGracefully()
         logger.info("node stopped")
     }
@@ -183,16 +222,20 @@ public final class Node: @unchecked Sendable {
     /// usual tables.
     private func installFirewallMark(_ mark: UInt32) throws {
         let rule = Netlink.MarkRule(mark: mark, table: Self.markTable, priority: Self.markRulePriority)
-        try netlink!.replaceRule(rule)
-        try netlink!.replaceRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+        try owned.withLock { (o: inout Owned) throws(SystemError) in
+            try o.netlink!.replaceRule(rule)
+            try o.netlink!.replaceRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+        }
         logger.info("firewall mark rule installed", metadata: ["mark": "\(mark)", "table": "\(Self.markTable)"])
     }
 
     private func removeFirewallMark(_ mark: UInt32) {
         let rule = Netlink.MarkRule(mark: mark, table: Self.markTable, priority: Self.markRulePriority)
         do {
-            try netlink?.deleteRule(rule)
-            try netlink?.deleteRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+            try owned.withLock { (o: inout Owned) throws(SystemError) in
+                try o.netlink?.deleteRule(rule)
+                try o.netlink?.deleteRoute(Subnet.overlay, .unreachable, table: Self.markTable)
+            }
         } catch {
             logger.warning("could not remove the firewall mark rule", metadata: ["error": "\(error)"])
         }

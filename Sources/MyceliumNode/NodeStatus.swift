@@ -1,5 +1,6 @@
 public import MyceliumCore
 public import MyceliumRouting
+public import MyceliumDatapath
 import NIOCore
 import Synchronization
 #if canImport(Glibc)

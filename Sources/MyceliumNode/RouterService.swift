@@ -20,6 +20,8 @@ public final class RouterService: @unchecked Sendable {
     public var onForwardingTable: ((ForwardingTable) -> Void)?
     /// Called on `loop` for route events the datapath's queues care about.
     public var onRouteEvent: ((RouterAction) -> Void)?
+    /// Called on `loop` at the start of every `flush()` (the datapath's TUN writes).
+    public var beforeFlush: (() -> Void)?
     /// Called on `loop` when the router refused something a neighbour sent (audit log).
     public var onRefused: ((NeighbourId, Refusal) -> Void)?
 
@@ -114,6 +116,7 @@ public final class RouterService: @unchecked Sendable {
     /// Flushes every connection written to since the last flush.
     public func flush() {
         loop.preconditionInEventLoop()
+        beforeFlush?()
         for id in unflushed { peers[id]?.flush() }
         unflushed.removeAll(keepingCapacity: true)
     }

@@ -16,6 +16,14 @@ public struct ForwardingTable: Sendable {
         public let owner: PublicKey
         /// When the selected route expires unless refreshed.
         public let expires: Instant
+
+        public init(subnet: Subnet, nextHop: NeighbourId?, metric: Metric, owner: PublicKey, expires: Instant) {
+            self.subnet = subnet
+            self.nextHop = nextHop
+            self.metric = metric
+            self.owner = owner
+            self.expires = expires
+        }
     }
 
     public enum Lookup: Hashable, Sendable {

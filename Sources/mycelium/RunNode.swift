@@ -29,6 +29,9 @@ struct NodeOptions: ParsableArguments {
     @Flag(name: .long, help: "Run without a TUN device: route for others only (env MYCELIUM_NO_TUN=true).")
     var noTun = false
 
+    @Option(name: .long, help: "TUN offloads: the kernel hands over 64 KiB TCP/UDP super-packets and takes coalesced ones; true or false (env MYCELIUM_TUN_OFFLOAD; default true, off by itself where the kernel refuses).")
+    var tunOffload: String?
+
     @Option(name: .long, help: "Mark the node's own sockets with SO_MARK and keep marked traffic out of the overlay (env MYCELIUM_FIREWALL_MARK).")
     var firewallMark: String?
 
@@ -136,6 +139,14 @@ struct NodeOptions: ParsableArguments {
                 throw Invalid(description: "invalid value for --tun-name (MYCELIUM_TUN_NAME): '\(name)' must be 1 to 15 characters without '/' or spaces")
             }
             config.tunName = name
+        }
+        if let text = tunOffload ?? env["MYCELIUM_TUN_OFFLOAD"] {
+            guard let on = Self.boolValue(text) else {
+                throw Invalid(description: "invalid value for --tun-offload (MYCELIUM_TUN_OFFLOAD): '\(text)' is not true or false")
+            }
+            config.tunOffload = on
+        } else if let on = try file.optionalBool("tun_offload") {
+            config.tunOffload = on
         }
         config.noTun = try noTun || Self.bool(env, "MYCELIUM_NO_TUN", flag: "--no-tun") || file.bool("no_tun")
         config.peerDiscovery = try !(disablePeerDiscovery || Self.bool(env, "MYCELIUM_DISABLE_PEER_DISCOVERY", flag: "--disable-peer-discovery")
@@ -257,7 +268,7 @@ struct NodeOptions: ParsableArguments {
         } catch {
             throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
         }
-        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
                                   "peer_discovery_interfaces", "peer_dns", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
@@ -288,8 +299,12 @@ struct NodeOptions: ParsableArguments {
         }
 
         func bool(_ key: String) throws -> Bool {
+            try optionalBool(key) ?? false
+        }
+
+        func optionalBool(_ key: String) throws -> Bool? {
             switch values[key] {
-            case nil: return false
+            case nil: return nil
             case let .boolean(b)?: return b
             default: throw bad(key, "true or false")
             }
@@ -343,10 +358,17 @@ struct NodeOptions: ParsableArguments {
 
     static func bool(_ env: [String: String], _ name: String, flag: String) throws -> Bool {
         guard let text = env[name] else { return false }
+        guard let value = boolValue(text) else {
+            throw Invalid(description: "invalid value for \(flag) (\(name)): '\(text)' is not true or false")
+        }
+        return value
+    }
+
+    static func boolValue(_ text: String) -> Bool? {
         switch text.lowercased() {
         case "1", "true", "yes", "on": return true
         case "", "0", "false", "no", "off": return false
-        default: throw Invalid(description: "invalid value for \(flag) (\(name)): '\(text)' is not true or false")
+        default: return nil
         }
     }
 

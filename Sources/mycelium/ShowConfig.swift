@@ -25,6 +25,7 @@ struct ShowConfig: ParsableCommand {
             "\"tcpListenPort\": \(config.tcpListenPort)",
             "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
+            "\"tunOffload\": \(config.tunOffload)",
             "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
             // The key itself is never printed.
             "\"networkName\": " + (config.privateNetwork.map { JSON.quoted($0.name) } ?? "null"),

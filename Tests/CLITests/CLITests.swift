@@ -189,6 +189,8 @@ import Testing
         (["--firewall-mark", "banana"], [:], "--firewall-mark"),
         (["--firewall-mark=0"], [:], "--firewall-mark"),
         ([], ["MYCELIUM_NO_TUN": "maybe"], "MYCELIUM_NO_TUN"),
+        (["--tun-offload", "fast"], [:], "--tun-offload"),
+        ([], ["MYCELIUM_TUN_OFFLOAD": "2"], "MYCELIUM_TUN_OFFLOAD"),
         (["--tun-name", "a/b"], [:], "--tun-name"),
         (["--api-addr", "localhost"], [:], "--api-addr"),
         ([], ["MYCELIUM_API_ADDR": "1.2.3.4:99999"], "MYCELIUM_API_ADDR"),
@@ -270,6 +272,10 @@ import Testing
         #expect(unknown.status != 0 && unknown.stderr.contains("unknown key 'tcp_listen_prot'"), "\(unknown.stderr)")
         let (badType, _) = try Self.show([], file: "no_tun = \"yes\"\n")
         #expect(badType.status != 0 && badType.stderr.contains("no_tun") && badType.stderr.contains("true or false"), "\(badType.stderr)")
+        let (offloadOff, offloadJSON) = try Self.show([], file: "tun_offload = false\n")
+        #expect(offloadOff.status == 0 && offloadJSON["tunOffload"] as? Bool == false, "\(offloadOff.stderr)")
+        let (badOffload, _) = try Self.show([], file: "tun_offload = 1\n")
+        #expect(badOffload.status != 0 && badOffload.stderr.contains("tun_offload"), "\(badOffload.stderr)")
         let (syntax, _) = try Self.show([], file: "peers = [\n")
         #expect(syntax.status != 0 && syntax.stderr.contains("line"), "\(syntax.stderr)")
         for r in [unknown, badType, syntax] { #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)") }

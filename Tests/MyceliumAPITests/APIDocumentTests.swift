@@ -1,6 +1,7 @@
 import Foundation
 import MyceliumAPI
 import MyceliumCore
+import MyceliumDatapath
 import MyceliumNode
 import MyceliumTesting
 import Testing

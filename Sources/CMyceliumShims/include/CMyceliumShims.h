@@ -8,6 +8,13 @@
 /// a %d pattern). Writes the kernel's name to `actual` (IFNAMSIZ bytes). Returns the fd
 /// (non-blocking, close-on-exec) or -errno.
 int cmyc_tun_open(const char *name, char *actual);
+/// As `cmyc_tun_open`; with `vnet_hdr` every read and write starts with a `virtio_net_hdr`.
+int cmyc_tun_open_flags(const char *name, char *actual, int vnet_hdr);
+/// TUNSETVNETHDRSZ; 0 or -errno.
+int cmyc_tun_set_vnet_hdr_size(int fd, int size);
+/// TUNSETOFFLOAD with TUN_F_* bits (CSUM 0x01, TSO4 0x02, TSO6 0x04, USO4 0x20, USO6 0x40:
+/// Debian 12's headers lack the last two); 0 or -errno (EINVAL: a bit the kernel refuses).
+int cmyc_tun_set_offload(int fd, unsigned int flags);
 
 /// Moves the calling thread into the network namespace `fd` refers to. 0 or -errno.
 int cmyc_setns_net(int fd);

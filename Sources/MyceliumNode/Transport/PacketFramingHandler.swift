@@ -10,7 +10,9 @@ public import NIOCore
 /// rejected is skipped whole and counted; the stream stays in sync. A peer is closed when its
 /// framing is lost (unknown version or type) or when it sends more than
 /// `PeerTuning.maxConsecutiveDropped` rejected frames in a row (garbage or a flood), so a
-/// misbehaving peer costs us one connection, never a stall. Outbound: `Packet` → bytes.
+/// misbehaving peer costs us one connection, never a stall. Outbound: `Packet` → bytes, appended
+/// to one buffer that goes down the pipeline on `flush` (or once it holds `batchBytes`): one
+/// ByteBuffer and one NIO write per batch, not per packet.
 ///
 /// Backpressure: above the channel's high-water mark (`PeerTuning.outboxHighWater`) the
 /// datapath stops writing data to this peer (`RouterService.send` answers `.busy`); what is
@@ -26,6 +28,10 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private var decoder = FrameDecoder()
     private var consecutiveDropped = 0
     private var scratch: [UInt8] = []
+    /// Frames written since the last flush, not yet handed to the channel.
+    private var pending: ByteBuffer?
+    /// Above this many pending bytes the batch goes down without waiting for `flush`.
+    static let batchBytes = 64 << 10
     public private(set) var counters = PeerCounters()
     /// Bytes written since the channel went above its high-water mark.
     private var overflow = 0
@@ -107,8 +113,6 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         let packet = unwrapOutboundIn(data)
         scratch.removeAll(keepingCapacity: true)
         packet.encode(to: &scratch)
-        var out = context.channel.allocator.buffer(capacity: scratch.count)
-        out.writeBytes(scratch)
         counters.bytesOut += UInt64(scratch.count)
         counters.packetsOut += 1
         if !context.channel.isWritable {
@@ -119,7 +123,24 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
                 return
             }
         }
-        context.write(wrapOutboundOut(out), promise: promise)
+        if pending == nil { pending = context.channel.allocator.buffer(capacity: Self.batchBytes + scratch.count) }
+        pending!.writeBytes(scratch)
+        // A promise completes when its own bytes are written: send the batch with it.
+        if promise != nil || pending!.readableBytes >= Self.batchBytes { writePending(context: context, promise: promise) }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        writePending(context: context, promise: nil)
+        context.flush()
+    }
+
+    private func writePending(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard let batch = pending else {
+            promise?.succeed()
+            return
+        }
+        pending = nil
+        context.write(wrapOutboundOut(batch), promise: promise)
     }
 }
 

@@ -1,0 +1,101 @@
+/// A fixed-capacity map that forgets its least recently used entry to admit a new one.
+///
+/// O(1) lookup, insert and eviction: entries live in one array, chained from most to least
+/// recently used by indices (no per-entry allocation once the array has grown to `capacity`).
+/// Not thread-safe: its owner confines it (the datapath keeps one per core).
+public struct LRUCache<Key: Hashable, Value> {
+    private struct Slot {
+        var key: Key
+        var value: Value
+        var newer: Int
+        var older: Int
+    }
+
+    public let capacity: Int
+    private var slots: [Slot] = []
+    private var index: [Key: Int] = [:]
+    /// Most and least recently used slots; -1 when empty.
+    private var newest = -1
+    private var oldest = -1
+
+    public init(capacity: Int) {
+        precondition(capacity > 0, "an LRU cache needs room for one entry")
+        self.capacity = capacity
+        index.reserveCapacity(capacity)
+    }
+
+    public var count: Int { index.count }
+
+    /// The value for `key`, which becomes the most recently used.
+    public mutating func get(_ key: Key) -> Value? {
+        guard let i = index[key] else { return nil }
+        touch(i)
+        return slots[i].value
+    }
+
+    /// Without changing the order (inspection, tests).
+    public func peek(_ key: Key) -> Value? {
+        index[key].map { slots[$0].value }
+    }
+
+    /// Stores `value`; returns the entry evicted to make room, if any.
+    @discardableResult
+    public mutating func set(_ key: Key, _ value: Value) -> (key: Key, value: Value)? {
+        if let i = index[key] {
+            slots[i].value = value
+            touch(i)
+            return nil
+        }
+        if slots.count < capacity {
+            slots.append(Slot(key: key, value: value, newer: -1, older: -1))
+            let i = slots.count - 1
+            index[key] = i
+            pushNewest(i)
+            return nil
+        }
+        // Full: reuse the oldest slot in place.
+        let i = oldest
+        let evicted = (key: slots[i].key, value: slots[i].value)
+        unlink(i)
+        index[evicted.key] = nil
+        slots[i].key = key
+        slots[i].value = value
+        index[key] = i
+        pushNewest(i)
+        return evicted
+    }
+
+    /// Keys from most to least recently used (tests, inspection).
+    public var keysByRecency: [Key] {
+        var keys: [Key] = []
+        keys.reserveCapacity(count)
+        var i = newest
+        while i >= 0 {
+            keys.append(slots[i].key)
+            i = slots[i].older
+        }
+        return keys
+    }
+
+    private mutating func touch(_ i: Int) {
+        guard i != newest else { return }
+        unlink(i)
+        pushNewest(i)
+    }
+
+    private mutating func unlink(_ i: Int) {
+        let newer = slots[i].newer, older = slots[i].older
+        if newer >= 0 { slots[newer].older = older } else { newest = older }
+        if older >= 0 { slots[older].newer = newer } else { oldest = newer }
+        slots[i].newer = -1
+        slots[i].older = -1
+    }
+
+    private mutating func pushNewest(_ i: Int) {
+        slots[i].older = newest
+        slots[i].newer = -1
+        if newest >= 0 { slots[newest].newer = i }
+        newest = i
+        if oldest < 0 { oldest = i }
+    }
+}

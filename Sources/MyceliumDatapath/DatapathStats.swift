@@ -1,0 +1,58 @@
+// Counters and limits of the data plane: plain integers on the owning loop, read by the API.
+
+/// Datapath counters.
+public struct DatapathStats: Hashable, Sendable {
+    public var tunPacketsIn: UInt64 = 0
+    public var tunBytesIn: UInt64 = 0
+    public var tunPacketsOut: UInt64 = 0
+    public var tunBytesOut: UInt64 = 0
+    public var peerPacketsIn: UInt64 = 0
+    public var peerPacketsOut: UInt64 = 0
+    public var delivered: UInt64 = 0
+    public var queued: UInt64 = 0
+    public var droppedMalformed: UInt64 = 0
+    public var droppedNoRoute: UInt64 = 0
+    public var droppedNoKey: UInt64 = 0
+    public var droppedHopLimit: UInt64 = 0
+    public var droppedQueueFull: UInt64 = 0
+    public var droppedTunFull: UInt64 = 0
+    public var droppedNoTun: UInt64 = 0
+    public var decryptFailures: UInt64 = 0
+    public var messagesUnsupported: UInt64 = 0
+    /// Destination (or, for us, source) outside 400::/7, or a source in our own /64.
+    public var droppedUnroutable: UInt64 = 0
+    /// Decrypted packets whose inner header or OOB report contradicts the outer header.
+    public var droppedSpoofed: UInt64 = 0
+    /// Data for a peer whose outbox is above its high-water mark.
+    public var droppedPeerBusy: UInt64 = 0
+    /// ICMPv6 errors and out-of-band reports not sent: over their rate.
+    public var icmpRateLimited: UInt64 = 0
+    /// TUN batches dropped because the loop had too many waiting.
+    public var droppedTunBacklog: UInt64 = 0
+    public var cipherEvictions: UInt64 = 0
+    /// TUN reads that were GSO super-packets, split into segments (offloads on).
+    public var tunSuperPacketsIn: UInt64 = 0
+    /// Segments written to the TUN inside coalesced (GRO) super-packets (offloads on).
+    public var tunSegmentsCoalesced: UInt64 = 0
+
+    public init() {}
+
+}
+
+/// The datapath's own limits (not protocol constants; docs/security.md).
+public enum DatapathLimits {
+    /// Peers whose AES-GCM context is kept.
+    public static let cipherCache = 4096
+    /// ICMPv6 errors written to the TUN: burst, then per second.
+    public static let tunICMPBurst = 100
+    public static let tunICMPPerSecond = 100
+    /// Out-of-band ICMP reports sent to sources of packets we could not forward.
+    public static let outOfBandBurst = 50
+    public static let outOfBandPerSecond = 10
+    /// Packets read from the TUN waiting for the loop (counted in packets: under load the
+    /// reader wakes for one or two at a time); more are dropped, so a local flood cannot grow
+    /// memory (4096 × 1400 bytes ≈ 6 MB at most).
+    public static let tunBacklogPackets = 4096
+    /// TUN writes held for coalescing before they are flushed regardless of the batch's end.
+    public static let tunWriteBatch = 512
+}

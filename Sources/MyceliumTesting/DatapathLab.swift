@@ -1,0 +1,188 @@
+public import MyceliumCore
+public import MyceliumCrypto
+public import MyceliumDatapath
+public import MyceliumRouting
+
+/// Datapath cores joined by in-memory links on a virtual clock: the spec's §4 rules run end to
+/// end in-process, with no namespace, socket or thread.
+///
+/// Each node has a `TUN` double (what the core wrote, and what the test injects) and loopback
+/// links to its neighbours; `run()` carries packets across links until none is in flight.
+/// Forwarding tables are installed by hand (`installShortestPaths`, `setTable`) so a test decides
+/// exactly when a route exists, and answers `.routeNeeded` itself (`routeRequests`).
+public final class DatapathLab {
+    /// A node's TUN as the test sees it: what the core wrote to it.
+    public struct TUN {
+        public var written: [[UInt8]] = []
+    }
+
+    public struct LabNode {
+        public let identity: NodeIdentity
+        public var core: DatapathCore
+        public var tun = TUN()
+        /// Neighbour handle → index of the node at the other end.
+        public var links: [NeighbourId: Int] = [:]
+        /// Addresses the core asked the router about, in order.
+        public var routeRequests: [IPv6Address] = []
+        public var audits: [DatapathAudit] = []
+        /// Packets handed to each neighbour (whatever happened to them next).
+        public var sentToPeers = 0
+    }
+
+    public var now: Instant
+    public private(set) var nodes: [LabNode] = []
+    /// Packets on a link: (to node, over its neighbour handle, packet).
+    private var inFlight: [(to: Int, from: NeighbourId, packet: DataPacket)] = []
+    /// Links whose packets vanish (a test's cut cable).
+    public var cut: Set<Int> = []
+    private var actions: [DatapathCore.Action] = []
+
+    /// `count` nodes with keys drawn from `seed`; no links yet.
+    public init(count: Int, seed: UInt64 = 1, cipherCache: Int = DatapathLimits.cipherCache, now: Instant = Instant(milliseconds: 1_000)) {
+        self.now = now
+        var random = SeededRandom(seed: seed)
+        for _ in 0..<count {
+            let identity = NodeIdentity(secretKey: SecretKey(bytes: random.bytes(32))!)
+            nodes.append(LabNode(identity: identity, core: DatapathCore(identity: identity, cipherCache: cipherCache, now: now)))
+        }
+    }
+
+    /// A bare identity (a node that is not in the lab, e.g. a key for the cache tests).
+    public static func identity(seed: UInt64) -> NodeIdentity {
+        var random = SeededRandom(seed: seed)
+        return NodeIdentity(secretKey: SecretKey(bytes: random.bytes(32))!)
+    }
+
+    /// Joins `a` and `b`; each sees the other behind a new neighbour handle.
+    public func link(_ a: Int, _ b: Int) {
+        nodes[a].links[NeighbourId(UInt64(nodes[a].links.count + 1))] = b
+        nodes[b].links[NeighbourId(UInt64(nodes[b].links.count + 1))] = a
+    }
+
+    /// Joins the nodes in a line: 0 — 1 — 2 …
+    public func line() {
+        for i in 0..<(nodes.count - 1) { link(i, i + 1) }
+    }
+
+    public func neighbour(of node: Int, towards other: Int) -> NeighbourId? {
+        nodes[node].links.first { $0.value == other }?.key
+    }
+
+    /// Every node gets a route to every other node it can reach, along a shortest path.
+    public func installShortestPaths(expiresIn: Int64 = 60_000) {
+        for i in nodes.indices { setTable(i, entries: shortestPathEntries(from: i, expiresIn: expiresIn)) }
+    }
+
+    /// The entries `installShortestPaths` would give `node`.
+    public func shortestPathEntries(from node: Int, expiresIn: Int64 = 60_000) -> [ForwardingTable.Entry] {
+        var firstHop: [Int: (NeighbourId, Int)] = [:]
+        var frontier = [node]
+        var seen: Set<Int> = [node]
+        var distance = 0
+        while !frontier.isEmpty {
+            distance += 1
+            var next: [Int] = []
+            for n in frontier {
+                for (id, other) in nodes[n].links.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where !seen.contains(other) {
+                    seen.insert(other)
+                    firstHop[other] = (n == node ? id : firstHop[n]!.0, distance)
+                    next.append(other)
+                }
+            }
+            frontier = next
+        }
+        return firstHop.map { other, hop in
+            ForwardingTable.Entry(subnet: nodes[other].identity.subnet, nextHop: hop.0, metric: Metric(UInt16(hop.1 * 10)),
+                                  owner: nodes[other].identity.publicKey, expires: now + expiresIn)
+        }
+    }
+
+    public func setTable(_ node: Int, entries: [ForwardingTable.Entry]) {
+        nodes[node].core.tableChanged(ForwardingTable(localSubnet: nodes[node].identity.subnet, entries: entries))
+    }
+
+    // MARK: driving
+
+    /// The TUN of `node` hands its core one IPv6 packet.
+    public func fromTun(_ node: Int, _ packet: [UInt8]) {
+        nodes[node].core.fromTun(packet, now: now, into: &actions)
+        perform(at: node)
+    }
+
+    /// A packet arrives at `node` from its neighbour `from` (a peer the lab does not model).
+    public func fromPeer(_ node: Int, _ packet: DataPacket, from: NeighbourId = NeighbourId(999)) {
+        nodes[node].core.fromPeer(packet, now: now, into: &actions)
+        perform(at: node)
+    }
+
+    /// The router of `node` reports a route event (acquired, lost, query failed).
+    public func routeEvent(_ node: Int, _ event: RouterAction) {
+        nodes[node].core.routeEvent(event, now: now, into: &actions)
+        perform(at: node)
+    }
+
+    /// Carries packets over the links until none is in flight; returns how many crossed.
+    @discardableResult
+    public func run(maxSteps: Int = 10_000) -> Int {
+        var steps = 0
+        while !inFlight.isEmpty, steps < maxSteps {
+            let (to, from, packet) = inFlight.removeFirst()
+            steps += 1
+            nodes[to].core.fromPeer(packet, now: now, into: &actions)
+            _ = from
+            perform(at: to)
+        }
+        return steps
+    }
+
+    /// Packets in flight right now (a test may tamper with them before `run`).
+    public var pending: [DataPacket] {
+        get { inFlight.map(\.packet) }
+        set {
+            precondition(newValue.count == inFlight.count, "replace packets one for one")
+            for i in inFlight.indices { inFlight[i].packet = newValue[i] }
+        }
+    }
+
+    private func perform(at node: Int) {
+        for action in actions {
+            switch action {
+            case let .toPeer(packet, next):
+                nodes[node].sentToPeers += 1
+                guard let other = nodes[node].links[next], !cut.contains(node), !cut.contains(other) else { continue }
+                let back = neighbour(of: other, towards: node) ?? NeighbourId(0)
+                inFlight.append((to: other, from: back, packet: packet))
+            case let .toTun(packet):
+                nodes[node].tun.written.append(packet)
+            case let .routeNeeded(address):
+                nodes[node].routeRequests.append(address)
+            case let .audit(lie):
+                nodes[node].audits.append(lie)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+    }
+}
+
+/// IPv6 packets for datapath tests.
+public enum TestPackets {
+    /// An ICMPv6 echo request (valid checksum) from `source` to `destination`.
+    public static func echoRequest(from source: IPv6Address, to destination: IPv6Address, hopLimit: UInt8 = 64,
+                                   payload: Int = 56, identifier: UInt16 = 0x4242, sequence: UInt16 = 1) -> [UInt8] {
+        var message: [UInt8] = [128, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xFF), UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
+        message += (0..<payload).map { UInt8(truncatingIfNeeded: $0) }
+        let sum = ICMPv6.checksum(source: source, destination: destination, message: message[...])
+        message[2] = UInt8(sum >> 8)
+        message[3] = UInt8(sum & 0xFF)
+        return ipv6(from: source, to: destination, nextHeader: ICMPv6.nextHeader, hopLimit: hopLimit, payload: message)
+    }
+
+    /// A bare IPv6 packet around `payload` (no checksum work: for UDP/TCP tests build the L4 yourself).
+    public static func ipv6(from source: IPv6Address, to destination: IPv6Address, nextHeader: UInt8, hopLimit: UInt8 = 64,
+                            payload: [UInt8]) -> [UInt8] {
+        var packet: [UInt8] = [0x60, 0, 0, 0, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF), nextHeader, hopLimit]
+        packet += source.bytes
+        packet += destination.bytes
+        return packet + payload
+    }
+}
