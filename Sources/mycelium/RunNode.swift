@@ -410,7 +410,9 @@ struct HTTPService<App: ApplicationProtocol>: Service {
     func run() async throws {
         logger.info("serving HTTP", metadata: ["option": "\(option)", "address": "\(address)"])
         do {
-            try await app.runService()
+            // `run()`, not `runService()`: the latter installs its own SIGTERM handler and so
+            // finished on its own before our group shut down, which then exited with an error.
+            try await app.run()
         } catch {
             throw NodeOptions.Invalid(description: "cannot serve \(option) \(address): \(error)")
         }

@@ -172,5 +172,12 @@ struct FloodTests {
             let ready = Self.eventually(tries: 20) { Self.apiStatuses(ns, ["/readyz"]) == [200] }
             #expect(ready, "\(ns) not ready after the floods: \(Self.apiStatuses(ns, ["/readyz", "/api/v1/admin"]))")
         }
+        // And a node that carried all this still stops cleanly on SIGTERM: exit status 0.
+        for ns in [a, b] {
+            let process = lab.nodes[ns]!.process
+            NamespaceLab.terminate(process)
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0,
+                    "\(ns) did not stop cleanly: status \(process.terminationStatus): \(lab.log(of: ns).suffix(1000))")
+        }
     }
 }
