@@ -12,6 +12,8 @@ public final class RouterService: @unchecked Sendable {
     public let loop: any EventLoop
     private var router: Router
     private var peers: [NeighbourId: any Channel] = [:]
+    /// Where data for a neighbour goes without crossing its pipeline (its framing handler).
+    private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:]
     private var nextNeighbour: UInt64 = 1
     private var scheduledWake: Instant?
     private var wakeTask: Scheduled<Void>?
@@ -38,17 +40,20 @@ public final class RouterService: @unchecked Sendable {
     // MARK: entry points (on `loop`)
 
     /// Registers a connected peer; returns the handle its packets are reported with.
-    public func attach(_ channel: any Channel, staticCost: UInt16) -> NeighbourId {
+    /// `dataSink`, when given, takes the connection's data packets instead of `channel.write`.
+    public func attach(_ channel: any Channel, staticCost: UInt16, dataSink: ((DataPacket) -> Void)? = nil) -> NeighbourId {
         loop.preconditionInEventLoop()
         let id = NeighbourId(nextNeighbour)
         nextNeighbour += 1
         peers[id] = channel
+        dataSinks[id] = dataSink
         apply(.neighbourAdded(id, staticCost: staticCost))
         return id
     }
 
     public func detach(_ id: NeighbourId) {
         loop.preconditionInEventLoop()
+        dataSinks[id] = nil
         guard peers.removeValue(forKey: id) != nil else { return }
         apply(.neighbourRemoved(id))
     }
@@ -102,7 +107,11 @@ public final class RouterService: @unchecked Sendable {
         loop.preconditionInEventLoop()
         guard let channel = peers[id] else { return .gone }
         guard channel.isWritable else { return .busy }
-        channel.write(packet, promise: nil)
+        if case let .data(data) = packet, let sink = dataSinks[id] {
+            sink(data)
+        } else {
+            channel.write(packet, promise: nil)
+        }
         unflushed.insert(id)
         return .queued
     }
@@ -136,6 +145,7 @@ public final class RouterService: @unchecked Sendable {
             case let .disconnect(id):
                 peers[id]?.close(promise: nil)
                 peers[id] = nil
+                dataSinks[id] = nil
             case .forwardingTableChanged:
                 let table = router.forwardingTable()
                 onForwardingTable?(table)

@@ -37,6 +37,9 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private var overflow = 0
     private var stallCheck: Scheduled<Void>?
     private let onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)?
+    /// Data packets read go straight here instead of up the pipeline (no `NIOAny` box per
+    /// packet); `PeerHandler` sets it once the router knows the connection.
+    var onData: ((DataPacket) -> Void)?
 
     /// `onMisbehaviour` hears why a peer was closed for what it sent or did not read (audit log).
     public init(onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)? = nil) {
@@ -89,7 +92,11 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
                 case let .packet(packet):
                     consecutiveDropped = 0
                     counters.packetsIn += 1
-                    context.fireChannelRead(wrapInboundOut(packet))
+                    if case let .data(data) = packet, let onData {
+                        onData(data)
+                    } else {
+                        context.fireChannelRead(wrapInboundOut(packet))
+                    }
                 case .dropped:
                     counters.framesDropped += 1
                     consecutiveDropped += 1
@@ -110,7 +117,17 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let packet = unwrapOutboundIn(data)
+        append(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// A data packet from the datapath, framed into the pending batch as `write` would, without
+    /// boxing it through the pipeline. On the channel's loop, with this handler's context.
+    func enqueue(_ packet: DataPacket, context: ChannelHandlerContext) {
+        context.eventLoop.assertInEventLoop()
+        append(.data(packet), context: context, promise: nil)
+    }
+
+    private func append(_ packet: Packet, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         scratch.removeAll(keepingCapacity: true)
         packet.encode(to: &scratch)
         counters.bytesOut += UInt64(scratch.count)

@@ -18,11 +18,24 @@ public final class PeerHandler: ChannelInboundHandler {
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        neighbour = service.attach(context.channel, staticCost: Self.staticCost(of: context.channel.remoteAddress))
+        // Data bypasses the pipeline both ways when the framing handler is there (it always is
+        // on a peer connection): no `NIOAny` box and no handler hops per packet.
+        let pipeline = context.pipeline.syncOperations
+        let framing = try? pipeline.handler(type: PacketFramingHandler.self)
+        let framingContext = try? pipeline.context(handlerType: PacketFramingHandler.self)
+        var sink: ((DataPacket) -> Void)?
+        if let framing, let framingContext { sink = { framing.enqueue($0, context: framingContext) } }
+        let id = service.attach(context.channel, staticCost: Self.staticCost(of: context.channel.remoteAddress), dataSink: sink)
+        neighbour = id
+        if let framing {
+            let onData = self.onData
+            framing.onData = { onData($0, id) }
+        }
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        (try? context.pipeline.syncOperations.handler(type: PacketFramingHandler.self))?.onData = nil
         if let neighbour { service.detach(neighbour) }
         neighbour = nil
         context.fireChannelInactive()
