@@ -8,8 +8,9 @@
 # Order: the bare veth (the ceiling); mycelium with and without TUN offloads, plain and as a
 # private network (TLS 1.3 PSK peer links); then yggdrasil (default MTU and 1400), wireguard-go
 # and nebula when installed (OVERLAYS=1 installs them: yggdrasil wireguard-go wireguard-tools nebula).
-# PROFILE=1 adds a perf profile of each sending daemon of ours.
-# Needs root. Usage: [PROFILE=1] [OVERLAYS=1] bench/throughput.sh [seconds per iperf3 run]
+# PROFILE=1 adds a perf profile of each sending daemon of ours; QUICK=1 stops after our default
+# configuration.
+# Needs root. Usage: [PROFILE=1] [OVERLAYS=1] [QUICK=1] bench/throughput.sh [seconds per iperf3 run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -148,6 +149,8 @@ run_mycelium() { # label [options...]
 
 head -c 32 /dev/urandom > "$dir/net.key"
 run_mycelium mycelium
+# QUICK=1: our default configuration only (for a profile or a before/after of one change).
+[ "${QUICK:-0}" = 1 ] && exit 0
 run_mycelium myc-no-offload --tun-offload false
 # The same two nodes as a private network: every peer link is TLS 1.3 (PSK) around the framing.
 run_mycelium mycel-tls --network-name bench --network-key-file "$dir/net.key"

@@ -15,6 +15,7 @@ ALL_OPTIONS = {
         "peerDNS": {"clusterDomain": "k8s.example.", "names": ["mycelium-peers.other.svc.k8s.example"]},
         "tcpListenPort": 9751,
         "tunName": "myc0",
+        "tunOffload": False,
         "firewallMark": "0x4d59",
         "peerDiscovery": {"enabled": False, "port": 9750, "interfaces": ["eth0", "eth1"]},
         "privateNetwork": {"name": "cluster-net", "existingSecret": "mycelium-network", "secretKey": "net.key"},
@@ -129,6 +130,7 @@ def test_every_node_option_is_a_value():
     assert variables["MYCELIUM_PEERS"] == "tcp://[2001:db8::1]:9651 tcp://peer.example.org:9651"
     assert variables["MYCELIUM_TCP_LISTEN_PORT"] == "9751"
     assert variables["MYCELIUM_TUN_NAME"] == "myc0"
+    assert variables["MYCELIUM_TUN_OFFLOAD"] == "false"
     assert variables["MYCELIUM_FIREWALL_MARK"] == "0x4d59"
     assert variables["MYCELIUM_DISABLE_PEER_DISCOVERY"] == "true"
     assert variables["MYCELIUM_PEER_DISCOVERY_PORT"] == "9750"
