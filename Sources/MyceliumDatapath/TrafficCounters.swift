@@ -10,6 +10,11 @@ public struct TrafficCounters: Sendable {
     public struct Count: Hashable, Sendable {
         public var packets: UInt64 = 0
         public var bytes: UInt64 = 0
+
+        public init(packets: UInt64 = 0, bytes: UInt64 = 0) {
+            self.packets = packets
+            self.bytes = bytes
+        }
     }
 
     public static let limit = 4096
@@ -27,11 +32,16 @@ public struct TrafficCounters: Sendable {
     }
 
     private static func add(_ table: inout [IPv6Address: Count], _ key: IPv6Address, _ bytes: Int, _ overflow: inout UInt64) {
-        if table[key] == nil, table.count >= limit {
+        // One hash per packet and table (this runs for every packet routed).
+        if let i = table.index(forKey: key) {
+            table.values[i].packets += 1
+            table.values[i].bytes += UInt64(bytes)
+            return
+        }
+        guard table.count < limit else {
             overflow += 1
             return
         }
-        table[key, default: Count()].packets += 1
-        table[key, default: Count()].bytes += UInt64(bytes)
+        table[key] = Count(packets: 1, bytes: UInt64(bytes))
     }
 }

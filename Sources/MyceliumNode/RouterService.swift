@@ -88,7 +88,8 @@ public final class RouterService: @unchecked Sendable {
         address.flatMap(PeerManager.endpoint(of:))?.socketAddress ?? "unknown"
     }
 
-    private var unflushed: Set<NeighbourId> = []
+    /// Connections written to since the last flush: a handful, so a list (no hash per packet).
+    private var unflushed: [NeighbourId] = []
 
     public enum SendResult: Sendable {
         case queued
@@ -112,7 +113,7 @@ public final class RouterService: @unchecked Sendable {
         } else {
             channel.write(packet, promise: nil)
         }
-        unflushed.insert(id)
+        if unflushed.last != id, !unflushed.contains(id) { unflushed.append(id) }
         return .queued
     }
 
