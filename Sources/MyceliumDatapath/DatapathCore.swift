@@ -245,16 +245,16 @@ public struct DatapathCore {
         // sent there: only then did we really send what the reporter says it dropped.
         guard case let .route(entry) = table.lookup(report.originalDestination),
               let cipher = cipher(for: entry.owner),
-              let original = try? cipher.open(report.originalPayload),
-              original.count > UserHeader.length,
-              InboundPolicy.checkReportedPacket(original[UserHeader.length...], report: report) else {
+              let original = try? cipher.openSplit(report.originalPayload).body,
+              !original.isEmpty,
+              InboundPolicy.checkReportedPacket(original[...], report: report) else {
             stats.droppedSpoofed += 1
             actions.append(.audit(DatapathAudit("out-of-band ICMP about a packet we did not send", outer, inner: nil)))
             return
         }
         stats.delivered += 1
-        actions.append(.toTun(report.reconstruct(originalPacket: Array(original[UserHeader.length...]),
-                                                 localAddress: identity.address, hopLimit: outer.hopLimit)))
+        actions.append(.toTun(report.reconstruct(originalPacket: original, localAddress: identity.address,
+                                                 hopLimit: outer.hopLimit)))
     }
 
     /// Tells the source of `packet` (encrypted, to its key) why it went no further (§4.6).
