@@ -111,3 +111,25 @@ static inline SSL *cmyc_psk_connection_new(SSL_CTX *ctx, int server, BIO **rbio,
     if (server) SSL_set_accept_state(ssl); else SSL_set_connect_state(ssl);
     return ssl;
 }
+
+// MARK: HKDF-SHA256 (RFC 5869) for session keys (docs/sessions.md)
+#include <openssl/kdf.h>
+
+// One call: extract with `salt`, expand with `info` into `out`. Returns 1 on success.
+static inline int cmyc_hkdf_sha256(const unsigned char *salt, size_t salt_len,
+                                   const unsigned char *ikm, size_t ikm_len,
+                                   const unsigned char *info, size_t info_len,
+                                   unsigned char *out, size_t out_len) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    if (ctx == NULL) return 0;
+    size_t len = out_len;
+    int ok = EVP_PKEY_derive_init(ctx) == 1
+          && EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1
+          && EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_len) == 1
+          && EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, (int)ikm_len) == 1
+          && EVP_PKEY_CTX_add1_hkdf_info(ctx, info, (int)info_len) == 1
+          && EVP_PKEY_derive(ctx, out, &len) == 1
+          && len == out_len;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}

@@ -80,7 +80,21 @@ public final class PacketCipher {
     /// Seals user header ‖ `body` into one new array (ciphertext ‖ tag ‖ nonce): the datapath's
     /// path, one allocation per packet instead of three (header, concatenation, output).
     public func seal(_ header: UserHeader, _ body: [UInt8]) -> [UInt8] {
-        let n = nextNonce().assumingMemoryBound(to: UInt8.self)
+        seal(header, body, nonce: nextNonce().assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// Seals under a session key with the counter nonce `index ‖ counter` (both big-endian,
+    /// docs/sessions.md): the receiver finds its session by `index` and checks `counter` against
+    /// its replay window.
+    public func seal(_ header: UserHeader, _ body: [UInt8], index: UInt32, counter: UInt64) -> [UInt8] {
+        // Three u32s: contiguous, 12 bytes (a (u32, u64) tuple would be padded).
+        var nonce = (index.bigEndian, UInt32(truncatingIfNeeded: counter >> 32).bigEndian, UInt32(truncatingIfNeeded: counter).bigEndian)
+        return withUnsafeBytes(of: &nonce) { raw in
+            seal(header, body, nonce: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    private func seal(_ header: UserHeader, _ body: [UInt8], nonce n: UnsafePointer<UInt8>) -> [UInt8] {
         let total = UserHeader.length + body.count + EncryptedPayload.overhead
         let head: (UInt8, UInt8, UInt8, UInt8) = (UserHeader.version, header.type.rawValue, 0, 0)
         return [UInt8](unsafeUninitializedCapacity: total) { o, count in

@@ -2,6 +2,24 @@ public import MyceliumCore
 public import MyceliumCrypto
 public import MyceliumRouting
 
+/// The datapath's choices about sessions (docs/sessions.md).
+public struct SessionOptions: Sendable {
+    /// Off: behave as a Rust node (static scheme only, handshake messages dropped unanswered).
+    public var enabled = true
+    /// Refuse the static scheme for data in both directions: our-nodes-only clusters.
+    public var required = false
+    public var limits = SessionTable.Limits.standard
+    public var nonceFilter = NonceFilter.Limits.standard
+    /// Wall clock minus the monotonic clock, in ms (handshake timestamps survive restarts).
+    public var wallClockOffsetMs: Int64 = 0
+
+    public init(enabled: Bool = true, required: Bool = false, wallClockOffsetMs: Int64 = 0) {
+        self.enabled = enabled
+        self.required = required
+        self.wallClockOffsetMs = wallClockOffsetMs
+    }
+}
+
 /// The data plane's rules (spec §4) with no I/O: bytes and `now` in, actions out.
 ///
 /// Flow, from the TUN (`fromTun`): outbound checks and ICMPv6 replies (§4.3) → forwarding-table
@@ -12,6 +30,10 @@ public import MyceliumRouting
 /// key → inner header checked against the outer one (`InboundPolicy`) → `.toTun` with the hop
 /// limit stamped (§4.5), or out-of-band ICMP, itself checked against what we sent (§4.6).
 /// Route events (`routeEvent`) release what waited for a subnet, or fail it with ICMPv6.
+/// Sessions (docs/sessions.md): sealing goes through `SessionTable` (session key and counter
+/// nonce when a session is up, else the static key while a handshake is started); opening tries
+/// the session named by the nonce first, then the static key behind the per-sender replay
+/// filter (`NonceFilter`). `tick` drives handshake retries and key expiry.
 ///
 /// The shell (`Datapath` in MyceliumNode) performs the actions: writes to connections and the
 /// TUN, router queries, audit lines. Every drop is counted in `stats` by reason; the queues and
@@ -45,14 +67,27 @@ public struct DatapathCore {
     /// Counters; the shell adds what only it can see (TUN full, peer busy, backlog).
     public var stats = DatapathStats()
     public private(set) var traffic = TrafficCounters()
+    /// Nil when sessions are off.
+    public private(set) var sessions: SessionTable?
+    private var nonces: NonceFilter
+    /// Plaintext packets waiting for a session (`--require-sessions` only).
+    private var sessionWait = PacketQueue<[UInt8]>(limits: DatapathLimits.sessionWait)
+    private var outgoing: [SessionTable.Outgoing] = []
+    private var draining = false
 
     /// The hop limit of packets the node originates itself (OOB ICMP, messages).
     public static let originHopLimit: UInt8 = 64
     /// The largest IPv6 packet whose sealed form (user header, tag, nonce) fits a data packet.
     public static let largestTunPacket = DataPacket.maxPayloadLength - UserHeader.length - EncryptedPayload.overhead
 
-    public init(identity: NodeIdentity, cipherCache: Int = DatapathLimits.cipherCache, now: Instant) {
+    public init(identity: NodeIdentity, cipherCache: Int = DatapathLimits.cipherCache, sessions options: SessionOptions = .init(),
+                now: Instant) {
         self.identity = identity
+        self.sessions = options.enabled
+            ? SessionTable(identity: identity, limits: options.limits, requireSessions: options.required,
+                           wallClockOffsetMs: options.wallClockOffsetMs, now: now)
+            : nil
+        self.nonces = NonceFilter(limits: options.nonceFilter)
         self.policy = OutboundPolicy(nodeAddress: identity.address)
         self.table = .empty(localSubnet: identity.subnet)
         self.ciphers = LRUCache(capacity: cipherCache)
@@ -63,7 +98,21 @@ public struct DatapathCore {
     }
 
     /// Packets waiting for a route or a key.
-    public var queuedPackets: Int { outboundQueue.count + forwardQueue.count + inboundQueue.count }
+    public var queuedPackets: Int { outboundQueue.count + forwardQueue.count + inboundQueue.count + sessionWait.count }
+    /// `stats` with the session table's counters and the replay state's size.
+    public var report: DatapathStats {
+        var s = stats
+        if let sessions {
+            s.sessions = sessions.counters
+            s.sessionsUp = sessions.sessionsUp
+        }
+        s.replaySenders = nonces.senderCount
+        s.replayFingerprints = nonces.fingerprintCount
+        return s
+    }
+
+    /// Senders whose static nonces are remembered, and how many (memory of the replay state).
+    public var replayState: (senders: Int, fingerprints: Int) { (nonces.senderCount, nonces.fingerprintCount) }
     /// Peers whose cipher is cached.
     public var cachedCiphers: Int { ciphers.count }
 
@@ -128,12 +177,24 @@ public struct DatapathCore {
                 actions.append(.routeNeeded(header.destination))
                 return
             }
-            guard let cipher = cipher(for: entry.owner) else { stats.droppedNoKey += 1; return }
-            let sealed = cipher.seal(UserHeader(type: .ipv6), packet)
-            traffic.count(source: header.source, destination: header.destination, bytes: sealed.count)
-            route(DataPacket(hopLimit: header.hopLimit, source: header.source, destination: header.destination, payload: sealed),
-                  now: now, into: &actions)
+            defer { drainOutgoing(now: now, into: &actions) }
+            switch seal(.ipv6, packet, for: entry.owner, now: now) {
+            case let .sealed(sealed):
+                traffic.count(source: header.source, destination: header.destination, bytes: sealed.count)
+                route(DataPacket(hopLimit: header.hopLimit, source: header.source, destination: header.destination, payload: sealed),
+                      now: now, into: &actions)
+            case .wait:
+                if sessionWait.enqueue(packet, for: entry.owner.subnet) == .queued { stats.queued += 1 } else { stats.droppedQueueFull += 1 }
+            case .noKey:
+                stats.droppedNoKey += 1
+            }
         }
+    }
+
+    /// Handshake retries and key expiry; the shell calls it about once a second.
+    public mutating func tick(now: Instant, into actions: inout [Action]) {
+        sessions?.tick(now: now, into: &outgoing)
+        drainOutgoing(now: now, into: &actions)
     }
 
     // MARK: from a peer, and routing (every node, the originator included)
@@ -197,13 +258,46 @@ public struct DatapathCore {
             actions.append(.routeNeeded(packet.source))
             return
         }
-        guard let cipher = cipher(for: entry.owner) else { stats.droppedNoKey += 1; return }
-        let opened: (header: UserHeader?, body: [UInt8])
-        do { opened = try cipher.openSplit(packet.payload) } catch {
-            stats.decryptFailures += 1
-            return
+        defer { drainOutgoing(now: now, into: &actions) }
+        let owner = entry.owner
+        var opened: (header: UserHeader?, body: [UInt8])?
+        var viaSession = false
+        switch sessions?.open(packet.payload, from: owner, now: now, into: &outgoing) {
+        case let .opened(header, body)?:
+            opened = (header, body)
+            viaSession = true
+        case .replay?:
+            return  // counted by the session table
+        case .notSession?, nil:
+            break
         }
-        guard let header = opened.header else { stats.droppedMalformed += 1; return }
+        if opened == nil {
+            // The static scheme: refuse a nonce this sender already used, then open.
+            let fingerprint = NonceFilter.fingerprint(of: packet.payload)
+            if let fingerprint, nonces.seen(fingerprint, from: owner, now: now) {
+                stats.replaysDropped += 1
+                return
+            }
+            guard let cipher = cipher(for: owner) else { stats.droppedNoKey += 1; return }
+            do { opened = try cipher.openSplit(packet.payload) } catch {
+                stats.decryptFailures += 1
+                sessions?.undecryptable(from: owner, now: now, into: &outgoing)
+                return
+            }
+            if let fingerprint { nonces.record(fingerprint, from: owner, now: now) }
+        }
+        guard let opened, let header = opened.header else { stats.droppedMalformed += 1; return }
+        switch header.type {
+        case .ipv6, .message, .outOfBandICMP:
+            if !viaSession, let sessions, !sessions.acceptsStatic(from: owner, now: now) {
+                stats.downgradesRefused += 1
+                return
+            }
+        case .sessionInit, .sessionResponse:
+            guard !viaSession else { stats.droppedMalformed += 1; return }
+        case .sessionConfirm:
+            guard viaSession else { stats.droppedMalformed += 1; return }
+        }
         switch header.type {
         case .ipv6:
             var inner = opened.body
@@ -227,11 +321,19 @@ public struct DatapathCore {
         case .message:
             stats.messagesUnsupported += 1  // the message bus comes later
         case .outOfBandICMP:
-            deliverOutOfBand(opened.body[...], outer: packet, into: &actions)
+            deliverOutOfBand(opened.body[...], outer: packet, now: now, into: &actions)
+        case .sessionInit:
+            guard sessions != nil else { stats.sessionMessagesIgnored += 1; return }
+            sessions?.receivedInit(opened.body, from: owner, now: now, into: &outgoing)
+        case .sessionResponse:
+            guard sessions != nil else { stats.sessionMessagesIgnored += 1; return }
+            sessions?.receivedResponse(opened.body, from: owner, now: now, into: &outgoing)
+        case .sessionConfirm:
+            break  // its work (confirming the session) is done by opening it
         }
     }
 
-    private mutating func deliverOutOfBand(_ body: ArraySlice<UInt8>, outer: DataPacket, into actions: inout [Action]) {
+    private mutating func deliverOutOfBand(_ body: ArraySlice<UInt8>, outer: DataPacket, now: Instant, into actions: inout [Action]) {
         guard let report = try? OutOfBandICMP(decoding: Array(body)) else {
             stats.droppedMalformed += 1
             return
@@ -244,7 +346,7 @@ public struct DatapathCore {
         // The quoted payload must open with the key of its destination and hold a packet we
         // sent there: only then did we really send what the reporter says it dropped.
         guard case let .route(entry) = table.lookup(report.originalDestination),
-              let cipher = cipher(for: entry.owner),
+              let cipher = sessions?.cipherOfSent(report.originalPayload, to: entry.owner) ?? cipher(for: entry.owner),
               let original = try? cipher.openSplit(report.originalPayload).body,
               !original.isEmpty,
               InboundPolicy.checkReportedPacket(original[...], report: report) else {
@@ -265,16 +367,69 @@ public struct DatapathCore {
             stats.icmpRateLimited += 1
             return
         }
-        guard case let .route(entry) = table.lookup(packet.source), entry.nextHop != nil,
-              let cipher = cipher(for: entry.owner) else {
+        guard case let .route(entry) = table.lookup(packet.source), entry.nextHop != nil else {
             actions.append(.routeNeeded(packet.source))
             return
         }
         let report = OutOfBandICMP(message: message, reporterSubnet: identity.subnet, originalSource: packet.source,
                                    originalDestination: packet.destination, originalPayload: packet.payload)
-        let sealed = cipher.seal(UserHeader(type: .outOfBandICMP), report.encode())
+        guard case let .sealed(sealed) = seal(.outOfBandICMP, report.encode(), for: entry.owner, now: now) else { return }
         route(DataPacket(hopLimit: Self.originHopLimit, source: identity.subnet.ipv6!, destination: packet.source, payload: sealed),
               now: now, into: &actions)
+        drainOutgoing(now: now, into: &actions)
+    }
+
+    // MARK: sessions
+
+    enum Sealed {
+        case sealed([UInt8])
+        /// No session yet and sessions are required: hold it.
+        case wait
+        case noKey
+    }
+
+    /// Seals for `owner`: its session when one is up, else its static key (and a handshake is
+    /// started in `outgoing`).
+    private mutating func seal(_ type: UserHeader.PayloadType, _ body: [UInt8], for owner: PublicKey, now: Instant) -> Sealed {
+        switch sessions?.sealing(for: owner, now: now, into: &outgoing) {
+        case let .session(cipher, index, counter)?:
+            return .sealed(cipher.seal(UserHeader(type: type), body, index: index, counter: counter))
+        case .wait?:
+            return .wait
+        case .staticKey?, nil:
+            guard let cipher = cipher(for: owner) else { return .noKey }
+            return .sealed(cipher.seal(UserHeader(type: type), body))
+        }
+    }
+
+    /// Sends what the session table asked for; re-entrant calls leave it to the outer one.
+    private mutating func drainOutgoing(now: Instant, into actions: inout [Action]) {
+        guard !draining, !outgoing.isEmpty else { return }
+        draining = true
+        defer { draining = false }
+        var rounds = 0
+        while !outgoing.isEmpty, rounds < 64 {  // each round's work is bounded; so are the rounds
+            rounds += 1
+            let batch = outgoing
+            outgoing.removeAll(keepingCapacity: true)
+            for item in batch {
+                switch item {
+                case let .handshake(peer, type, body):
+                    guard let cipher = cipher(for: peer) else { stats.droppedNoKey += 1; continue }
+                    route(DataPacket(hopLimit: Self.originHopLimit, source: identity.address, destination: peer.overlayAddress,
+                                     payload: cipher.seal(UserHeader(type: type), body)), now: now, into: &actions)
+                case let .confirm(peer):
+                    guard case let .session(cipher, index, counter)? = sessions?.sealing(for: peer, now: now, into: &outgoing) else { continue }
+                    route(DataPacket(hopLimit: Self.originHopLimit, source: identity.address, destination: peer.overlayAddress,
+                                     payload: cipher.seal(UserHeader(type: .sessionConfirm), [], index: index, counter: counter)),
+                          now: now, into: &actions)
+                case let .established(peer):
+                    for packet in sessionWait.take(peer.subnet) { fromTun(packet, now: now, into: &actions, counted: true) }
+                case let .failed(peer):
+                    stats.droppedNoSession += UInt64(sessionWait.take(peer.subnet).count)
+                }
+            }
+        }
     }
 
     // MARK: helpers

@@ -1,3 +1,4 @@
+public import MyceliumCore
 // Counters and limits of the data plane: plain integers on the owning loop, read by the API.
 
 /// Datapath counters.
@@ -34,6 +35,20 @@ public struct DatapathStats: Hashable, Sendable {
     public var tunSuperPacketsIn: UInt64 = 0
     /// Segments written to the TUN inside coalesced (GRO) super-packets (offloads on).
     public var tunSegmentsCoalesced: UInt64 = 0
+    /// Static-scheme packets whose nonce the sender had already used (docs/sessions.md).
+    public var replaysDropped: UInt64 = 0
+    /// Static-scheme data from a peer we have a session with (a downgrade): refused.
+    public var downgradesRefused: UInt64 = 0
+    /// Packets that waited for a session the peer never answered (`--require-sessions`).
+    public var droppedNoSession: UInt64 = 0
+    /// Handshake messages received with sessions off (dropped unanswered, as Rust does).
+    public var sessionMessagesIgnored: UInt64 = 0
+    /// The session table's counters and gauges, filled in by `DatapathCore.report`.
+    public var sessions = SessionTable.Counters()
+    public var sessionsUp = 0
+    /// Static-scheme replay state: senders and nonce fingerprints held.
+    public var replaySenders = 0
+    public var replayFingerprints = 0
 
     public init() {}
 
@@ -55,4 +70,7 @@ public enum DatapathLimits {
     public static let tunBacklogPackets = 4096
     /// TUN writes held for coalescing before they are flushed regardless of the batch's end.
     public static let tunWriteBatch = 512
+    /// Packets held for a handshake with `--require-sessions`: 64 per peer, 4096 in all.
+    public static let sessionWait = PacketQueueLimits(perSubnetPackets: 64, totalPackets: 4096,
+                                                      perSubnetBytes: 64 * 1500, totalBytes: 4096 * 1500)
 }

@@ -122,6 +122,12 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
             _ = report.encode()
         case .message:
             if let message = try? MessagePacket(decoding: body) { _ = message.encode() }
+        case .sessionInit:
+            if let m = try? SessionInit(decoding: body) { precondition(m.encode() == Array(body.prefix(4 + 44)).enumerated().map { $0.offset < 4 && $0.offset > 0 ? 0 : $0.element }) }
+        case .sessionResponse:
+            if let m = try? SessionResponse(decoding: body) { precondition(m.encode() == Array(body.prefix(44)).enumerated().map { $0.offset < 4 && $0.offset > 0 ? 0 : $0.element }) }
+        case .sessionConfirm:
+            _ = SessionWire.nonce(of: body)
         }
     }
 

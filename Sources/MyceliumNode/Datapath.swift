@@ -5,6 +5,7 @@ public import MyceliumRouting
 public import MyceliumSystem
 import Logging
 import NIOCore
+import Foundation
 
 /// The data plane's shell on the router's loop: feeds `DatapathCore` (the rules, spec §4) and
 /// performs its actions.
@@ -32,17 +33,41 @@ public final class Datapath: @unchecked Sendable {
     private var routeRequests: [IPv6Address] = []
     private var askingRouter = false
 
-    public init(identity: NodeIdentity, service: RouterService, tun: TunDevice?, audit: AuditLog? = nil) {
+    private var ticker: RepeatedTask?
+
+    public init(identity: NodeIdentity, service: RouterService, tun: TunDevice?, audit: AuditLog? = nil,
+                sessions: SessionOptions = .init()) {
         self.service = service
         self.tun = tun
         self.audit = audit
-        self.core = DatapathCore(identity: identity, now: RouterService.now())
+        var options = sessions
+        // Handshake timestamps are wall-clock ms: they must keep growing across restarts.
+        let wall = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        options.wallClockOffsetMs = wall - RouterService.now().milliseconds
+        self.core = DatapathCore(identity: identity, sessions: options, now: RouterService.now())
         actions.reserveCapacity(64)
     }
 
+    /// Starts the once-a-second tick (handshake retries, key expiry); call on the loop.
+    public func start() {
+        service.loop.preconditionInEventLoop()
+        guard ticker == nil else { return }
+        ticker = service.loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.tick()
+        }
+    }
+
+    private func tick() {
+        service.loop.preconditionInEventLoop()
+        core.tick(now: RouterService.now(), into: &actions)
+        perform()
+        flush()
+    }
+
+    /// Counters, with the session table's and the replay state's.
     public var stats: DatapathStats {
         service.loop.preconditionInEventLoop()
-        return core.stats
+        return core.report
     }
 
     public var traffic: TrafficCounters {

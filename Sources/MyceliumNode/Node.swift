@@ -1,6 +1,7 @@
 public import Logging
 public import MyceliumCore
 public import MyceliumCrypto
+import MyceliumDatapath
 import MyceliumRouting
 import MyceliumSystem
 import NIOCore
@@ -23,6 +24,11 @@ public final class Node: Sendable {
         public var noTun = false
         /// TUN offloads (virtio header, TSO/USO, GRO on write) when the kernel accepts them.
         public var tunOffload = true
+        /// Sessions with forward secrecy and counter-based replay windows between our nodes
+        /// (docs/sessions.md); off = the static scheme only, as Rust.
+        public var sessions = true
+        /// Data only inside sessions: refuse and never send the static scheme (our nodes only).
+        public var requireSessions = false
         public var firewallMark: UInt32?
         /// A private network: peers only over TLS 1.3 with this network's PSK (spec §3.5).
         public var privateNetwork: PrivateNetwork?
@@ -132,8 +138,10 @@ public final class Node: Sendable {
         let service = RouterService(routerId: routerId, loop: loop)
         let audit = AuditLog(logger: logger) { RouterService.now().milliseconds }
         published.withLock { $0.audit = audit }
-        let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit)
+        let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit,
+                                sessions: SessionOptions(enabled: configuration.sessions, required: configuration.requireSessions))
         try await loop.submit {
+            datapath.start()
             service.onForwardingTable = { datapath.tableChanged($0) }
             service.beforeFlush = { datapath.flushTun() }
             service.onRouteEvent = { datapath.routeEvent($0) }

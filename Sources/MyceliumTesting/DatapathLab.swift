@@ -37,14 +37,62 @@ public final class DatapathLab {
     public var cut: Set<Int> = []
     private var actions: [DatapathCore.Action] = []
 
-    /// `count` nodes with keys drawn from `seed`; no links yet.
-    public init(count: Int, seed: UInt64 = 1, cipherCache: Int = DatapathLimits.cipherCache, now: Instant = Instant(milliseconds: 1_000)) {
+    /// Every packet that crossed a link, in order (a test replays them with `inject`).
+    public private(set) var carried: [(to: Int, packet: DataPacket)] = []
+    /// Packets for which this returns true vanish on their link (lost handshakes, say).
+    public var drop: ((_ to: Int, _ packet: DataPacket) -> Bool)?
+    private let cipherCache: Int
+    private var sessionOptions: [SessionOptions]
+
+    /// `count` nodes with keys drawn from `seed`; no links yet. Sessions are off unless given
+    /// (the §4 tests check the static scheme, which is what Rust speaks); `sessions` holds one
+    /// option set for all nodes or one per node.
+    public init(count: Int, seed: UInt64 = 1, cipherCache: Int = DatapathLimits.cipherCache,
+                sessions: [SessionOptions] = [SessionOptions(enabled: false)], now: Instant = Instant(milliseconds: 1_000)) {
         self.now = now
+        self.cipherCache = cipherCache
+        sessionOptions = sessions.count == count ? sessions : Array(repeating: sessions[0], count: count)
         var random = SeededRandom(seed: seed)
-        for _ in 0..<count {
+        for i in 0..<count {
             let identity = NodeIdentity(secretKey: SecretKey(bytes: random.bytes(32))!)
-            nodes.append(LabNode(identity: identity, core: DatapathCore(identity: identity, cipherCache: cipherCache, now: now)))
+            nodes.append(LabNode(identity: identity, core: DatapathCore(identity: identity, cipherCache: cipherCache,
+                                                                        sessions: sessionOptions[i], now: now)))
         }
+    }
+
+    /// `node` restarts: a fresh core with the same key and table (its sessions are gone). The
+    /// wall clock moves on with the virtual one, as across a real restart.
+    public func restart(_ node: Int) {
+        let table = nodes[node].core.table
+        nodes[node].core = DatapathCore(identity: nodes[node].identity, cipherCache: cipherCache,
+                                        sessions: sessionOptions[node], now: now)
+        nodes[node].core.tableChanged(table)
+    }
+
+    /// Moves the clock on by `ms`, ticking every core once a second on the way.
+    public func advance(_ ms: Int64) {
+        var left = ms
+        while left > 0 {
+            let step = min(left, 1_000)
+            now = now + step
+            left -= step
+            for i in nodes.indices {
+                nodes[i].core.tick(now: now, into: &actions)
+                perform(at: i)
+            }
+        }
+    }
+
+    /// Puts a packet on the link into `node` (a replay, a duplicate).
+    public func inject(_ node: Int, _ packet: DataPacket) {
+        inFlight.append((to: node, from: NeighbourId(0), packet: packet))
+    }
+
+    /// The user-data type of a static-sealed packet from `a` to `b` (nil when it is not one,
+    /// e.g. session-sealed): lets a test see handshake messages on the wire.
+    public func staticType(_ packet: DataPacket, between a: Int, and b: Int) -> UserHeader.PayloadType? {
+        guard let secret = nodes[a].identity.secretKey.sharedSecret(with: nodes[b].identity.publicKey) else { return nil }
+        return (try? PacketCipher(key: secret).openSplit(packet.payload))?.header?.type
     }
 
     /// A bare identity (a node that is not in the lab, e.g. a key for the cache tests).
@@ -128,6 +176,8 @@ public final class DatapathLab {
         while !inFlight.isEmpty, steps < maxSteps {
             let (to, from, packet) = inFlight.removeFirst()
             steps += 1
+            if let drop, drop(to, packet) { continue }
+            carried.append((to, packet))
             nodes[to].core.fromPeer(packet, now: now, into: &actions)
             _ = from
             perform(at: to)

@@ -32,6 +32,12 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "TUN offloads: the kernel hands over 64 KiB TCP/UDP super-packets and takes coalesced ones; true or false (env MYCELIUM_TUN_OFFLOAD; default true, off by itself where the kernel refuses).")
     var tunOffload: String?
 
+    @Option(name: .long, help: "Sessions with forward secrecy and replay windows between our nodes, negotiated in a way Rust nodes ignore; true or false (env MYCELIUM_SESSIONS; default true; false behaves as Rust: static keys only).")
+    var sessions: String?
+
+    @Flag(name: .long, help: "Carry data only inside sessions: refuse the static scheme from peers and never send it; for networks of our nodes only, Rust nodes become unreachable (env MYCELIUM_REQUIRE_SESSIONS=true).")
+    var requireSessions = false
+
     @Option(name: .long, help: "Mark the node's own sockets with SO_MARK and keep marked traffic out of the overlay (env MYCELIUM_FIREWALL_MARK).")
     var firewallMark: String?
 
@@ -147,6 +153,19 @@ struct NodeOptions: ParsableArguments {
             config.tunOffload = on
         } else if let on = try file.optionalBool("tun_offload") {
             config.tunOffload = on
+        }
+        if let text = sessions ?? env["MYCELIUM_SESSIONS"] {
+            guard let on = Self.boolValue(text) else {
+                throw Invalid(description: "invalid value for --sessions (MYCELIUM_SESSIONS): '\(text)' is not true or false")
+            }
+            config.sessions = on
+        } else if let on = try file.optionalBool("sessions") {
+            config.sessions = on
+        }
+        config.requireSessions = try requireSessions || Self.bool(env, "MYCELIUM_REQUIRE_SESSIONS", flag: "--require-sessions")
+            || file.bool("require_sessions")
+        if config.requireSessions && !config.sessions {
+            throw Invalid(description: "invalid value for --require-sessions (MYCELIUM_REQUIRE_SESSIONS): sessions are off (--sessions false)")
         }
         config.noTun = try noTun || Self.bool(env, "MYCELIUM_NO_TUN", flag: "--no-tun") || file.bool("no_tun")
         config.peerDiscovery = try !(disablePeerDiscovery || Self.bool(env, "MYCELIUM_DISABLE_PEER_DISCOVERY", flag: "--disable-peer-discovery")
@@ -268,7 +287,7 @@ struct NodeOptions: ParsableArguments {
         } catch {
             throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
         }
-        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "sessions", "require_sessions", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
                                   "peer_discovery_interfaces", "peer_dns", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {

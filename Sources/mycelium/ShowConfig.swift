@@ -26,6 +26,8 @@ struct ShowConfig: ParsableCommand {
             "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
             "\"tunOffload\": \(config.tunOffload)",
+            "\"sessions\": \(config.sessions)",
+            "\"requireSessions\": \(config.requireSessions)",
             "\"firewallMark\": " + (config.firewallMark.map(String.init) ?? "null"),
             // The key itself is never printed.
             "\"networkName\": " + (config.privateNetwork.map { JSON.quoted($0.name) } ?? "null"),

@@ -65,6 +65,53 @@ public struct LRUCache<Key: Hashable, Value> {
         return evicted
     }
 
+    /// Changes the value for `key` in place (no copy of a collection it holds), inserting
+    /// `make()` first if absent; the entry becomes the most recently used.
+    @discardableResult
+    public mutating func modify<R>(_ key: Key, default make: @autoclosure () -> Value,
+                                   _ body: (inout Value) -> R) -> (evicted: (key: Key, value: Value)?, result: R) {
+        var evicted: (key: Key, value: Value)?
+        if index[key] == nil { evicted = set(key, make()) } else { touch(index[key]!) }
+        let result = body(&slots[index[key]!].value)
+        return (evicted, result)
+    }
+
+    /// Changes an existing value in place; nil when `key` is absent.
+    public mutating func modifyExisting<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
+        guard let i = index[key] else { return nil }
+        touch(i)
+        return body(&slots[i].value)
+    }
+
+    /// Removes `key`; its slot is reused by the next insertion.
+    @discardableResult
+    public mutating func remove(_ key: Key) -> Value? {
+        guard let i = index.removeValue(forKey: key) else { return nil }
+        unlink(i)
+        let value = slots[i].value
+        // Move the last slot into the hole so `slots` stays dense.
+        let last = slots.count - 1
+        if i != last {
+            slots.swapAt(i, last)
+            index[slots[i].key] = i
+            let newer = slots[i].newer, older = slots[i].older
+            if newer >= 0 { slots[newer].older = i } else { newest = i }
+            if older >= 0 { slots[older].newer = i } else { oldest = i }
+        }
+        slots.removeLast()
+        return value
+    }
+
+    /// Every value, in no particular order.
+    public func forEachValue(_ body: (Value) -> Void) {
+        for i in index.values { body(slots[i].value) }
+    }
+
+    /// Changes every value in place, in no particular order.
+    public mutating func updateEach(_ body: (Key, inout Value) -> Void) {
+        for i in slots.indices where index[slots[i].key] == i { body(slots[i].key, &slots[i].value) }
+    }
+
     /// Keys from most to least recently used (tests, inspection).
     public var keysByRecency: [Key] {
         var keys: [Key] = []

@@ -42,6 +42,12 @@ public struct UserHeader: Hashable, Sendable {
         case message = 1
         /// An out-of-band ICMP report (§4.6).
         case outOfBandICMP = 2
+        /// Session handshake, first message, static-sealed (docs/sessions.md; Rust drops it).
+        case sessionInit = 0x10
+        /// Session handshake, answer, static-sealed.
+        case sessionResponse = 0x11
+        /// Session-sealed, empty: the initiator's first packet, which confirms the session.
+        case sessionConfirm = 0x12
     }
 
     public var type: PayloadType

@@ -1,0 +1,107 @@
+/// The handshake of a session between two of our nodes (docs/sessions.md), carried as user-data
+/// types a Rust node drops without a word (spec §4.2: unknown type → drop).
+///
+/// `SessionInit` (user type 0x10) and `SessionResponse` (0x11) travel sealed with the *static*
+/// key of the two nodes (so only the holders of those keys can make or read them); every later
+/// packet of the session is sealed with a session key and a counter nonce:
+/// ```
+/// SessionInit, 48 bytes
+/// 0         1          4                 8                    16                         48
+/// +---------+----------+-----------------+--------------------+--------------------------+
+/// | ver = 1 | reserved | initiator index | timestamp (u64 ms) | initiator ephemeral (32) |
+/// +---------+----------+-----------------+--------------------+--------------------------+
+///
+/// SessionResponse, 44 bytes
+/// 0         1          4                 8                 12                         44
+/// +---------+----------+-----------------+-----------------+--------------------------+
+/// | ver = 1 | reserved | responder index | initiator index | responder ephemeral (32) |
+/// +---------+----------+-----------------+-----------------+--------------------------+
+///
+/// Session data payload (any user type; `SessionConfirm` = 0x12 with an empty body)
+/// +----------------------------------+----------+------------------------------------------+
+/// | ciphertext (user header ‖ body)  | tag (16) | nonce = receiver index (4) ‖ counter (8) |
+/// +----------------------------------+----------+------------------------------------------+
+/// ```
+/// Integers are big-endian; reserved bytes are sent as 0 and not checked. The index is chosen
+/// by the node that *receives* under it; the timestamp is wall-clock milliseconds, strictly
+/// increasing per initiator (a replayed or stale Init is refused).
+public struct SessionInit: Hashable, Sendable {
+    public static let length = 48
+    public static let version: UInt8 = 1
+
+    public var initiatorIndex: UInt32
+    public var timestamp: UInt64
+    public var ephemeral: PublicKey
+
+    public init(initiatorIndex: UInt32, timestamp: UInt64, ephemeral: PublicKey) {
+        self.initiatorIndex = initiatorIndex
+        self.timestamp = timestamp
+        self.ephemeral = ephemeral
+    }
+
+    public init(decoding bytes: [UInt8]) throws(WireError) {
+        guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
+        guard bytes[0] == Self.version else { throw .unsupportedVersion(bytes[0]) }
+        initiatorIndex = SessionWire.u32(bytes, 4)
+        timestamp = UInt64(SessionWire.u32(bytes, 8)) << 32 | UInt64(SessionWire.u32(bytes, 12))
+        ephemeral = PublicKey(bytes: bytes[16..<48])!
+    }
+
+    public func encode() -> [UInt8] {
+        var out: [UInt8] = [Self.version, 0, 0, 0]
+        out.reserveCapacity(Self.length)
+        SessionWire.append(initiatorIndex, to: &out)
+        SessionWire.append(UInt32(truncatingIfNeeded: timestamp >> 32), to: &out)
+        SessionWire.append(UInt32(truncatingIfNeeded: timestamp), to: &out)
+        out += ephemeral.bytes
+        return out
+    }
+}
+
+public struct SessionResponse: Hashable, Sendable {
+    public static let length = 44
+
+    public var responderIndex: UInt32
+    public var initiatorIndex: UInt32
+    public var ephemeral: PublicKey
+
+    public init(responderIndex: UInt32, initiatorIndex: UInt32, ephemeral: PublicKey) {
+        self.responderIndex = responderIndex
+        self.initiatorIndex = initiatorIndex
+        self.ephemeral = ephemeral
+    }
+
+    public init(decoding bytes: [UInt8]) throws(WireError) {
+        guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
+        guard bytes[0] == SessionInit.version else { throw .unsupportedVersion(bytes[0]) }
+        responderIndex = SessionWire.u32(bytes, 4)
+        initiatorIndex = SessionWire.u32(bytes, 8)
+        ephemeral = PublicKey(bytes: bytes[12..<44])!
+    }
+
+    public func encode() -> [UInt8] {
+        var out: [UInt8] = [SessionInit.version, 0, 0, 0]
+        out.reserveCapacity(Self.length)
+        SessionWire.append(responderIndex, to: &out)
+        SessionWire.append(initiatorIndex, to: &out)
+        out += ephemeral.bytes
+        return out
+    }
+}
+
+/// The receiver index and counter of a session-sealed payload's nonce (its last 12 bytes).
+public enum SessionWire {
+    public static func nonce(of payload: [UInt8]) -> (index: UInt32, counter: UInt64)? {
+        guard payload.count >= EncryptedPayload.minimumLength else { return nil }
+        let n = payload.count - EncryptedPayload.nonceLength
+        return (u32(payload, n), UInt64(u32(payload, n + 4)) << 32 | UInt64(u32(payload, n + 8)))
+    }
+
+    static func u32(_ b: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3])
+    }
+
+    static func append(_ v: UInt32, to out: inout [UInt8]) {
+        out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+    }
+}

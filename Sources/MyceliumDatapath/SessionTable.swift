@@ -1,0 +1,423 @@
+public import MyceliumCore
+public import MyceliumRouting
+public import MyceliumCrypto
+
+/// Sessions with forward secrecy between our nodes (docs/sessions.md): the handshake's state
+/// machine, the per-direction ciphers, counters and replay windows. No I/O: `now` comes in,
+/// handshake messages to send go out in `outgoing`, and `DatapathCore` seals and routes them.
+///
+/// Per peer (keyed by its static key, LRU-bounded):
+/// - `current`: sends and receives; `previous`: receives only, until it expires (packets in
+///   flight across a rekey); `next`: the responder's new session, receive-only until the
+///   initiator's first packet under it confirms it;
+/// - `pending`: our Init in flight (ephemeral secret, index, attempts);
+/// - `lastInit`: the newest Init timestamp accepted (an older or equal one is a replay);
+/// - `capable`: the peer has spoken the handshake: its static-scheme data is refused while a
+///   session is up (no silent downgrade); `fallbackUntil`: it never answered, static until then.
+public struct SessionTable {
+    public struct Limits: Sendable {
+        /// A sender starts a new handshake once its session is this old…
+        public var rekeyAfterMs: Int64 = 120_000
+        /// …and never uses (nor accepts) a session older than this.
+        public var rejectAfterMs: Int64 = 180_000
+        /// Volume limits per session key (AES-GCM with counter nonces).
+        public var rekeyAfterPackets: UInt64 = 1 << 30
+        public var rejectAfterPackets: UInt64 = 1 << 31
+        /// First retry after this; doubled at each attempt.
+        public var handshakeTimeoutMs: Int64 = 1_000
+        /// Inits sent before the peer is taken to be a Rust node (static scheme only)…
+        public var handshakeAttempts = 3
+        /// …for this long, after which one more handshake is tried.
+        public var fallbackRetryMs: Int64 = 300_000
+        /// A peer whose packets we cannot open gets at most one Init per this (a restarted peer
+        /// lost our session; forged packets cannot make us do more).
+        public var undecryptableRetryMs: Int64 = 5_000
+        /// Peers with session state (LRU; an evicted peer redoes its handshake).
+        public var peers = 4096
+        /// Handshakes (Init or Response: four X25519 each) per second, all peers: burst, rate.
+        public var handshakeBurst = 200
+        public var handshakesPerSecond = 200
+
+        public init() {}
+        public static let standard = Limits()
+    }
+
+    public struct Counters: Hashable, Sendable {
+        public var initsSent: UInt64 = 0
+        public var responsesSent: UInt64 = 0
+        /// Sessions set up (both roles), rekeys included.
+        public var established: UInt64 = 0
+        public var rekeys: UInt64 = 0
+        /// Inits and responses refused: stale or replayed timestamp, unknown index, bad layout.
+        public var handshakesRefused: UInt64 = 0
+        /// Our handshake given up for a crossed one the peer leads.
+        public var crossed: UInt64 = 0
+        /// Peers that never answered: static scheme until the next try.
+        public var fallbacks: UInt64 = 0
+        /// Handshakes not done: over the rate.
+        public var rateLimited: UInt64 = 0
+        /// Session packets refused by the replay window (duplicate or too old).
+        public var replays: UInt64 = 0
+        /// Sessions erased (expired or replaced), with their keys.
+        public var erased: UInt64 = 0
+        public init() {}
+    }
+
+    /// What `DatapathCore` must send for the table.
+    public enum Outgoing {
+        /// Static-sealed handshake message of `type` to `peer`'s node address.
+        case handshake(PublicKey, UserHeader.PayloadType, [UInt8])
+        /// A session-sealed, empty `sessionConfirm` to `peer` (initiator, just established).
+        case confirm(PublicKey)
+        /// A session with `peer` can send now: release what waited for it.
+        case established(PublicKey)
+        /// The peer never answered: what waited for a session is dropped (`--require-sessions`).
+        case failed(PublicKey)
+    }
+
+    /// How `DatapathCore` must seal a packet for a peer.
+    public enum Sealing {
+        case session(PacketCipher, index: UInt32, counter: UInt64)
+        case staticKey
+        /// `--require-sessions` and no session yet: hold the packet (a handshake is on its way).
+        case wait
+    }
+
+    public enum Opened {
+        case opened(header: UserHeader?, body: [UInt8])
+        /// A replay or a counter below the window: dropped, counted.
+        case replay
+        /// Not sealed with one of this peer's sessions: try the static key.
+        case notSession
+    }
+
+    final class Session {
+        let localIndex: UInt32
+        let remoteIndex: UInt32
+        let send: PacketCipher
+        let receive: PacketCipher
+        let created: Int64
+        let initiator: Bool
+        var sendCounter: UInt64 = 0
+        var window = ReplayWindow()
+
+        init(localIndex: UInt32, remoteIndex: UInt32, send: PacketCipher, receive: PacketCipher, created: Int64, initiator: Bool) {
+            self.localIndex = localIndex
+            self.remoteIndex = remoteIndex
+            self.send = send
+            self.receive = receive
+            self.created = created
+            self.initiator = initiator
+        }
+    }
+
+    struct Pending {
+        let ephemeral: SecretKey
+        let index: UInt32
+        let message: [UInt8]
+        let sentAt: Int64
+        let attempt: Int
+    }
+
+    struct Peer {
+        var current: Session?
+        var previous: Session?
+        var next: Session?
+        var pending: Pending?
+        var lastInit: UInt64 = 0
+        var capable = false
+        var fallbackUntil: Int64 = 0
+        var lastUndecryptable: Int64 = .min / 2
+    }
+
+    public let identity: NodeIdentity
+    public let limits: Limits
+    /// Wall clock = monotonic `now` + this (Init timestamps must grow across restarts).
+    private let wallClockOffsetMs: Int64
+    public let requireSessions: Bool
+    private var peers: LRUCache<PublicKey, Peer>
+    /// Our receive indices → the peer they belong to.
+    private var indices: [UInt32: PublicKey] = [:]
+    private var lastTimestamp: UInt64 = 0
+    private var budget: TokenBucket
+    public private(set) var counters = Counters()
+    private var random = SystemIndexSource()
+
+    public init(identity: NodeIdentity, limits: Limits = .standard, requireSessions: Bool = false,
+                wallClockOffsetMs: Int64, now: Instant) {
+        self.identity = identity
+        self.limits = limits
+        self.requireSessions = requireSessions
+        self.wallClockOffsetMs = wallClockOffsetMs
+        peers = LRUCache(capacity: limits.peers)
+        budget = TokenBucket(burst: limits.handshakeBurst, rate: limits.handshakesPerSecond, perMs: 1000, now: now.milliseconds)
+    }
+
+    /// Peers with a session that can send.
+    public var sessionsUp: Int {
+        var n = 0
+        peers.forEachValue { if $0.current != nil { n += 1 } }
+        return n
+    }
+
+    /// Whether `peer` has a session we send with (tests, API).
+    public func hasSession(with peer: PublicKey) -> Bool { peers.peek(peer)?.current != nil }
+
+    // MARK: sending
+
+    /// How to seal the next packet for `peer`; starts (or renews) a handshake when needed.
+    public mutating func sealing(for peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) -> Sealing {
+        let limits = self.limits
+        let requireSessions = self.requireSessions
+        var start = false
+        let result: Sealing = peers.modify(peer, default: Peer()) { p in
+            if let s = p.current, now.milliseconds - s.created < limits.rejectAfterMs, s.sendCounter < limits.rejectAfterPackets {
+                let counter = s.sendCounter
+                s.sendCounter += 1
+                // The initiator renews first; the responder only if the initiator did not.
+                let age = now.milliseconds - s.created - (s.initiator ? 0 : limits.handshakeTimeoutMs * 10)
+                if p.pending == nil, age >= limits.rekeyAfterMs || counter >= limits.rekeyAfterPackets { start = true }
+                return .session(s.send, index: s.remoteIndex, counter: counter)
+            }
+            if p.pending == nil, now.milliseconds >= p.fallbackUntil { start = true }
+            return requireSessions ? .wait : .staticKey
+        }.result
+        if start { startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) }
+        return result
+    }
+
+    /// The cipher that sealed a payload we sent to `peer` under a session (out-of-band ICMP
+    /// quotes it back), found by the peer's index in its nonce.
+    public func cipherOfSent(_ payload: [UInt8], to peer: PublicKey) -> PacketCipher? {
+        guard let (index, _) = SessionWire.nonce(of: payload), let p = peers.peek(peer) else { return nil }
+        for s in [p.current, p.previous, p.next] { if let s, s.remoteIndex == index { return s.send } }
+        return nil
+    }
+
+    // MARK: receiving
+
+    /// Opens `payload` if its nonce names one of `peer`'s sessions; checks and advances the
+    /// session's replay window. A responder's `next` session is confirmed by its first packet.
+    public mutating func open(_ payload: [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) -> Opened {
+        guard let (index, counter) = SessionWire.nonce(of: payload), indices[index] == peer else { return .notSession }
+        let limits = self.limits
+        var confirmed = false
+        let result: Opened = peers.modifyExisting(peer) { p -> Opened in
+            let slots: [Session?] = [p.current, p.next, p.previous]
+            guard let s = slots.compactMap({ $0 }).first(where: { $0.localIndex == index }),
+                  now.milliseconds - s.created < limits.rejectAfterMs else { return .notSession }
+            guard s.window.isFresh(counter) else { return .replay }
+            guard let opened = try? s.receive.openSplit(payload) else { return .notSession }
+            _ = s.window.accept(counter)
+            if let n = p.next, n === s {
+                p.previous = p.current
+                p.current = n
+                p.next = nil
+                confirmed = true
+            }
+            return .opened(header: opened.header, body: opened.body)
+        } ?? .notSession
+        if case .replay = result { counters.replays += 1 }
+        if confirmed {
+            counters.established += 1
+            outgoing.append(.established(peer))
+        }
+        return result
+    }
+
+    /// Whether static-scheme data (IPv6, messages, OOB ICMP) from `peer` is accepted: not once
+    /// it has a session with us, nor ever with `--require-sessions` (docs/sessions.md, Downgrade).
+    public func acceptsStatic(from peer: PublicKey, now: Instant) -> Bool {
+        if requireSessions { return false }
+        guard let p = peers.peek(peer), p.capable, let s = p.current else { return true }
+        return now.milliseconds - s.created >= limits.rejectAfterMs
+    }
+
+    /// A packet from `peer` opened with no key we have: perhaps we restarted and it still uses
+    /// a session we lost. Starts a handshake, at most once per `undecryptableRetryMs` per peer.
+    public mutating func undecryptable(from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
+        // Any peer we route to, known or not (it may be the one that restarted: it forgot us).
+        if let p = peers.peek(peer) {
+            guard p.pending == nil, now.milliseconds - p.lastUndecryptable >= limits.undecryptableRetryMs else { return }
+        }
+        // Takes the handshake budget before any state is made: forgeries cannot churn the table.
+        startHandshake(with: peer, attempt: 1, now: now, into: &outgoing)
+        peers.modifyExisting(peer) { $0.lastUndecryptable = now.milliseconds }
+    }
+
+    // MARK: handshake
+
+    /// An authentic (static-sealed) Init from `peer`.
+    public mutating func receivedInit(_ bytes: [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
+        guard let message = try? SessionInit(decoding: bytes) else { counters.handshakesRefused += 1; return }
+        let state = peers.peek(peer) ?? Peer()
+        guard message.timestamp > state.lastInit else { counters.handshakesRefused += 1; return }
+        // Crossed handshakes: the smaller static key leads; the other answers it.
+        if state.pending != nil, identity.publicKey.bytes.lexicographicallyPrecedes(peer.bytes) {
+            counters.crossed += 1
+            return
+        }
+        guard budget.take(now: now.milliseconds) else { counters.rateLimited += 1; return }
+        let ephemeral = SecretKey.generate()
+        let index = newIndex(for: peer)
+        let response = SessionResponse(responderIndex: index, initiatorIndex: message.initiatorIndex,
+                                       ephemeral: ephemeral.publicKey).encode()
+        guard var keys = SessionCrypto.responderKeys(staticSecret: identity.secretKey, ephemeral: ephemeral,
+                                                     initiator: peer, initiatorEphemeral: message.ephemeral,
+                                                     responder: identity.publicKey, initMessage: bytes,
+                                                     responseMessage: response) else {
+            indices[index] = nil
+            counters.handshakesRefused += 1
+            return
+        }
+        let session = Session(localIndex: index, remoteIndex: message.initiatorIndex,
+                              send: PacketCipher(key: keys.responderToInitiator), receive: PacketCipher(key: keys.initiatorToResponder),
+                              created: now.milliseconds, initiator: false)
+        keys.wipe()
+        var freed: [UInt32] = []
+        var abandoned: UInt64 = 0, erased: UInt64 = 0
+        let evicted = peers.modify(peer, default: Peer()) { p in
+            if let pending = p.pending {
+                freed.append(pending.index)
+                p.pending = nil
+                abandoned += 1
+            }
+            if let old = p.next { freed.append(old.localIndex); erased += 1 }
+            p.next = session
+            p.lastInit = message.timestamp
+            p.capable = true
+            p.fallbackUntil = 0
+        }.evicted
+        forget(evicted)
+        for i in freed { indices[i] = nil }
+        counters.crossed += abandoned
+        counters.erased += erased
+        counters.responsesSent += 1
+        outgoing.append(.handshake(peer, .sessionResponse, response))
+    }
+
+    /// An authentic (static-sealed) Response from `peer`.
+    public mutating func receivedResponse(_ bytes: [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
+        guard let message = try? SessionResponse(decoding: bytes),
+              let pending = peers.peek(peer)?.pending, pending.index == message.initiatorIndex else {
+            counters.handshakesRefused += 1
+            return
+        }
+        guard var keys = SessionCrypto.initiatorKeys(staticSecret: identity.secretKey, ephemeral: pending.ephemeral,
+                                                     initiator: identity.publicKey, responder: peer,
+                                                     responderEphemeral: message.ephemeral,
+                                                     initMessage: pending.message, responseMessage: bytes) else {
+            counters.handshakesRefused += 1
+            return
+        }
+        let session = Session(localIndex: pending.index, remoteIndex: message.responderIndex,
+                              send: PacketCipher(key: keys.initiatorToResponder), receive: PacketCipher(key: keys.responderToInitiator),
+                              created: now.milliseconds, initiator: true)
+        keys.wipe()
+        var freed: [UInt32] = []
+        var rekey = false
+        peers.modifyExisting(peer) { p in
+            p.pending = nil  // the ephemeral secret goes with it (SecretKey wipes on deinit)
+            if let old = p.previous { freed.append(old.localIndex) }
+            rekey = p.current != nil
+            p.previous = p.current
+            p.current = session
+            p.capable = true
+            p.fallbackUntil = 0
+        }
+        for i in freed { indices[i] = nil }
+        counters.erased += UInt64(freed.count)
+        counters.established += 1
+        if rekey { counters.rekeys += 1 }
+        outgoing.append(.confirm(peer))
+        outgoing.append(.established(peer))
+    }
+
+    private mutating func startHandshake(with peer: PublicKey, attempt: Int, now: Instant, into outgoing: inout [Outgoing]) {
+        guard budget.take(now: now.milliseconds) else { counters.rateLimited += 1; return }
+        let ephemeral = SecretKey.generate()
+        let index = newIndex(for: peer)
+        lastTimestamp = max(lastTimestamp + 1, UInt64(max(0, now.milliseconds + wallClockOffsetMs)))
+        let message = SessionInit(initiatorIndex: index, timestamp: lastTimestamp, ephemeral: ephemeral.publicKey).encode()
+        var freed: UInt32?
+        let evicted = peers.modify(peer, default: Peer()) { p in
+            freed = p.pending?.index
+            p.pending = Pending(ephemeral: ephemeral, index: index, message: message, sentAt: now.milliseconds, attempt: attempt)
+        }.evicted
+        forget(evicted)
+        if let freed { indices[freed] = nil }
+        counters.initsSent += 1
+        outgoing.append(.handshake(peer, .sessionInit, message))
+    }
+
+    // MARK: time
+
+    /// Retries or abandons handshakes, erases expired sessions. Call about once a second.
+    public mutating func tick(now: Instant, into outgoing: inout [Outgoing]) {
+        let limits = self.limits
+        var retry: [(PublicKey, Int)] = []
+        var failed: [PublicKey] = []
+        var freed: [UInt32] = []
+        var erased: UInt64 = 0
+        var fallbacks: UInt64 = 0
+        peers.updateEach { key, p in
+            let t = now.milliseconds
+            if let pending = p.pending, t - pending.sentAt >= limits.handshakeTimeoutMs << (pending.attempt - 1) {
+                if pending.attempt < limits.handshakeAttempts {
+                    retry.append((key, pending.attempt + 1))
+                } else {
+                    freed.append(pending.index)
+                    p.pending = nil
+                    p.fallbackUntil = t + limits.fallbackRetryMs
+                    fallbacks += 1
+                    failed.append(key)
+                }
+            }
+            // The responder's unconfirmed session and old ones go once they may no longer be used.
+            if let s = p.current, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.current = nil; erased += 1 }
+            if let s = p.previous, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.previous = nil; erased += 1 }
+            if let s = p.next, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.next = nil; erased += 1 }
+        }
+        for i in freed { indices[i] = nil }
+        counters.erased += erased
+        counters.fallbacks += fallbacks
+        for (peer, attempt) in retry { startHandshake(with: peer, attempt: attempt, now: now, into: &outgoing) }
+        for peer in failed { outgoing.append(.failed(peer)) }
+    }
+
+    // MARK: helpers
+
+    private mutating func newIndex(for peer: PublicKey) -> UInt32 {
+        while true {
+            let i = random.next()
+            if indices[i] == nil {
+                indices[i] = peer
+                return i
+            }
+        }
+    }
+
+    /// A peer pushed out of the LRU: its indices go too.
+    private mutating func forget(_ evicted: (key: PublicKey, value: Peer)?) {
+        guard let (_, p) = evicted else { return }
+        for s in [p.current, p.previous, p.next] { if let s { indices[s.localIndex] = nil } }
+        if let pending = p.pending { indices[pending.index] = nil }
+    }
+}
+
+/// Receive indices drawn from the CSPRNG in bulk (one call per 256).
+struct SystemIndexSource {
+    private var pool: [UInt32] = []
+
+    mutating func next() -> UInt32 {
+        if pool.isEmpty {
+            let bytes = SecureRandom.bytes(1024)
+            pool = stride(from: 0, to: 1024, by: 4).map { (i: Int) -> UInt32 in
+                let high = UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16
+                let low = UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3])
+                return high | low
+            }
+        }
+        return pool.removeLast()
+    }
+}
