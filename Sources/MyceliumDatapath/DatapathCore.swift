@@ -426,7 +426,12 @@ public struct DatapathCore {
                 case let .established(peer):
                     for packet in sessionWait.take(peer.subnet) { fromTun(packet, now: now, into: &actions, counted: true) }
                 case let .failed(peer):
-                    stats.droppedNoSession += UInt64(sessionWait.take(peer.subnet).count)
+                    let waiting = sessionWait.take(peer.subnet)
+                    if sessions?.requireSessions == true {
+                        stats.droppedNoSession += UInt64(waiting.count)
+                    } else {
+                        for packet in waiting { fromTun(packet, now: now, into: &actions, counted: true) }
+                    }
                 }
             }
         }

@@ -32,6 +32,13 @@ public struct SessionTable {
         /// A peer whose packets we cannot open gets at most one Init per this (a restarted peer
         /// lost our session; forged packets cannot make us do more).
         public var undecryptableRetryMs: Int64 = 5_000
+        /// A session we sent on for this long without hearing anything under it is stale: a new
+        /// handshake is started (the peer may have restarted, or been rolled back to the static
+        /// scheme)…
+        public var staleAfterMs: Int64 = 15_000
+        /// …which is why a receiver that has sent nothing for this long after data arrived sends
+        /// an empty keepalive (a `sessionConfirm`) under the session.
+        public var keepaliveAfterMs: Int64 = 10_000
         /// Peers with session state (LRU; an evicted peer redoes its handshake).
         public var peers = 4096
         /// Handshakes (Init or Response: four X25519 each) per second, all peers: burst, rate.
@@ -67,11 +74,13 @@ public struct SessionTable {
     public enum Outgoing {
         /// Static-sealed handshake message of `type` to `peer`'s node address.
         case handshake(PublicKey, UserHeader.PayloadType, [UInt8])
-        /// A session-sealed, empty `sessionConfirm` to `peer` (initiator, just established).
+        /// A session-sealed, empty `sessionConfirm` to `peer`: the initiator's first packet, and
+        /// the keepalive of a receiver with nothing to send.
         case confirm(PublicKey)
         /// A session with `peer` can send now: release what waited for it.
         case established(PublicKey)
-        /// The peer never answered: what waited for a session is dropped (`--require-sessions`).
+        /// The peer never answered: what waited for a session goes static, or is dropped with
+        /// `--require-sessions`.
         case failed(PublicKey)
     }
 
@@ -100,6 +109,8 @@ public struct SessionTable {
         let initiator: Bool
         var sendCounter: UInt64 = 0
         var window = ReplayWindow()
+        var lastSent: Int64
+        var lastReceived: Int64
 
         init(localIndex: UInt32, remoteIndex: UInt32, send: PacketCipher, receive: PacketCipher, created: Int64, initiator: Bool) {
             self.localIndex = localIndex
@@ -108,6 +119,8 @@ public struct SessionTable {
             self.receive = receive
             self.created = created
             self.initiator = initiator
+            lastSent = created
+            lastReceived = created
         }
     }
 
@@ -174,13 +187,15 @@ public struct SessionTable {
             if let s = p.current, now.milliseconds - s.created < limits.rejectAfterMs, s.sendCounter < limits.rejectAfterPackets {
                 let counter = s.sendCounter
                 s.sendCounter += 1
+                s.lastSent = now.milliseconds
                 // The initiator renews first; the responder only if the initiator did not.
                 let age = now.milliseconds - s.created - (s.initiator ? 0 : limits.handshakeTimeoutMs * 10)
                 if p.pending == nil, age >= limits.rekeyAfterMs || counter >= limits.rekeyAfterPackets { start = true }
                 return .session(s.send, index: s.remoteIndex, counter: counter)
             }
             if p.pending == nil, now.milliseconds >= p.fallbackUntil { start = true }
-            return requireSessions ? .wait : .staticKey
+            // A peer that speaks sessions gets none of our static packets: they would be refused.
+            return requireSessions || p.capable ? .wait : .staticKey
         }.result
         if start { startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) }
         return result
@@ -203,12 +218,13 @@ public struct SessionTable {
         let limits = self.limits
         var confirmed = false
         let result: Opened = peers.modifyExisting(peer) { p -> Opened in
-            let slots: [Session?] = [p.current, p.next, p.previous]
-            guard let s = slots.compactMap({ $0 }).first(where: { $0.localIndex == index }),
-                  now.milliseconds - s.created < limits.rejectAfterMs else { return .notSession }
+            guard let s = Self.session(in: p, index: index), now.milliseconds - s.created < limits.rejectAfterMs else {
+                return .notSession
+            }
             guard s.window.isFresh(counter) else { return .replay }
             guard let opened = try? s.receive.openSplit(payload) else { return .notSession }
             _ = s.window.accept(counter)
+            s.lastReceived = now.milliseconds
             if let n = p.next, n === s {
                 p.previous = p.current
                 p.current = n
@@ -226,12 +242,15 @@ public struct SessionTable {
     }
 
     /// Whether static-scheme data (IPv6, messages, OOB ICMP) from `peer` is accepted: not once
-    /// it has a session with us, nor ever with `--require-sessions` (docs/sessions.md, Downgrade).
+    /// it has spoken the handshake, nor ever with `--require-sessions` (docs/sessions.md,
+    /// Downgrade).
     public func acceptsStatic(from peer: PublicKey, now: Instant) -> Bool {
         if requireSessions { return false }
-        guard let p = peers.peek(peer), p.capable, let s = p.current else { return true }
-        return now.milliseconds - s.created >= limits.rejectAfterMs
+        return !(peers.peek(peer)?.capable ?? false)
     }
+
+    /// Whether `peer` has spoken the handshake (and has not since stopped answering).
+    public func isCapable(_ peer: PublicKey) -> Bool { peers.peek(peer)?.capable ?? false }
 
     /// A packet from `peer` opened with no key we have: perhaps we restarted and it still uses
     /// a session we lost. Starts a handshake, at most once per `undecryptableRetryMs` per peer.
@@ -356,6 +375,8 @@ public struct SessionTable {
     public mutating func tick(now: Instant, into outgoing: inout [Outgoing]) {
         let limits = self.limits
         var retry: [(PublicKey, Int)] = []
+        var renew: [PublicKey] = []
+        var keepalive: [PublicKey] = []
         var failed: [PublicKey] = []
         var freed: [UInt32] = []
         var erased: UInt64 = 0
@@ -371,6 +392,20 @@ public struct SessionTable {
                     p.fallbackUntil = t + limits.fallbackRetryMs
                     fallbacks += 1
                     failed.append(key)
+                    // It answered before, not now: perhaps rolled back to the static scheme.
+                    // Its sessions are dead and static is accepted again.
+                    p.capable = false
+                    for s in [p.current, p.previous, p.next] { if let s { freed.append(s.localIndex); erased += 1 } }
+                    p.current = nil
+                    p.previous = nil
+                    p.next = nil
+                }
+            }
+            if let s = p.current {
+                if p.pending == nil, s.lastSent - s.lastReceived >= limits.staleAfterMs {
+                    renew.append(key)
+                } else if s.lastReceived > s.lastSent, t - s.lastSent >= limits.keepaliveAfterMs {
+                    keepalive.append(key)
                 }
             }
             // The responder's unconfirmed session and old ones go once they may no longer be used.
@@ -382,10 +417,20 @@ public struct SessionTable {
         counters.erased += erased
         counters.fallbacks += fallbacks
         for (peer, attempt) in retry { startHandshake(with: peer, attempt: attempt, now: now, into: &outgoing) }
+        for peer in renew { startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) }
+        for peer in keepalive { outgoing.append(.confirm(peer)) }
         for peer in failed { outgoing.append(.failed(peer)) }
     }
 
     // MARK: helpers
+
+    /// The session of `p` we receive under `index` (no array: this runs per packet).
+    private static func session(in p: Peer, index: UInt32) -> Session? {
+        if let s = p.current, s.localIndex == index { return s }
+        if let s = p.next, s.localIndex == index { return s }
+        if let s = p.previous, s.localIndex == index { return s }
+        return nil
+    }
 
     private mutating func newIndex(for peer: PublicKey) -> UInt32 {
         while true {

@@ -62,7 +62,8 @@ public final class DatapathLab {
 
     /// `node` restarts: a fresh core with the same key and table (its sessions are gone). The
     /// wall clock moves on with the virtual one, as across a real restart.
-    public func restart(_ node: Int) {
+    public func restart(_ node: Int, sessions: SessionOptions? = nil) {
+        if let sessions { sessionOptions[node] = sessions }
         let table = nodes[node].core.table
         nodes[node].core = DatapathCore(identity: nodes[node].identity, cipherCache: cipherCache,
                                         sessions: sessionOptions[node], now: now)

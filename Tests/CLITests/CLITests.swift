@@ -191,6 +191,9 @@ import Testing
         ([], ["MYCELIUM_NO_TUN": "maybe"], "MYCELIUM_NO_TUN"),
         (["--tun-offload", "fast"], [:], "--tun-offload"),
         ([], ["MYCELIUM_TUN_OFFLOAD": "2"], "MYCELIUM_TUN_OFFLOAD"),
+        (["--sessions", "maybe"], [:], "--sessions"),
+        ([], ["MYCELIUM_REQUIRE_SESSIONS": "yes please"], "MYCELIUM_REQUIRE_SESSIONS"),
+        (["--require-sessions", "--sessions", "false"], [:], "--require-sessions"),
         (["--tun-name", "a/b"], [:], "--tun-name"),
         (["--api-addr", "localhost"], [:], "--api-addr"),
         ([], ["MYCELIUM_API_ADDR": "1.2.3.4:99999"], "MYCELIUM_API_ADDR"),
@@ -274,6 +277,8 @@ import Testing
         #expect(badType.status != 0 && badType.stderr.contains("no_tun") && badType.stderr.contains("true or false"), "\(badType.stderr)")
         let (offloadOff, offloadJSON) = try Self.show([], file: "tun_offload = false\n")
         #expect(offloadOff.status == 0 && offloadJSON["tunOffload"] as? Bool == false, "\(offloadOff.stderr)")
+        let (strict, strictJSON) = try Self.show([], file: "require_sessions = true\nsessions = true\n")
+        #expect(strict.status == 0 && strictJSON["requireSessions"] as? Bool == true, "\(strict.stderr)")
         let (badOffload, _) = try Self.show([], file: "tun_offload = 1\n")
         #expect(badOffload.status != 0 && badOffload.stderr.contains("tun_offload"), "\(badOffload.stderr)")
         let (syntax, _) = try Self.show([], file: "peers = [\n")

@@ -47,6 +47,8 @@ import Testing
         (["MYCELIUM_TUN_NAME": "myc9"], "tunName", "\"myc9\""),
         (["MYCELIUM_NO_TUN": "yes"], "noTun", "true"),
         (["MYCELIUM_TUN_OFFLOAD": "false"], "tunOffload", "false"),
+        (["MYCELIUM_SESSIONS": "false"], "sessions", "false"),
+        (["MYCELIUM_REQUIRE_SESSIONS": "true"], "requireSessions", "true"),
         (["MYCELIUM_FIREWALL_MARK": "0x10"], "firewallMark", "16"),
         (["MYCELIUM_NETWORK_NAME": "probe-net", "MYCELIUM_NETWORK_KEY_FILE": "KEYFILE"], "networkName", "\"probe-net\""),
         (["MYCELIUM_DISABLE_PEER_DISCOVERY": "on"], "peerDiscovery", "false"),

@@ -92,7 +92,12 @@ import Testing
         }
         #expect(Self.ping(lab, 0, 1))
         #expect(dropped == 1 && !Self.sessionUp(lab, 0, 1))
-        #expect(Self.ping(lab, 0, 1, 2), "static while the handshake is retried")
+        if type == .sessionInit {
+            #expect(Self.ping(lab, 0, 1, 2), "static while the handshake is retried: B never heard of sessions from A")
+        } else {
+            // B answered, so it knows A speaks sessions: A's static packets are refused there.
+            #expect(!Self.ping(lab, 0, 1, 2) && lab.nodes[1].core.stats.downgradesRefused == 1)
+        }
         lab.advance(1_000)
         lab.run()
         #expect(Self.sessionUp(lab, 0, 1) && Self.sessionUp(lab, 1, 0))
@@ -220,6 +225,54 @@ import Testing
         lab.advance(300_000)
         #expect(Self.ping(lab, 0, 1, 99))
         #expect(lab.nodes[0].core.report.sessions.initsSent == 4)
+    }
+
+    @Test("a peer that answered before and is rolled back to the static scheme: traffic resumes both ways after the fallback")
+    func rolledBack() {
+        let lab = Self.lab()
+        #expect(Self.ping(lab, 0, 1) && Self.ping(lab, 1, 0))
+        lab.restart(1, sessions: Self.rustLike)
+        var firstBoth: Int?
+        for second in 0..<40 {
+            let there = Self.ping(lab, 0, 1, UInt16(second + 10)), back = Self.ping(lab, 1, 0, UInt16(second + 10))
+            if there && back && firstBoth == nil { firstBoth = second }
+            lab.advance(1_000)
+            lab.run()
+        }
+        // Stale after 15 s without an answer, three Inits over 7 s, then static both ways.
+        #expect(firstBoth != nil && firstBoth! <= 26, "recovered after \(String(describing: firstBoth)) s")
+        #expect(lab.nodes[0].core.report.sessions.fallbacks == 1 && lab.nodes[0].core.report.sessionsUp == 0)
+        #expect(Self.ping(lab, 0, 1, 99) && Self.ping(lab, 1, 0, 99))
+    }
+
+    @Test("one-way traffic: the receiver's keepalives keep the session from going stale")
+    func keepalive() {
+        let lab = Self.lab()
+        #expect(Self.ping(lab, 0, 1))
+        for seq in UInt16(2)..<62 {
+            #expect(Self.ping(lab, 0, 1, seq))
+            lab.advance(1_000)
+            lab.run()
+        }
+        #expect(lab.nodes[0].core.report.sessions.initsSent == 1, "no handshake for staleness")
+        #expect(lab.nodes[0].core.report.sessions.rekeys == 0)
+    }
+
+    @Test("static data from a peer that has spoken the handshake is refused even after its session expired")
+    func stickyCapable() throws {
+        let lab = Self.lab()
+        #expect(Self.ping(lab, 0, 1))
+        lab.advance(200_000)  // every session erased
+        #expect(!Self.sessionUp(lab, 0, 1) && !Self.sessionUp(lab, 1, 0))
+        let a = lab.nodes[0].identity, b = lab.nodes[1].identity
+        let key = try #require(a.secretKey.sharedSecret(with: b.publicKey))
+        let forged = PacketCipher(key: key).seal(UserHeader(type: .ipv6), TestPackets.echoRequest(from: a.address, to: b.address))
+        lab.inject(1, DataPacket(hopLimit: 60, source: a.address, destination: b.address, payload: forged))
+        lab.run()
+        #expect(lab.nodes[1].tun.written.count == 1 && lab.nodes[1].core.stats.downgradesRefused == 1)
+        // A's next packet waits for the new session instead of going static, then arrives.
+        #expect(Self.ping(lab, 0, 1, 2))
+        #expect(lab.nodes[1].core.stats.downgradesRefused == 1)
     }
 
     @Test("--require-sessions: packets wait for the handshake, then go; to a Rust peer they are dropped")
