@@ -130,6 +130,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // In-process micro-benchmarks (bench/sessions.sh): no network, one thread.
+        .executableTarget(
+            name: "mycelium-bench",
+            dependencies: [
+                "MyceliumCore", "MyceliumCrypto", "MyceliumDatapath", "MyceliumRouting", "MyceliumTesting", "CMyceliumShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         .testTarget(
             name: "MyceliumCoreTests",

@@ -5,7 +5,8 @@
 # iperf3 TCP (1 and 4 streams), ping average and p99; for every overlay also the daemons' CPU
 # seconds during the TCP runs, Gbit per daemon CPU-second, and RSS before and at the peak of a
 # 10 s UDP flood; for ours also allocations per packet (LD_PRELOAD counter, bench/malloc-count.c).
-# Order: the bare veth (the ceiling); mycelium with and without TUN offloads, plain and as a
+# Order: the bare veth (the ceiling); mycelium (sessions, the default), the static scheme only
+# (--sessions false, as between Rust nodes), without TUN offloads, plain and as a
 # private network (TLS 1.3 PSK peer links); then yggdrasil (default MTU and 1400), wireguard-go
 # and nebula when installed (OVERLAYS=1 installs them: yggdrasil wireguard-go wireguard-tools nebula).
 # PROFILE=1 adds a perf profile of each sending daemon of ours; QUICK=1 stops after our default
@@ -151,6 +152,8 @@ head -c 32 /dev/urandom > "$dir/net.key"
 run_mycelium mycelium
 # QUICK=1: our default configuration only (for a profile or a before/after of one change).
 [ "${QUICK:-0}" = 1 ] && exit 0
+# The static scheme only (as between Rust nodes): no sessions, the nonce filter still on.
+run_mycelium myc-static --sessions false
 run_mycelium myc-no-offload --tun-offload false
 # The same two nodes as a private network: every peer link is TLS 1.3 (PSK) around the framing.
 run_mycelium mycel-tls --network-name bench --network-key-file "$dir/net.key"

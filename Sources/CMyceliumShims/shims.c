@@ -83,3 +83,9 @@ int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *ans
     res_nclose(&state);
     return n;
 }
+
+#include <malloc.h>
+
+unsigned long cmyc_heap_in_use(void) {
+    return mallinfo2().uordblks;
+}

@@ -16,9 +16,10 @@ public final class PacketCipher {
     private let decryptContext: OpaquePointer
     /// Random nonces drawn from the CSPRNG in bulk: one `getrandom` per 256 packets instead of one
     /// per packet (the syscall was ~5 % of the sender's CPU in `PROFILE=1 bench/throughput.sh`).
-    private let noncePool = UnsafeMutableRawBufferPointer.allocate(
-        byteCount: 256 * EncryptedPayload.nonceLength, alignment: 16)
-    private var nonceOffset = 256 * EncryptedPayload.nonceLength
+    /// Allocated on first use: session ciphers use counter nonces and never need it (3 KiB
+    /// saved per session).
+    private var noncePool: UnsafeMutableRawBufferPointer?
+    private var nonceOffset = 0
 
     /// `key` is the 32-byte X25519 shared secret.
     public init(key: [UInt8]) {
@@ -37,16 +38,24 @@ public final class PacketCipher {
     deinit {
         EVP_CIPHER_CTX_free(encryptContext)
         EVP_CIPHER_CTX_free(decryptContext)
-        noncePool.deallocate()
+        noncePool?.deallocate()
     }
 
     private func nextNonce() -> UnsafeRawPointer {
-        if nonceOffset == noncePool.count {
-            SecureRandom.fill(noncePool)
+        let pool: UnsafeMutableRawBufferPointer
+        if let p = noncePool {
+            pool = p
+        } else {
+            pool = .allocate(byteCount: 256 * EncryptedPayload.nonceLength, alignment: 16)
+            noncePool = pool
+            nonceOffset = pool.count
+        }
+        if nonceOffset == pool.count {
+            SecureRandom.fill(pool)
             nonceOffset = 0
         }
         defer { nonceOffset += EncryptedPayload.nonceLength }
-        return UnsafeRawPointer(noncePool.baseAddress! + nonceOffset)
+        return UnsafeRawPointer(pool.baseAddress! + nonceOffset)
     }
 
     /// Encrypts `plaintext` (user header ‖ content) and returns ciphertext ‖ tag ‖ nonce.

@@ -25,8 +25,8 @@ public struct NonceFilter {
             self.spanMs = spanMs
         }
 
-        /// Worst case ≈ senders × 2 × perGeneration × 16 bytes (hash-set slots) = 128 MiB
-        /// only if 1024 senders each send us 2048 packets per 10 s; measured in docs/sessions.md.
+        /// Worst case ≈ 16 bytes per fingerprint (hash-set slots): 64 MiB measured with 1000
+        /// senders each holding two full generations (`bench/sessions.sh`); 0.3 MiB with 10 each.
         public static let standard = Limits(senders: 1024, perGeneration: 2048, spanMs: 10_000)
     }
 

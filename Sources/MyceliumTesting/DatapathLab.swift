@@ -84,6 +84,11 @@ public final class DatapathLab {
         }
     }
 
+    /// Forgets what `node`'s TUN was given (long runs).
+    public func clearTun(_ node: Int) {
+        nodes[node].tun.written.removeAll(keepingCapacity: true)
+    }
+
     /// Puts a packet on the link into `node` (a replay, a duplicate).
     public func inject(_ node: Int, _ packet: DataPacket) {
         inFlight.append((to: node, from: NeighbourId(0), packet: packet))

@@ -43,3 +43,6 @@ int cmyc_is_net_namespace(int fd);
 /// `*herr` set: 1 HOST_NOT_FOUND (NXDOMAIN), 2 TRY_AGAIN, 3 NO_RECOVERY, 4 NO_DATA,
 /// -1 NETDB_INTERNAL (resolv.conf unusable).
 int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *answer, int length, int *herr);
+
+/// Bytes of heap in use (glibc `mallinfo2().uordblks`), for memory benchmarks.
+unsigned long cmyc_heap_in_use(void);
