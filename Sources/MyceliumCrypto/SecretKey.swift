@@ -17,9 +17,15 @@ public final class SecretKey: @unchecked Sendable {
         storage.copyBytes(from: bytes)
     }
 
-    /// A fresh random key.
+    /// A fresh random key, drawn straight into its own buffer (no copy left behind to wipe).
     public static func generate() -> SecretKey {
-        SecretKey(bytes: SecureRandom.bytes(SecretKey.length))!
+        SecretKey()
+    }
+
+    private init() {
+        Sodium.ensureReady()
+        storage = .allocate(byteCount: SecretKey.length, alignment: 16)
+        randombytes_buf(storage.baseAddress!, SecretKey.length)
     }
 
     deinit {
@@ -43,6 +49,16 @@ public final class SecretKey: @unchecked Sendable {
         }
         precondition(rc == 0, "crypto_scalarmult_base failed")
         return PublicKey(bytes: pk)!
+    }
+
+    /// X25519(self, peer) written into `out` (32 bytes); false for a low-order peer key.
+    public func sharedSecret(with peer: PublicKey, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        precondition(out.count >= 32, "an X25519 result needs 32 bytes")
+        Sodium.ensureReady()
+        let peerBytes = peer.bytes
+        return peerBytes.withUnsafeBufferPointer { p in
+            crypto_scalarmult(out.baseAddress!.assumingMemoryBound(to: UInt8.self), secretPointer, p.baseAddress!)
+        } == 0
     }
 
     /// X25519(self, peer): the raw 32 bytes Mycelium uses directly as the AES-256-GCM key.

@@ -32,33 +32,31 @@ public enum SessionCrypto {
     public static func initiatorKeys(staticSecret: SecretKey, ephemeral: SecretKey, initiator: PublicKey,
                                      responder: PublicKey, responderEphemeral: PublicKey,
                                      initMessage: [UInt8], responseMessage: [UInt8]) -> Keys? {
-        guard var ee = ephemeral.sharedSecret(with: responderEphemeral),
-              var es = ephemeral.sharedSecret(with: responder),
-              var se = staticSecret.sharedSecret(with: responderEphemeral),
-              var ss = staticSecret.sharedSecret(with: responder) else { return nil }
-        defer { SecureMemory.wipe(&ee); SecureMemory.wipe(&es); SecureMemory.wipe(&se); SecureMemory.wipe(&ss) }
-        return derive(ee: ee, es: es, se: se, ss: ss, initiator: initiator, responder: responder,
-                      initMessage: initMessage, responseMessage: responseMessage)
+        derive([(ephemeral, responderEphemeral), (ephemeral, responder), (staticSecret, responderEphemeral), (staticSecret, responder)],
+               initiator: initiator, responder: responder, initMessage: initMessage, responseMessage: responseMessage)
     }
 
     /// The responder's side: its static and ephemeral secrets, the initiator's public keys.
     public static func responderKeys(staticSecret: SecretKey, ephemeral: SecretKey, initiator: PublicKey,
                                      initiatorEphemeral: PublicKey, responder: PublicKey,
                                      initMessage: [UInt8], responseMessage: [UInt8]) -> Keys? {
-        guard var ee = ephemeral.sharedSecret(with: initiatorEphemeral),
-              var es = staticSecret.sharedSecret(with: initiatorEphemeral),
-              var se = ephemeral.sharedSecret(with: initiator),
-              var ss = staticSecret.sharedSecret(with: initiator) else { return nil }
-        defer { SecureMemory.wipe(&ee); SecureMemory.wipe(&es); SecureMemory.wipe(&se); SecureMemory.wipe(&ss) }
-        return derive(ee: ee, es: es, se: se, ss: ss, initiator: initiator, responder: responder,
-                      initMessage: initMessage, responseMessage: responseMessage)
+        derive([(ephemeral, initiatorEphemeral), (staticSecret, initiatorEphemeral), (ephemeral, initiator), (staticSecret, initiator)],
+               initiator: initiator, responder: responder, initMessage: initMessage, responseMessage: responseMessage)
     }
 
-    static func derive(ee: [UInt8], es: [UInt8], se: [UInt8], ss: [UInt8], initiator: PublicKey, responder: PublicKey,
+    /// `pairs` in the order ee, es, se, ss. The four results are written straight into one
+    /// buffer (no intermediate arrays left unwiped) and wiped on every path.
+    static func derive(_ pairs: [(SecretKey, PublicKey)], initiator: PublicKey, responder: PublicKey,
                        initMessage: [UInt8], responseMessage: [UInt8]) -> Keys? {
-        let salt = sha256(label + initiator.bytes + responder.bytes + initMessage + responseMessage)
-        var ikm = ee + es + se + ss
+        var ikm = [UInt8](repeating: 0, count: 32 * pairs.count)
         defer { SecureMemory.wipe(&ikm) }
+        let ok = ikm.withUnsafeMutableBytes { raw in
+            pairs.indices.allSatisfy { i in
+                pairs[i].0.sharedSecret(with: pairs[i].1, into: UnsafeMutableRawBufferPointer(rebasing: raw[(32 * i)..<(32 * i + 32)]))
+            }
+        }
+        guard ok else { return nil }
+        let salt = sha256(label + initiator.bytes + responder.bytes + initMessage + responseMessage)
         guard var okm = hkdfSHA256(salt: salt, ikm: ikm, info: info, length: 64) else { return nil }
         defer { SecureMemory.wipe(&okm) }
         return Keys(initiatorToResponder: Array(okm[0..<32]), responderToInitiator: Array(okm[32..<64]))

@@ -185,6 +185,8 @@ public struct DatapathCore {
                       now: now, into: &actions)
             case .wait:
                 if sessionWait.enqueue(packet, for: entry.owner.subnet) == .queued { stats.queued += 1 } else { stats.droppedQueueFull += 1 }
+            case .refuse:
+                stats.droppedNoSession += 1
             case .noKey:
                 stats.droppedNoKey += 1
             }
@@ -281,7 +283,7 @@ public struct DatapathCore {
             guard let cipher = cipher(for: owner) else { stats.droppedNoKey += 1; return }
             do { opened = try cipher.openSplit(packet.payload) } catch {
                 stats.decryptFailures += 1
-                sessions?.undecryptable(from: owner, now: now, into: &outgoing)
+                sessions?.probe(owner, now: now, into: &outgoing)
                 return
             }
             if let fingerprint { nonces.record(fingerprint, from: owner, now: now) }
@@ -289,8 +291,10 @@ public struct DatapathCore {
         guard let opened, let header = opened.header else { stats.droppedMalformed += 1; return }
         switch header.type {
         case .ipv6, .message, .outOfBandICMP:
-            if !viaSession, let sessions, !sessions.acceptsStatic(from: owner, now: now) {
+            if !viaSession, let s = sessions, !s.acceptsStatic(from: owner, now: now) {
                 stats.downgradesRefused += 1
+                // It may have fallen back while we did not: offer a session (rate-limited).
+                sessions?.probe(owner, now: now, into: &outgoing)
                 return
             }
         case .sessionInit, .sessionResponse:
@@ -383,8 +387,10 @@ public struct DatapathCore {
 
     enum Sealed {
         case sealed([UInt8])
-        /// No session yet and sessions are required: hold it.
+        /// No session yet, one is coming, and static would be refused: hold it.
         case wait
+        /// No session, none coming soon, static refused: drop it.
+        case refuse
         case noKey
     }
 
@@ -396,6 +402,8 @@ public struct DatapathCore {
             return .sealed(cipher.seal(UserHeader(type: type), body, index: index, counter: counter))
         case .wait?:
             return .wait
+        case .refuse?:
+            return .refuse
         case .staticKey?, nil:
             guard let cipher = cipher(for: owner) else { return .noKey }
             return .sealed(cipher.seal(UserHeader(type: type), body))

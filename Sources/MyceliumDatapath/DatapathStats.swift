@@ -39,7 +39,8 @@ public struct DatapathStats: Hashable, Sendable {
     public var replaysDropped: UInt64 = 0
     /// Static-scheme data from a peer we have a session with (a downgrade): refused.
     public var downgradesRefused: UInt64 = 0
-    /// Packets that waited for a session the peer never answered (`--require-sessions`).
+    /// Packets with no session to travel in where static would be refused: held for a peer
+    /// that never answered (`--require-sessions`), or with the handshake rate exhausted.
     public var droppedNoSession: UInt64 = 0
     /// Handshake messages received with sessions off (dropped unanswered, as Rust does).
     public var sessionMessagesIgnored: UInt64 = 0

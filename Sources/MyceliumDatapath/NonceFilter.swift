@@ -7,8 +7,9 @@ public import MyceliumRouting
 /// Per sender two generations of 64-bit nonce fingerprints (the first 8 of the 12 random bytes;
 /// two legitimate nonces share one with odds of about n²/2⁶⁵). The current generation takes new
 /// nonces until it holds `perGeneration` of them or is `spanMs` old; it then becomes the
-/// previous one and the oldest is forgotten. A nonce is therefore remembered for at least one
-/// generation: **min(spanMs, perGeneration packets of that sender)**, at most two. Senders are
+/// previous one and the oldest is forgotten; a generation also stops counting two spans after its
+/// start. A nonce is therefore remembered for at least **min(spanMs, perGeneration packets of
+/// that sender)** and at most 2 × spanMs. Senders are
 /// kept in an LRU of `senders`; an evicted sender starts afresh (counted).
 ///
 /// Only authenticated packets are recorded (`record` after a successful open), so forgeries
@@ -34,8 +35,7 @@ public struct NonceFilter {
         var current: Set<UInt64> = []
         var previous: Set<UInt64> = []
         var started: Int64
-
-        func contains(_ fp: UInt64) -> Bool { current.contains(fp) || previous.contains(fp) }
+        var previousStarted: Int64 = .min / 2
     }
 
     public let limits: Limits
@@ -67,11 +67,11 @@ public struct NonceFilter {
     /// Whether the sender's nonce was already accepted (not yet forgotten).
     public func seen(_ fingerprint: UInt64, from sender: PublicKey, now: Instant) -> Bool {
         guard let g = senders.peek(sender) else { return false }
-        // Generations rotate when a nonce is recorded; a quiet sender's age them here.
-        let age = now.milliseconds - g.started
-        if age >= 2 * limits.spanMs { return false }
-        if age >= limits.spanMs { return g.current.contains(fingerprint) }
-        return g.contains(fingerprint)
+        // A generation counts for two spans from its start: rotation happens only when a nonce
+        // is recorded, so a quiet sender's generations age here.
+        let t = now.milliseconds, span2 = 2 * limits.spanMs
+        return (t - g.started < span2 && g.current.contains(fingerprint))
+            || (t - g.previousStarted < span2 && g.previous.contains(fingerprint))
     }
 
     /// Remembers an authenticated packet's nonce.
@@ -80,10 +80,11 @@ public struct NonceFilter {
         let inserted = senders.modify(sender, default: Generations(started: now.milliseconds)) { g in
             if g.current.count >= limits.perGeneration || now.milliseconds - g.started >= limits.spanMs {
                 g.previous = g.current
+                g.previousStarted = g.started
                 g.current.removeAll(keepingCapacity: true)
-                // Keep the previous one only while it is inside the span.
-                if now.milliseconds - g.started >= 2 * limits.spanMs { g.previous.removeAll() }
                 g.started = now.milliseconds
+                // Its two spans are over: no need to hold it.
+                if now.milliseconds - g.previousStarted >= 2 * limits.spanMs { g.previous.removeAll() }
             }
             g.current.insert(fingerprint)
         }

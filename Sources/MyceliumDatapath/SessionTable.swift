@@ -29,9 +29,6 @@ public struct SessionTable {
         public var handshakeAttempts = 3
         /// …for this long, after which one more handshake is tried.
         public var fallbackRetryMs: Int64 = 300_000
-        /// A peer whose packets we cannot open gets at most one Init per this (a restarted peer
-        /// lost our session; forged packets cannot make us do more).
-        public var undecryptableRetryMs: Int64 = 5_000
         /// A session we sent on for this long without hearing anything under it is stale: a new
         /// handshake is started (the peer may have restarted, or been rolled back to the static
         /// scheme)…
@@ -39,11 +36,22 @@ public struct SessionTable {
         /// …which is why a receiver that has sent nothing for this long after data arrived sends
         /// an empty keepalive (a `sessionConfirm`) under the session.
         public var keepaliveAfterMs: Int64 = 10_000
+        /// Probes (an Init because a packet from the peer did not open, or was refused as a
+        /// downgrade): at most one per peer per this, and within `probeBurst`/`probesPerSecond`
+        /// for all peers (forged packets can cost us no more).
+        public var probeIntervalMs: Int64 = 5_000
+        public var probeBurst = 10
+        public var probesPerSecond = 2
+        /// Inits we start (for our traffic, retries, renewals, probes), all peers: burst, rate.
+        public var initiationBurst = 100
+        public var initiationsPerSecond = 100
+        /// Responses to authentic Inits (four X25519 each), all peers; and at most one per peer
+        /// per `responseIntervalMs`.
+        public var responseBurst = 200
+        public var responsesPerSecond = 200
+        public var responseIntervalMs: Int64 = 250
         /// Peers with session state (LRU; an evicted peer redoes its handshake).
         public var peers = 4096
-        /// Handshakes (Init or Response: four X25519 each) per second, all peers: burst, rate.
-        public var handshakeBurst = 200
-        public var handshakesPerSecond = 200
 
         public init() {}
         public static let standard = Limits()
@@ -61,7 +69,7 @@ public struct SessionTable {
         public var crossed: UInt64 = 0
         /// Peers that never answered: static scheme until the next try.
         public var fallbacks: UInt64 = 0
-        /// Handshakes not done: over the rate.
+        /// Handshakes or probes not done: over their rate.
         public var rateLimited: UInt64 = 0
         /// Session packets refused by the replay window (duplicate or too old).
         public var replays: UInt64 = 0
@@ -88,8 +96,12 @@ public struct SessionTable {
     public enum Sealing {
         case session(PacketCipher, index: UInt32, counter: UInt64)
         case staticKey
-        /// `--require-sessions` and no session yet: hold the packet (a handshake is on its way).
+        /// No session yet, a handshake is on its way, and static would be refused (the peer
+        /// speaks sessions, or `--require-sessions`): hold the packet.
         case wait
+        /// No session and none coming soon (`--require-sessions` towards a peer that did not
+        /// answer, or the handshake rate is exhausted): drop it.
+        case refuse
     }
 
     public enum Opened {
@@ -140,7 +152,8 @@ public struct SessionTable {
         var lastInit: UInt64 = 0
         var capable = false
         var fallbackUntil: Int64 = 0
-        var lastUndecryptable: Int64 = .min / 2
+        var lastProbe: Int64 = .min / 2
+        var lastResponse: Int64 = .min / 2
     }
 
     public let identity: NodeIdentity
@@ -149,10 +162,13 @@ public struct SessionTable {
     private let wallClockOffsetMs: Int64
     public let requireSessions: Bool
     private var peers: LRUCache<PublicKey, Peer>
-    /// Our receive indices → the peer they belong to.
+    /// Our receive indices (sessions and pending Inits) → the peer they belong to; at most four
+    /// per peer in `peers`.
     private var indices: [UInt32: PublicKey] = [:]
     private var lastTimestamp: UInt64 = 0
-    private var budget: TokenBucket
+    private var initiations: TokenBucket
+    private var responses: TokenBucket
+    private var probes: TokenBucket
     public private(set) var counters = Counters()
     private var random = SystemIndexSource()
 
@@ -163,7 +179,9 @@ public struct SessionTable {
         self.requireSessions = requireSessions
         self.wallClockOffsetMs = wallClockOffsetMs
         peers = LRUCache(capacity: limits.peers)
-        budget = TokenBucket(burst: limits.handshakeBurst, rate: limits.handshakesPerSecond, perMs: 1000, now: now.milliseconds)
+        initiations = TokenBucket(burst: limits.initiationBurst, rate: limits.initiationsPerSecond, perMs: 1000, now: now.milliseconds)
+        responses = TokenBucket(burst: limits.responseBurst, rate: limits.responsesPerSecond, perMs: 1000, now: now.milliseconds)
+        probes = TokenBucket(burst: limits.probeBurst, rate: limits.probesPerSecond, perMs: 1000, now: now.milliseconds)
     }
 
     /// Peers with a session that can send.
@@ -173,8 +191,14 @@ public struct SessionTable {
         return n
     }
 
+    /// Receive indices in use (tests: bounded by four per peer).
+    public var indexCount: Int { indices.count }
+
     /// Whether `peer` has a session we send with (tests, API).
     public func hasSession(with peer: PublicKey) -> Bool { peers.peek(peer)?.current != nil }
+
+    /// Whether `peer` has spoken the handshake (and has not since stopped answering).
+    public func isCapable(_ peer: PublicKey) -> Bool { peers.peek(peer)?.capable ?? false }
 
     // MARK: sending
 
@@ -182,30 +206,39 @@ public struct SessionTable {
     public mutating func sealing(for peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) -> Sealing {
         let limits = self.limits
         let requireSessions = self.requireSessions
-        var start = false
-        let result: Sealing = peers.modify(peer, default: Peer()) { p in
-            if let s = p.current, now.milliseconds - s.created < limits.rejectAfterMs, s.sendCounter < limits.rejectAfterPackets {
+        let t = now.milliseconds
+        let (evicted, decision) = peers.modify(peer, default: Peer()) { p -> (Sealing, start: Bool) in
+            if let s = p.current, t - s.created < limits.rejectAfterMs, s.sendCounter < limits.rejectAfterPackets {
                 let counter = s.sendCounter
                 s.sendCounter += 1
-                s.lastSent = now.milliseconds
+                s.lastSent = t
                 // The initiator renews first; the responder only if the initiator did not.
-                let age = now.milliseconds - s.created - (s.initiator ? 0 : limits.handshakeTimeoutMs * 10)
-                if p.pending == nil, age >= limits.rekeyAfterMs || counter >= limits.rekeyAfterPackets { start = true }
-                return .session(s.send, index: s.remoteIndex, counter: counter)
+                let age = t - s.created - (s.initiator ? 0 : limits.handshakeTimeoutMs * 10)
+                let renew = p.pending == nil && p.next == nil && (age >= limits.rekeyAfterMs || counter >= limits.rekeyAfterPackets)
+                return (.session(s.send, index: s.remoteIndex, counter: counter), renew)
             }
-            if p.pending == nil, now.milliseconds >= p.fallbackUntil { start = true }
+            // A `next` we answered recently: its Confirm is on its way, no handshake of our own.
+            let answered = p.next.map { t - $0.created < 2 * limits.handshakeTimeoutMs } ?? false
+            let handshaking = p.pending != nil || answered
+            if requireSessions, !handshaking, t < p.fallbackUntil { return (.refuse, false) }
+            let start = !handshaking && t >= p.fallbackUntil
             // A peer that speaks sessions gets none of our static packets: they would be refused.
-            return requireSessions || p.capable ? .wait : .staticKey
-        }.result
-        if start { startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) }
-        return result
+            return (requireSessions || p.capable ? .wait : .staticKey, start)
+        }
+        forget(evicted)
+        if decision.start, !startHandshake(with: peer, attempt: 1, now: now, into: &outgoing), case .wait = decision.0 {
+            return .refuse  // nothing will ever release it
+        }
+        return decision.0
     }
 
     /// The cipher that sealed a payload we sent to `peer` under a session (out-of-band ICMP
     /// quotes it back), found by the peer's index in its nonce.
     public func cipherOfSent(_ payload: [UInt8], to peer: PublicKey) -> PacketCipher? {
         guard let (index, _) = SessionWire.nonce(of: payload), let p = peers.peek(peer) else { return nil }
-        for s in [p.current, p.previous, p.next] { if let s, s.remoteIndex == index { return s.send } }
+        if let s = p.current, s.remoteIndex == index { return s.send }
+        if let s = p.previous, s.remoteIndex == index { return s.send }
+        if let s = p.next, s.remoteIndex == index { return s.send }
         return nil
     }
 
@@ -217,22 +250,25 @@ public struct SessionTable {
         guard let (index, counter) = SessionWire.nonce(of: payload), indices[index] == peer else { return .notSession }
         let limits = self.limits
         var confirmed = false
+        var freed: [UInt32] = []
         let result: Opened = peers.modifyExisting(peer) { p -> Opened in
             guard let s = Self.session(in: p, index: index), now.milliseconds - s.created < limits.rejectAfterMs else {
                 return .notSession
             }
+            // Not opened first: a replay costs no decryption (and cannot make us probe).
             guard s.window.isFresh(counter) else { return .replay }
             guard let opened = try? s.receive.openSplit(payload) else { return .notSession }
             _ = s.window.accept(counter)
             s.lastReceived = now.milliseconds
             if let n = p.next, n === s {
-                p.previous = p.current
+                Self.replace(&p.previous, with: p.current, freed: &freed)
                 p.current = n
                 p.next = nil
                 confirmed = true
             }
             return .opened(header: opened.header, body: opened.body)
         } ?? .notSession
+        release(freed)
         if case .replay = result { counters.replays += 1 }
         if confirmed {
             counters.established += 1
@@ -249,25 +285,26 @@ public struct SessionTable {
         return !(peers.peek(peer)?.capable ?? false)
     }
 
-    /// Whether `peer` has spoken the handshake (and has not since stopped answering).
-    public func isCapable(_ peer: PublicKey) -> Bool { peers.peek(peer)?.capable ?? false }
-
-    /// A packet from `peer` opened with no key we have: perhaps we restarted and it still uses
-    /// a session we lost. Starts a handshake, at most once per `undecryptableRetryMs` per peer.
-    public mutating func undecryptable(from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
-        // Any peer we route to, known or not (it may be the one that restarted: it forgot us).
+    /// A packet from `peer` that opened with no key we have (perhaps we restarted and it still
+    /// uses a session we lost), or static data refused as a downgrade (perhaps it fell back
+    /// while we did not): start a handshake, at most once per `probeIntervalMs` per peer and
+    /// within the probe budget, so forged packets cannot make us do more.
+    public mutating func probe(_ peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
+        let t = now.milliseconds
         if let p = peers.peek(peer) {
-            guard p.pending == nil, now.milliseconds - p.lastUndecryptable >= limits.undecryptableRetryMs else { return }
+            guard p.pending == nil, t >= p.fallbackUntil, t - p.lastProbe >= limits.probeIntervalMs else { return }
         }
-        // Takes the handshake budget before any state is made: forgeries cannot churn the table.
-        startHandshake(with: peer, attempt: 1, now: now, into: &outgoing)
-        peers.modifyExisting(peer) { $0.lastUndecryptable = now.milliseconds }
+        guard probes.take(now: t) else { counters.rateLimited += 1; return }
+        if startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) {
+            peers.modifyExisting(peer) { $0.lastProbe = t }
+        }
     }
 
     // MARK: handshake
 
     /// An authentic (static-sealed) Init from `peer`.
     public mutating func receivedInit(_ bytes: [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) {
+        let t = now.milliseconds
         guard let message = try? SessionInit(decoding: bytes) else { counters.handshakesRefused += 1; return }
         let state = peers.peek(peer) ?? Peer()
         guard message.timestamp > state.lastInit else { counters.handshakesRefused += 1; return }
@@ -276,7 +313,10 @@ public struct SessionTable {
             counters.crossed += 1
             return
         }
-        guard budget.take(now: now.milliseconds) else { counters.rateLimited += 1; return }
+        guard t - state.lastResponse >= limits.responseIntervalMs, responses.take(now: t) else {
+            counters.rateLimited += 1
+            return
+        }
         let ephemeral = SecretKey.generate()
         let index = newIndex(for: peer)
         let response = SessionResponse(responderIndex: index, initiatorIndex: message.initiatorIndex,
@@ -291,26 +331,25 @@ public struct SessionTable {
         }
         let session = Session(localIndex: index, remoteIndex: message.initiatorIndex,
                               send: PacketCipher(key: keys.responderToInitiator), receive: PacketCipher(key: keys.initiatorToResponder),
-                              created: now.milliseconds, initiator: false)
+                              created: t, initiator: false)
         keys.wipe()
         var freed: [UInt32] = []
-        var abandoned: UInt64 = 0, erased: UInt64 = 0
+        var abandoned: UInt32?
         let evicted = peers.modify(peer, default: Peer()) { p in
-            if let pending = p.pending {
-                freed.append(pending.index)
-                p.pending = nil
-                abandoned += 1
-            }
-            if let old = p.next { freed.append(old.localIndex); erased += 1 }
-            p.next = session
+            abandoned = p.pending?.index
+            p.pending = nil
+            Self.replace(&p.next, with: session, freed: &freed)
             p.lastInit = message.timestamp
+            p.lastResponse = t
             p.capable = true
             p.fallbackUntil = 0
         }.evicted
         forget(evicted)
-        for i in freed { indices[i] = nil }
-        counters.crossed += abandoned
-        counters.erased += erased
+        release(freed)
+        if let abandoned {
+            indices[abandoned] = nil
+            counters.crossed += 1
+        }
         counters.responsesSent += 1
         outgoing.append(.handshake(peer, .sessionResponse, response))
     }
@@ -337,23 +376,23 @@ public struct SessionTable {
         var rekey = false
         peers.modifyExisting(peer) { p in
             p.pending = nil  // the ephemeral secret goes with it (SecretKey wipes on deinit)
-            if let old = p.previous { freed.append(old.localIndex) }
             rekey = p.current != nil
-            p.previous = p.current
+            Self.replace(&p.previous, with: p.current, freed: &freed)
             p.current = session
             p.capable = true
             p.fallbackUntil = 0
         }
-        for i in freed { indices[i] = nil }
-        counters.erased += UInt64(freed.count)
+        release(freed)
         counters.established += 1
         if rekey { counters.rekeys += 1 }
         outgoing.append(.confirm(peer))
         outgoing.append(.established(peer))
     }
 
-    private mutating func startHandshake(with peer: PublicKey, attempt: Int, now: Instant, into outgoing: inout [Outgoing]) {
-        guard budget.take(now: now.milliseconds) else { counters.rateLimited += 1; return }
+    /// Sends an Init (within the initiation budget); false when over it.
+    @discardableResult
+    private mutating func startHandshake(with peer: PublicKey, attempt: Int, now: Instant, into outgoing: inout [Outgoing]) -> Bool {
+        guard initiations.take(now: now.milliseconds) else { counters.rateLimited += 1; return false }
         let ephemeral = SecretKey.generate()
         let index = newIndex(for: peer)
         lastTimestamp = max(lastTimestamp + 1, UInt64(max(0, now.milliseconds + wallClockOffsetMs)))
@@ -367,27 +406,29 @@ public struct SessionTable {
         if let freed { indices[freed] = nil }
         counters.initsSent += 1
         outgoing.append(.handshake(peer, .sessionInit, message))
+        return true
     }
 
     // MARK: time
 
-    /// Retries or abandons handshakes, erases expired sessions. Call about once a second.
+    /// Retries or abandons handshakes, renews stale sessions, sends keepalives, erases expired
+    /// sessions. Call about once a second.
     public mutating func tick(now: Instant, into outgoing: inout [Outgoing]) {
         let limits = self.limits
+        let t = now.milliseconds
         var retry: [(PublicKey, Int)] = []
         var renew: [PublicKey] = []
         var keepalive: [PublicKey] = []
         var failed: [PublicKey] = []
         var freed: [UInt32] = []
-        var erased: UInt64 = 0
+        var abandoned: [UInt32] = []
         var fallbacks: UInt64 = 0
         peers.updateEach { key, p in
-            let t = now.milliseconds
             if let pending = p.pending, t - pending.sentAt >= limits.handshakeTimeoutMs << (pending.attempt - 1) {
                 if pending.attempt < limits.handshakeAttempts {
                     retry.append((key, pending.attempt + 1))
                 } else {
-                    freed.append(pending.index)
+                    abandoned.append(pending.index)
                     p.pending = nil
                     p.fallbackUntil = t + limits.fallbackRetryMs
                     fallbacks += 1
@@ -395,26 +436,25 @@ public struct SessionTable {
                     // It answered before, not now: perhaps rolled back to the static scheme.
                     // Its sessions are dead and static is accepted again.
                     p.capable = false
-                    for s in [p.current, p.previous, p.next] { if let s { freed.append(s.localIndex); erased += 1 } }
-                    p.current = nil
-                    p.previous = nil
-                    p.next = nil
+                    Self.replace(&p.current, with: nil, freed: &freed)
+                    Self.replace(&p.previous, with: nil, freed: &freed)
+                    Self.replace(&p.next, with: nil, freed: &freed)
                 }
             }
             if let s = p.current {
-                if p.pending == nil, s.lastSent - s.lastReceived >= limits.staleAfterMs {
+                if p.pending == nil, p.next == nil, s.lastSent - s.lastReceived >= limits.staleAfterMs {
                     renew.append(key)
                 } else if s.lastReceived > s.lastSent, t - s.lastSent >= limits.keepaliveAfterMs {
                     keepalive.append(key)
                 }
             }
-            // The responder's unconfirmed session and old ones go once they may no longer be used.
-            if let s = p.current, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.current = nil; erased += 1 }
-            if let s = p.previous, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.previous = nil; erased += 1 }
-            if let s = p.next, t - s.created >= limits.rejectAfterMs { freed.append(s.localIndex); p.next = nil; erased += 1 }
+            // Sessions go once they may no longer be used.
+            if let s = p.current, t - s.created >= limits.rejectAfterMs { Self.replace(&p.current, with: nil, freed: &freed) }
+            if let s = p.previous, t - s.created >= limits.rejectAfterMs { Self.replace(&p.previous, with: nil, freed: &freed) }
+            if let s = p.next, t - s.created >= limits.rejectAfterMs { Self.replace(&p.next, with: nil, freed: &freed) }
         }
-        for i in freed { indices[i] = nil }
-        counters.erased += erased
+        release(freed)
+        for i in abandoned { indices[i] = nil }
         counters.fallbacks += fallbacks
         for (peer, attempt) in retry { startHandshake(with: peer, attempt: attempt, now: now, into: &outgoing) }
         for peer in renew { startHandshake(with: peer, attempt: 1, now: now, into: &outgoing) }
@@ -430,6 +470,19 @@ public struct SessionTable {
         if let s = p.next, s.localIndex == index { return s }
         if let s = p.previous, s.localIndex == index { return s }
         return nil
+    }
+
+    /// Every slot assignment that may displace a session goes through here: the displaced
+    /// session's index is collected for `release` (which also counts it erased).
+    private static func replace(_ slot: inout Session?, with new: Session?, freed: inout [UInt32]) {
+        if let old = slot, old !== new { freed.append(old.localIndex) }
+        slot = new
+    }
+
+    /// Forgets the indices of displaced sessions; their keys go with the last reference.
+    private mutating func release(_ freed: [UInt32]) {
+        for i in freed { indices[i] = nil }
+        counters.erased += UInt64(freed.count)
     }
 
     private mutating func newIndex(for peer: PublicKey) -> UInt32 {

@@ -80,9 +80,9 @@ import Testing
         #expect(f.seen(250, from: Self.b, now: Instant(milliseconds: 2_000)) && f.seen(399, from: Self.b, now: Instant(milliseconds: 2_000)))
         #expect(!f.seen(150, from: Self.b, now: Instant(milliseconds: 2_000)), "two count-rotations forgot the first 100")
         #expect(f.fingerprintCount <= 2 * 100 + 2 * 2)
-        // A quiet sender's generations age without a record: one span keeps only the newest.
-        #expect(f.seen(399, from: Self.b, now: Instant(milliseconds: 3_500)) && !f.seen(250, from: Self.b, now: Instant(milliseconds: 3_500)))
-        #expect(!f.seen(399, from: Self.b, now: Instant(milliseconds: 4_000)))
+        // A quiet sender's generations age without a record: two spans from their start.
+        #expect(f.seen(399, from: Self.b, now: Instant(milliseconds: 3_999)) && f.seen(250, from: Self.b, now: Instant(milliseconds: 3_999)))
+        #expect(!f.seen(399, from: Self.b, now: Instant(milliseconds: 4_000)) && !f.seen(250, from: Self.b, now: Instant(milliseconds: 4_000)))
     }
 
     @Test("nonce filter: at most `senders` senders; an evicted one is counted")

@@ -178,7 +178,10 @@ import Testing
         var options = SessionOptions()
         options.limits.rekeyAfterPackets = 20
         let lab = Self.lab(sessions: [options])
-        for seq in UInt16(1)...60 { #expect(Self.ping(lab, 0, 1, seq)) }
+        for seq in UInt16(1)...60 {
+            #expect(Self.ping(lab, 0, 1, seq))
+            lab.advance(300)  // a responder answers one Init per peer per 250 ms
+        }
         #expect(lab.nodes[0].core.report.sessions.rekeys >= 2)
     }
 
@@ -273,6 +276,75 @@ import Testing
         // A's next packet waits for the new session instead of going static, then arrives.
         #expect(Self.ping(lab, 0, 1, 2))
         #expect(lab.nodes[1].core.stats.downgradesRefused == 1)
+    }
+
+    @Test("indices stay bounded across many rekeys and promotions (no leak per handshake)")
+    func indicesBounded() {
+        var options = SessionOptions()
+        options.limits.rekeyAfterPackets = 3
+        let lab = Self.lab(sessions: [options])
+        for seq in UInt16(1)...300 {
+            #expect(Self.ping(lab, 0, 1, seq) && Self.ping(lab, 1, 0, seq))
+            lab.advance(300)  // a responder answers one Init per peer per 250 ms
+        }
+        let s0 = lab.nodes[0].core.sessions!, s1 = lab.nodes[1].core.sessions!
+        #expect(s0.counters.rekeys + s1.counters.rekeys >= 50)
+        #expect(s0.indexCount <= 4 && s1.indexCount <= 4, "\(s0.indexCount) \(s1.indexCount)")
+        #expect(s0.counters.erased + 4 >= s0.counters.established + s0.counters.responsesSent - 4)
+    }
+
+    @Test("the responder does not start a handshake of its own while the initiator's Confirm is on its way")
+    func noDoubleHandshake() {
+        let lab = Self.lab()
+        let a = lab.nodes[0].identity, b = lab.nodes[1].identity
+        // B answers A's ping before A's Confirm arrives: the reply waits for it, no Init from B.
+        lab.fromTun(0, TestPackets.echoRequest(from: a.address, to: b.address))
+        lab.run(maxSteps: 2)  // A's static ping and its Init reach B; B's Response is on its way
+        lab.fromTun(1, TestPackets.echoRequest(from: b.address, to: a.address))
+        lab.run()
+        #expect(lab.nodes[1].core.report.sessions.initsSent == 0)
+        #expect(lab.nodes[0].tun.written.count == 1, "B's packet went once the session was confirmed")
+        #expect(Self.sessionUp(lab, 0, 1) && Self.sessionUp(lab, 1, 0))
+    }
+
+    @Test("forged undecryptable packets cost at most the probe budget; a real handshake still gets its answer")
+    func forgedProbes() {
+        let lab = Self.lab(3)
+        let a = lab.nodes[0].identity, b = lab.nodes[1].identity
+        // 5000 packets "from" A to B that open with no key: at most one probe per 5 s for A.
+        for i in 0..<5000 {
+            lab.inject(1, DataPacket(hopLimit: 60, source: a.address, destination: b.address,
+                                     payload: [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: 80)))
+        }
+        lab.run()
+        #expect(lab.nodes[1].core.report.sessions.initsSent == 1)
+        #expect(lab.nodes[1].core.stats.decryptFailures == 5000)
+        // C, a real peer, starts a handshake with B: answered.
+        #expect(Self.ping(lab, 2, 1) && Self.sessionUp(lab, 2, 1) && Self.sessionUp(lab, 1, 2))
+    }
+
+    @Test("an outage long enough for the renewal to fail: one-way traffic resumes once the path is back")
+    func outageOneWay() {
+        let lab = Self.lab()
+        #expect(Self.ping(lab, 0, 1) && Self.ping(lab, 1, 0))
+        lab.cut = [0, 1]
+        for seq in UInt16(2)..<32 {  // 30 s of pings into the void: stale, three Inits, fallback
+            _ = Self.ping(lab, 0, 1, seq)
+            lab.advance(1_000)
+            lab.run()
+        }
+        #expect(lab.nodes[0].core.report.sessions.fallbacks == 1)
+        lab.cut = []
+        var delivered = 0
+        for seq in UInt16(40)..<50 {
+            if Self.ping(lab, 0, 1, seq) { delivered += 1 }
+            lab.advance(200)
+            lab.run()
+        }
+        // A now sends static; B, which still knows A speaks sessions, refuses it and offers a
+        // session, which A takes.
+        #expect(delivered >= 8, "\(delivered)")
+        #expect(Self.sessionUp(lab, 0, 1) && Self.sessionUp(lab, 1, 0))
     }
 
     @Test("--require-sessions: packets wait for the handshake, then go; to a Rust peer they are dropped")

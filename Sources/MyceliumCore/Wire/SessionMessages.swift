@@ -22,7 +22,7 @@
 /// | ciphertext (user header ‖ body)  | tag (16) | nonce = receiver index (4) ‖ counter (8) |
 /// +----------------------------------+----------+------------------------------------------+
 /// ```
-/// Integers are big-endian; reserved bytes are sent as 0 and not checked. The index is chosen
+/// Integers are big-endian; reserved bytes are sent as 0 and not checked; the lengths are exact. The index is chosen
 /// by the node that *receives* under it; the timestamp is wall-clock milliseconds, strictly
 /// increasing per initiator (a replayed or stale Init is refused).
 public struct SessionInit: Hashable, Sendable {
@@ -41,6 +41,7 @@ public struct SessionInit: Hashable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws(WireError) {
         guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
+        guard bytes.count == Self.length else { throw .invalidField("session init of \(bytes.count) bytes") }
         guard bytes[0] == Self.version else { throw .unsupportedVersion(bytes[0]) }
         initiatorIndex = SessionWire.u32(bytes, 4)
         timestamp = UInt64(SessionWire.u32(bytes, 8)) << 32 | UInt64(SessionWire.u32(bytes, 12))
@@ -73,6 +74,7 @@ public struct SessionResponse: Hashable, Sendable {
 
     public init(decoding bytes: [UInt8]) throws(WireError) {
         guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
+        guard bytes.count == Self.length else { throw .invalidField("session response of \(bytes.count) bytes") }
         guard bytes[0] == SessionInit.version else { throw .unsupportedVersion(bytes[0]) }
         responderIndex = SessionWire.u32(bytes, 4)
         initiatorIndex = SessionWire.u32(bytes, 8)
