@@ -60,6 +60,22 @@ public enum APIDocuments {
         return .object([("bySource", list(t.bySource)), ("byDestination", list(t.byDestination))])
     }
 
+    /// One entry of `GET /api/v1/admin/sessions` (ours; Rust has no sessions).
+    public static func session(_ v: SessionTable.PeerView) -> JSON {
+        func seconds(_ ms: Int64?) -> JSON { ms.map { .int(max(0, $0) / 1000) } ?? .null }
+        return .object([
+            ("publicKey", .string(v.peer.hex)),
+            ("address", .string(v.peer.overlayAddress.description)),
+            ("state", .string(v.state.rawValue)),
+            ("capable", .bool(v.capable)),
+            ("initiator", v.initiator.map(JSON.bool) ?? .null),
+            ("ageSeconds", seconds(v.ageMs)),
+            ("packetsSent", v.packetsSent.map { .int($0) } ?? .null),
+            ("lastReceivedSecondsAgo", seconds(v.lastReceivedMs)),
+            ("fallbackSecondsLeft", .int(max(0, v.fallbackLeftMs) / 1000)),
+        ])
+    }
+
     public static func publicKey(_ key: PublicKey) -> JSON {
         .object([("publicKey", .string(key.hex))])
     }

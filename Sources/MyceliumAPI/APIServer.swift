@@ -69,6 +69,9 @@ public enum APIServer {
         api.get("/admin/stats/packets") { _, _ in
             json(APIDocuments.packetStats(await node.traffic()))
         }
+        api.get("/admin/sessions") { _, _ in
+            json(.array(await node.sessions().map(APIDocuments.session)))
+        }
         api.get("/pubkey/:ip") { _, context in
             let raw = context.parameters.get("ip") ?? ""
             guard let text = percentDecoded(raw), let ip = IPAddress(text) else {
@@ -87,7 +90,8 @@ public enum APIServer {
         addMethodNotAllowed(to: router, paths: [
             "/api/v1/admin": [.get], "/api/v1/admin/peers": [.get, .post], "/api/v1/admin/peers/:endpoint": [.delete],
             "/api/v1/admin/routes/selected": [.get], "/api/v1/admin/routes/fallback": [.get],
-            "/api/v1/admin/routes/queried": [.get], "/api/v1/admin/stats/packets": [.get], "/api/v1/pubkey/:ip": [.get],
+            "/api/v1/admin/routes/queried": [.get], "/api/v1/admin/stats/packets": [.get], "/api/v1/admin/sessions": [.get],
+            "/api/v1/pubkey/:ip": [.get],
             "/api/v1/openapi.yaml": [.get], "/healthz": [.get], "/readyz": [.get],
         ])
         return router

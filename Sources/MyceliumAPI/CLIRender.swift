@@ -44,6 +44,21 @@ public enum CLIRender {
         }.joined(separator: "\n\n")
     }
 
+    /// `mycelium sessions list`.
+    public static func sessions(_ document: JSON) -> String {
+        Table.render(
+            header: ["Address", "State", "Speaks sessions", "Role", "Age", "Packets sent", "Last received", "Fallback left"],
+            rows: (document.array ?? []).map { s in
+                let role = s["initiator"]?.bool.map { $0 ? "initiator" : "responder" } ?? "-"
+                let fallback = s["fallbackSecondsLeft"]?.uint64 ?? 0
+                return [s["address"]?.string ?? "?", s["state"]?.string ?? "?", (s["capable"]?.bool ?? false) ? "yes" : "no", role,
+                        s["ageSeconds"]?.uint64.map { ago($0) } ?? "-", s["packetsSent"]?.uint64.map(String.init) ?? "-",
+                        s["lastReceivedSecondsAgo"]?.uint64.map { ago($0) + " ago" } ?? "-",
+                        fallback > 0 ? ago(fallback) : "-"]
+            },
+            rightAligned: [4, 5, 6, 7])
+    }
+
     /// 1023 B, 1.50 KiB, 12.00 MiB …
     public static func bytes(_ n: UInt64) -> String {
         let units = ["KiB", "MiB", "GiB", "TiB"]

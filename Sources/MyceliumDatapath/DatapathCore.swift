@@ -111,6 +111,11 @@ public struct DatapathCore {
         return s
     }
 
+    /// The session state of every peer (empty with sessions off).
+    public func sessionViews(now: Instant) -> [SessionTable.PeerView] {
+        sessions?.views(now: now) ?? []
+    }
+
     /// Senders whose static nonces are remembered, and how many (memory of the replay state).
     public var replayState: (senders: Int, fingerprints: Int) { (nonces.senderCount, nonces.fingerprintCount) }
     /// Peers whose cipher is cached.

@@ -200,6 +200,49 @@ public struct SessionTable {
     /// Whether `peer` has spoken the handshake (and has not since stopped answering).
     public func isCapable(_ peer: PublicKey) -> Bool { peers.peek(peer)?.capable ?? false }
 
+    /// What the API shows of one peer's session state (no key material).
+    public struct PeerView: Hashable, Sendable {
+        public enum State: String, Sendable {
+            /// A session we send under.
+            case up
+            /// Our Init is out, no Response yet.
+            case handshaking
+            /// We answered the peer's Init; its Confirm has not arrived.
+            case answered
+            /// It never answered: static scheme until `fallbackLeftMs` runs out.
+            case fallback
+            /// Nothing in progress (sessions expired, or never needed).
+            case idle
+        }
+
+        public let peer: PublicKey
+        public let state: State
+        public let capable: Bool
+        /// Of the current session: whether we started it, its age, packets sent under it,
+        /// and how long ago something arrived under it.
+        public let initiator: Bool?
+        public let ageMs: Int64?
+        public let packetsSent: UInt64?
+        public let lastReceivedMs: Int64?
+        public let fallbackLeftMs: Int64
+    }
+
+    /// Every peer with session state, in no particular order.
+    public func views(now: Instant) -> [PeerView] {
+        var out: [PeerView] = []
+        let t = now.milliseconds
+        let limits = self.limits
+        peers.forEachEntry { key, p in
+            let current = p.current.flatMap { t - $0.created < limits.rejectAfterMs ? $0 : nil }
+            let state: PeerView.State = current != nil ? .up : p.pending != nil ? .handshaking
+                : p.next != nil ? .answered : t < p.fallbackUntil ? .fallback : .idle
+            out.append(PeerView(peer: key, state: state, capable: p.capable, initiator: current?.initiator,
+                                ageMs: current.map { t - $0.created }, packetsSent: current?.sendCounter,
+                                lastReceivedMs: current.map { t - $0.lastReceived }, fallbackLeftMs: max(0, p.fallbackUntil - t)))
+        }
+        return out
+    }
+
     // MARK: sending
 
     /// How to seal the next packet for `peer`; starts (or renews) a handshake when needed.

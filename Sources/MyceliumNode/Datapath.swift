@@ -70,6 +70,12 @@ public final class Datapath: @unchecked Sendable {
         return core.report
     }
 
+    /// The session state of every peer, for the API.
+    public var sessionViews: [SessionTable.PeerView] {
+        service.loop.preconditionInEventLoop()
+        return core.sessionViews(now: RouterService.now())
+    }
+
     public var traffic: TrafficCounters {
         service.loop.preconditionInEventLoop()
         return core.traffic

@@ -79,6 +79,13 @@ extension Node {
         return (try? await service.loop.submit { service.inspect { $0.owner(of: address) } }.get()) ?? nil
     }
 
+    /// Peers with session state (docs/sessions.md), nearest address first; empty before start.
+    public func sessions() async -> [SessionTable.PeerView] {
+        guard let service, let datapath else { return [] }
+        let views = (try? await service.loop.submit { datapath.sessionViews }.get()) ?? []
+        return views.sorted { $0.peer.overlayAddress < $1.peer.overlayAddress }
+    }
+
     public func traffic() async -> TrafficCounters {
         guard let service, let datapath else { return TrafficCounters() }
         return (try? await service.loop.submit { datapath.traffic }.get()) ?? TrafficCounters()

@@ -138,6 +138,24 @@ struct Routes: AsyncParsableCommand {
     }
 }
 
+// MARK: sessions
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sessions with forward secrecy of the running node (docs/sessions.md).",
+        subcommands: [List.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Peers with session state: up, handshaking, answered, fallback (a peer that never answered, e.g. Rust) or idle.")
+        @OptionGroup var api: APIOptions
+        func run() async throws {
+            if let sessions = try await api.fetch("/api/v1/admin/sessions") { print(CLIRender.sessions(sessions)) }
+        }
+    }
+}
+
 // MARK: stats
 
 struct Stats: AsyncParsableCommand {

@@ -36,6 +36,13 @@ struct SessionNamespaceTests {
         #expect(m(a, "mycelium_session_handshakes{event=\"established\"}") >= 1)
         #expect(m(c, "mycelium_session_handshakes{event=\"established\"}") >= 1)
         #expect(m(b, "mycelium_sessions_up") == 0 && m(b, "mycelium_router_packets_routed{verdict=\"local\"}") == 0)
+        // What an operator sees: `mycelium sessions list` on A shows C up.
+        let listed = NamespaceLab.run(["ip", "netns", "exec", a, NamespaceLab.binary, "sessions", "list", "--json"])
+        let entries = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]] ?? []
+        let toC = entries.first { $0["address"] as? String == cAddress }
+        #expect(toC?["state"] as? String == "up" && toC?["capable"] as? Bool == true, "\(listed.output)")
+        let table = NamespaceLab.run(["ip", "netns", "exec", c, NamespaceLab.binary, "sessions", "list"]).output
+        #expect(table.contains(aAddress) && table.contains(" up "), "\(table)")
         // Ten more pings under the session, each delivered once.
         let delivered = m(c, "mycelium_router_packets_routed{verdict=\"local\"}")
         let r = NamespaceLab.run(["ip", "netns", "exec", a, "ping", "-6", "-c", "10", "-i", "0.2", "-W", "2", cAddress], timeout: 30)

@@ -30,6 +30,20 @@ import Testing
         #expect(CLIRender.routes(.array([])) == "Subnet  Next hop  Metric  Seq No")
     }
 
+    @Test func sessionsTable() throws {
+        let doc = try JSON(parsing: """
+            [{"publicKey":"\(String(repeating: "ab", count: 32))","address":"4c9:ba2d::1","state":"up","capable":true,\
+            "initiator":true,"ageSeconds":65,"packetsSent":812,"lastReceivedSecondsAgo":0,"fallbackSecondsLeft":0},\
+            {"publicKey":"\(String(repeating: "cd", count: 32))","address":"5aa:6b28::1","state":"fallback","capable":false,\
+            "initiator":null,"ageSeconds":null,"packetsSent":null,"lastReceivedSecondsAgo":null,"fallbackSecondsLeft":292}]
+            """)
+        #expect(CLIRender.sessions(doc) == """
+            Address      State     Speaks sessions  Role         Age  Packets sent  Last received  Fallback left
+            4c9:ba2d::1  up        yes              initiator  1m05s           812         0s ago              -
+            5aa:6b28::1  fallback  no               -              -             -              -          4m52s
+            """)
+    }
+
     @Test func queriedAndPackets() throws {
         #expect(CLIRender.queried(try JSON(parsing: #"[{"subnet":"5ff::/64","expiration":"4"}]"#)) == """
             Subnet    Query expires in

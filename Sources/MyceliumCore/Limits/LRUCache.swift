@@ -102,6 +102,11 @@ public struct LRUCache<Key: Hashable, Value> {
         return value
     }
 
+    /// Every entry, in no particular order.
+    public func forEachEntry(_ body: (Key, Value) -> Void) {
+        for slot in slots { body(slot.key, slot.value) }
+    }
+
     /// Every value, in no particular order.
     public func forEachValue(_ body: (Value) -> Void) {
         for i in index.values { body(slots[i].value) }
