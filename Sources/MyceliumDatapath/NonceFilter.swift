@@ -58,10 +58,8 @@ public struct NonceFilter {
     /// The fingerprint of a static payload's nonce, if it has one.
     public static func fingerprint(of payload: [UInt8]) -> UInt64? {
         guard payload.count >= EncryptedPayload.minimumLength else { return nil }
-        let n = payload.count - EncryptedPayload.nonceLength
-        var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(payload[n + i]) }
-        return v
+        var r = WireReader(payload, start: payload.count - EncryptedPayload.nonceLength, end: payload.count)
+        return try? r.u64()
     }
 
     /// Whether the sender's nonce was already accepted (not yet forgotten).

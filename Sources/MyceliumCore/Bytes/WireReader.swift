@@ -35,6 +35,12 @@ public struct WireReader {
         return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
     }
 
+    public mutating func u32() throws(WireError) -> UInt32 {
+        guard remaining >= 4 else { throw .truncated(needed: 4, available: remaining) }
+        defer { offset += 4 }
+        return UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
+    }
+
     public mutating func u64() throws(WireError) -> UInt64 {
         guard remaining >= 8 else { throw .truncated(needed: 8, available: remaining) }
         var value: UInt64 = 0
@@ -65,6 +71,12 @@ extension Array where Element == UInt8 {
     @inlinable public mutating func appendU16(_ value: UInt16) {
         append(UInt8(truncatingIfNeeded: value >> 8))
         append(UInt8(truncatingIfNeeded: value))
+    }
+
+    @inlinable public mutating func appendU32(_ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) {
+            append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
+        }
     }
 
     @inlinable public mutating func appendU64(_ value: UInt64) {

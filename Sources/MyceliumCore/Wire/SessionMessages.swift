@@ -43,17 +43,17 @@ public struct SessionInit: Hashable, Sendable {
         guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
         guard bytes.count == Self.length else { throw .invalidField("session init of \(bytes.count) bytes") }
         guard bytes[0] == Self.version else { throw .unsupportedVersion(bytes[0]) }
-        initiatorIndex = SessionWire.u32(bytes, 4)
-        timestamp = UInt64(SessionWire.u32(bytes, 8)) << 32 | UInt64(SessionWire.u32(bytes, 12))
-        ephemeral = PublicKey(bytes: bytes[16..<48])!
+        var r = WireReader(bytes, start: 4, end: Self.length)
+        initiatorIndex = try r.u32()
+        timestamp = try r.u64()
+        ephemeral = PublicKey(bytes: r.rest())!
     }
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = [Self.version, 0, 0, 0]
         out.reserveCapacity(Self.length)
-        SessionWire.append(initiatorIndex, to: &out)
-        SessionWire.append(UInt32(truncatingIfNeeded: timestamp >> 32), to: &out)
-        SessionWire.append(UInt32(truncatingIfNeeded: timestamp), to: &out)
+        out.appendU32(initiatorIndex)
+        out.appendU64(timestamp)
         out += ephemeral.bytes
         return out
     }
@@ -76,16 +76,17 @@ public struct SessionResponse: Hashable, Sendable {
         guard bytes.count >= Self.length else { throw .truncated(needed: Self.length, available: bytes.count) }
         guard bytes.count == Self.length else { throw .invalidField("session response of \(bytes.count) bytes") }
         guard bytes[0] == SessionInit.version else { throw .unsupportedVersion(bytes[0]) }
-        responderIndex = SessionWire.u32(bytes, 4)
-        initiatorIndex = SessionWire.u32(bytes, 8)
-        ephemeral = PublicKey(bytes: bytes[12..<44])!
+        var r = WireReader(bytes, start: 4, end: Self.length)
+        responderIndex = try r.u32()
+        initiatorIndex = try r.u32()
+        ephemeral = PublicKey(bytes: r.rest())!
     }
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = [SessionInit.version, 0, 0, 0]
         out.reserveCapacity(Self.length)
-        SessionWire.append(responderIndex, to: &out)
-        SessionWire.append(initiatorIndex, to: &out)
+        out.appendU32(responderIndex)
+        out.appendU32(initiatorIndex)
         out += ephemeral.bytes
         return out
     }
@@ -95,15 +96,8 @@ public struct SessionResponse: Hashable, Sendable {
 public enum SessionWire {
     public static func nonce(of payload: [UInt8]) -> (index: UInt32, counter: UInt64)? {
         guard payload.count >= EncryptedPayload.minimumLength else { return nil }
-        let n = payload.count - EncryptedPayload.nonceLength
-        return (u32(payload, n), UInt64(u32(payload, n + 4)) << 32 | UInt64(u32(payload, n + 8)))
-    }
-
-    static func u32(_ b: [UInt8], _ at: Int) -> UInt32 {
-        UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3])
-    }
-
-    static func append(_ v: UInt32, to out: inout [UInt8]) {
-        out += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+        var r = WireReader(payload, start: payload.count - EncryptedPayload.nonceLength, end: payload.count)
+        guard let index = try? r.u32(), let counter = try? r.u64() else { return nil }
+        return (index, counter)
     }
 }
