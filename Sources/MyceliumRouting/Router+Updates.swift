@@ -18,8 +18,16 @@ extension Router {
         // any prefix of at least /64; we take exactly /64, the only length any node announces:
         // a longer prefix under someone's /64, sent with their public router id, would win the
         // longest-prefix match over the owner's own route (docs/security.md, "Routing abuse").
-        guard u.subnet.ipv6 != nil, Subnet.overlay.contains(u.subnet), u.subnet.prefixLength == 64,
-              u.isRetraction || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
+        // A subnet already in the table was checked against its owner when it was created:
+        // the same key again needs no BLAKE3 (nor a cache lookup).
+        guard u.subnet.ipv6 != nil, Subnet.overlay.contains(u.subnet), u.subnet.prefixLength == 64 else {
+            stats.updatesDenied += 1
+            actions.append(.refused(n, .badUpdate))
+            return
+        }
+        let known = routes.index(forKey: u.subnet)
+        guard u.isRetraction || known.map({ routes.values[$0].owner == u.routerId.publicKey }) == true
+                || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
             stats.updatesDenied += 1
             actions.append(.refused(n, .badUpdate))
             return
@@ -40,7 +48,7 @@ extension Router {
         let subnet = u.subnet
         let feasible = sources.isFeasible(subnet: subnet, routerId: u.routerId, seqno: u.seqno, metric: u.metric)
         let expires = now + ProtocolConstants.routeHoldMs(intervalCs: u.interval, metric: u.metric)
-        let before = selection(of: subnet)
+        let before = known.flatMap { selection(at: $0) }
         let entry = RouteEntry(neighbour: n, routerId: u.routerId, seqno: u.seqno, metric: u.metric, expires: expires)
 
         // One hash lookup; the index addresses the entry in place for the rest of this call.
@@ -49,7 +57,8 @@ extension Router {
             actions.append(.refused(n, refusal))
             return
         }
-        guard let slot = routes.index(forKey: subnet) else {
+        // Nothing above changed the table, so `known` still addresses the subnet's entry.
+        guard let slot = known else {
             // 4. First announcement of this subnet.
             if !feasible {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
@@ -137,7 +146,12 @@ extension Router {
 
     /// The selected route of `subnet`, if any.
     func selection(of subnet: Subnet) -> Selection? {
-        guard let r = routes[subnet], let sel = r.selectedEntry, let n = neighbours[sel.neighbour], !sel.metric.isInfinite else {
+        routes.index(forKey: subnet).flatMap { selection(at: $0) }
+    }
+
+    /// The selected route of the subnet at `slot` of `routes`.
+    func selection(at slot: [Subnet: SubnetRoutes].Index) -> Selection? {
+        guard let sel = routes.values[slot].selectedEntry, let n = neighbours[sel.neighbour], !sel.metric.isInfinite else {
             return nil
         }
         return Selection(neighbour: sel.neighbour, routerId: sel.routerId, seqno: sel.seqno,
@@ -148,15 +162,17 @@ extension Router {
 
     /// Re-runs selection for `subnet` and reports what changed since `before`.
     mutating func reselect(_ subnet: Subnet, before: Selection?, now: Instant, into actions: inout [RouterAction]) {
+        var after: Selection?
         if let slot = routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
             Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources)
             if routes.values[slot].entries.isEmpty {
                 routes.remove(at: slot)
                 tableDirty = true
+            } else {
+                after = selection(at: slot)
             }
         }
-        let after = selection(of: subnet)
         if before != after { tableDirty = true }
         switch (before, after) {
         case (nil, nil):

@@ -112,6 +112,7 @@ public struct Router: Sendable {
     mutating func addNeighbour(_ id: NeighbourId, staticCost: UInt16, now: Instant, into actions: inout [RouterAction]) {
         guard neighbours[id] == nil else { return }
         neighbours[id] = Neighbour(id: id, staticCost: staticCost, now: now)
+        neighbourIds.insert(id, at: neighbourIds.firstIndex { $0 > id } ?? neighbourIds.endIndex)
         stats.peersAdded += 1
         // Spec §2: own /64 at once, then our outstanding queries.
         sendOwnUpdate(to: [id], now: now, into: &actions)
@@ -130,6 +131,7 @@ public struct Router: Sendable {
         // What was selected must be read while the neighbour still counts as alive.
         let affected = routes.keys.filter { routes[$0]!.index(of: id) != nil }.sorted().map { ($0, selection(of: $0)) }
         neighbours[id] = nil
+        neighbourIds.removeAll { $0 == id }
         if died { stats.peersDied += 1 } else { stats.peersRemoved += 1 }
         routeRequests.forget(id)
         seqnoRequests.forget(id)
@@ -151,7 +153,8 @@ public struct Router: Sendable {
     /// Link cost of a neighbour, nil if unknown.
     public func linkCost(of id: NeighbourId) -> Metric? { neighbours[id]?.linkCost }
 
-    public var neighbourIds: [NeighbourId] { neighbours.keys.sorted() }
+    /// Neighbours in id order (kept sorted on add and remove: every triggered update reads it).
+    public private(set) var neighbourIds: [NeighbourId] = []
 
     // MARK: - received TLVs
 
@@ -229,7 +232,10 @@ public enum RouterTuning {
     /// How often source-table and request-cache garbage is collected.
     public static let garbageCollectionIntervalMs: Int64 = 60_000
     /// Public keys whose derived address is remembered.
-    public static let ownerCacheLimit = 100_000
+    /// Only Updates for a subnet not yet in the table (or announced under another key) consult
+    /// it: a known subnet's owner is checked against the stored owner. Small, because a
+    /// simulation holds one per router.
+    public static let ownerCacheLimit = 4_096
 }
 
 extension SubnetRoutes {

@@ -2,26 +2,34 @@ import MyceliumCore
 
 /// Feasibility distances (spec §5.7): for each (subnet, router id) we have advertised, the best
 /// (seqno, metric) we announced. An Update is feasible if it cannot come from a loop through us.
+///
+/// Keyed by subnet, with that subnet's router ids in a short array (at most
+/// `RouterLimits.routerIdsPerSubnet`, nearly always one): a lookup hashes one word, not a
+/// 40-byte router id, and the per-subnet count is the array's length. Every Update received
+/// and sent touches this table, so its cost is a large part of a node's (and the simulator's)
+/// CPU per route.
 struct SourceTable {
-    struct Key: Hashable {
-        let subnet: Subnet
-        let routerId: RouterId
-    }
-
     struct Distance {
         var metric: Metric
         var seqno: SeqNo
         var expires: Instant
     }
 
-    private(set) var entries: [Key: Distance] = [:]
-    /// Router ids with an entry, per subnet (`RouterLimits.routerIdsPerSubnet`).
-    private var idsPerSubnet: [Subnet: Int] = [:]
+    struct Source {
+        let routerId: RouterId
+        var distance: Distance
+    }
 
-    func routerIdCount(subnet: Subnet) -> Int { idsPerSubnet[subnet] ?? 0 }
+    private var bySubnet: [Subnet: [Source]] = [:]
+    /// (subnet, router id) pairs held in all.
+    private(set) var count = 0
+
+    func routerIdCount(subnet: Subnet) -> Int { bySubnet[subnet]?.count ?? 0 }
 
     func distance(subnet: Subnet, routerId: RouterId) -> Distance? {
-        entries[Key(subnet: subnet, routerId: routerId)]
+        guard let sources = bySubnet[subnet] else { return nil }
+        for s in sources where s.routerId == routerId { return s.distance }
+        return nil
     }
 
     /// Feasible iff no entry, a newer seqno, the same seqno with a strictly smaller metric, or a
@@ -35,28 +43,41 @@ struct SourceTable {
     /// Records an Update we send: no entry → insert (retractions too); newer seqno → replace;
     /// same seqno with a smaller metric → replace; otherwise only the GC timer is refreshed.
     mutating func recordSent(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric, now: Instant) {
-        let key = Key(subnet: subnet, routerId: routerId)
         let expires = now + ProtocolConstants.sourceHoldMs
-        guard var fd = entries[key] else {
-            entries[key] = Distance(metric: metric, seqno: seqno, expires: expires)
-            idsPerSubnet[subnet, default: 0] += 1
-            return
+        // `[key, default:]` as an inout argument mutates the stored array in place.
+        if Self.record(in: &bySubnet[subnet, default: []], routerId: routerId, seqno: seqno, metric: metric, expires: expires) {
+            count += 1
         }
-        if seqno.isGreater(than: fd.seqno) || (seqno == fd.seqno && metric < fd.metric) {
-            fd.metric = metric
-            fd.seqno = seqno
+    }
+
+    /// Updates or appends `routerId`'s distance; true when appended.
+    private static func record(in sources: inout [Source], routerId: RouterId, seqno: SeqNo, metric: Metric,
+                               expires: Instant) -> Bool {
+        for i in sources.indices where sources[i].routerId == routerId {
+            let fd = sources[i].distance
+            if seqno.isGreater(than: fd.seqno) || (seqno == fd.seqno && metric < fd.metric) {
+                sources[i].distance.metric = metric
+                sources[i].distance.seqno = seqno
+            }
+            sources[i].distance.expires = expires
+            return false
         }
-        fd.expires = expires
-        entries[key] = fd
+        sources.append(Source(routerId: routerId, distance: Distance(metric: metric, seqno: seqno, expires: expires)))
+        return true
     }
 
     /// Drops entries not refreshed for 30 minutes. Returns how many went.
     @discardableResult
     mutating func collectGarbage(now: Instant) -> Int {
-        let before = entries.count
-        entries = entries.filter { $0.value.expires > now }
-        idsPerSubnet.removeAll(keepingCapacity: true)
-        for key in entries.keys { idsPerSubnet[key.subnet, default: 0] += 1 }
-        return before - entries.count
+        let before = count
+        var emptied: [Subnet] = []
+        for slot in bySubnet.indices {
+            let subnet = bySubnet.keys[slot]
+            bySubnet.values[slot].removeAll { $0.distance.expires <= now }
+            if bySubnet.values[slot].isEmpty { emptied.append(subnet) }
+        }
+        for subnet in emptied { bySubnet[subnet] = nil }
+        count = bySubnet.values.reduce(0) { $0 + $1.count }
+        return before - count
     }
 }

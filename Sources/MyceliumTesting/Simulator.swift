@@ -171,7 +171,10 @@ public final class Simulator {
 
     private func feed(_ node: Int, _ event: RouterEvent) {
         actions.removeAll(keepingCapacity: true)
-        updateSelected(node) { $0.handle(event, now: now, into: &actions) }
+        let wake = updateSelected(node) { router in
+            router.handle(event, now: now, into: &actions)
+            return router.nextWakeUp
+        }
         for action in actions {
             switch action {
             case let .send(tlv, to):
@@ -198,20 +201,33 @@ public final class Simulator {
                 break
             }
         }
-        schedule(node)
+        schedule(node, wake: wake)
     }
 
-    private func updateSelected(_ node: Int, _ body: (inout Router) -> Void) {
-        let before = routers[node].selectedCount
-        body(&routers[node])
-        totalSelected += routers[node].selectedCount - before
+    /// Runs `body` on the router in place (reading a router out of the array would copy it).
+    @discardableResult
+    private func updateSelected<T>(_ node: Int, _ body: (inout Router) -> T) -> T {
+        let (result, delta) = modifyRouter(node) { router in
+            let before = router.selectedCount
+            let result = body(&router)
+            return (result, router.selectedCount - before)
+        }
+        totalSelected += delta
         if firstFullyConverged == nil, totalSelected == nodeCount * (nodeCount - 1), isFullyConverged() {
             firstFullyConverged = now
         }
+        return result
+    }
+
+    private func modifyRouter<T>(_ node: Int, _ body: (inout Router) -> T) -> T {
+        body(&routers[node])
     }
 
     private func schedule(_ node: Int) {
-        let wake = routers[node].nextWakeUp
+        schedule(node, wake: modifyRouter(node) { $0.nextWakeUp })
+    }
+
+    private func schedule(_ node: Int, wake: Instant) {
         if let s = scheduledWake[node], s <= wake, s >= now { return }
         scheduledWake[node] = wake
         queue.push(.wake(node: node), at: wake.milliseconds)
@@ -222,10 +238,13 @@ public final class Simulator {
     /// Every node has a selected route to every other node's /64 (counts can include stale
     /// subnets after restarts, so this checks the real subnets).
     public func isFullyConverged() -> Bool {
-        for i in routers.indices {
-            for j in routers.indices where i != j && routers[i].nextHop(for: routers[j].localSubnet) == nil { return false }
+        // Through a buffer: subscripting the array of structs from here copies each router.
+        routers.withUnsafeBufferPointer { rs in
+            for i in rs.indices {
+                for j in rs.indices where i != j && rs[i].nextHop(for: rs[j].localSubnet) == nil { return false }
+            }
+            return true
         }
-        return true
     }
 
     /// Shortest hop counts from `source` over links that are up.
@@ -259,30 +278,33 @@ public final class Simulator {
         var report = PathReport()
         let n = nodeCount
         report.totalPairs = n * (n - 1)
-        var visitedStamp = [Int](repeating: -1, count: n)
-        var stamp = 0
-        for s in 0..<n {
-            let shortest = shortestHops(from: s)
-            for d in 0..<n where d != s {
-                if shortest[d] != nil { report.connectedPairs += 1 }
-                let target = routers[d].localSubnet
-                var current = s, hops = 0
-                stamp += 1
-                visitedStamp[s] = stamp
-                while current != d {
-                    guard let hop = routers[current].nextHop(for: target), let (_, peer) = neighbourOf[current][hop] else { break }
-                    hops += 1
-                    current = peer
-                    if visitedStamp[current] == stamp, current != d { report.loops += 1; break }
-                    visitedStamp[current] = stamp
-                }
-                if current == d {
-                    report.reachablePairs += 1
-                    if let best = shortest[d], best > 0 { report.maxStretch = max(report.maxStretch, Double(hops) / Double(best)) }
+        // Through a buffer: subscripting the array of structs from here copies each router.
+        return routers.withUnsafeBufferPointer { routers in
+            var visitedStamp = [Int](repeating: -1, count: n)
+            var stamp = 0
+            for s in 0..<n {
+                let shortest = shortestHops(from: s)
+                for d in 0..<n where d != s {
+                    if shortest[d] != nil { report.connectedPairs += 1 }
+                    let target = routers[d].localSubnet
+                    var current = s, hops = 0
+                    stamp += 1
+                    visitedStamp[s] = stamp
+                    while current != d {
+                        guard let hop = routers[current].nextHop(for: target), let (_, peer) = neighbourOf[current][hop] else { break }
+                        hops += 1
+                        current = peer
+                        if visitedStamp[current] == stamp, current != d { report.loops += 1; break }
+                        visitedStamp[current] = stamp
+                    }
+                    if current == d {
+                        report.reachablePairs += 1
+                        if let best = shortest[d], best > 0 { report.maxStretch = max(report.maxStretch, Double(hops) / Double(best)) }
+                    }
                 }
             }
+            return report
         }
-        return report
     }
 }
 

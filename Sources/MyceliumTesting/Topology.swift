@@ -1,5 +1,5 @@
 /// Ways to wire a simulation's nodes together.
-public enum Topology: String, CaseIterable, Sendable {
+public enum Topology: String, CaseIterable, Sendable, Hashable {
     case line, ring, grid, random
 
     /// The edges for `nodes` nodes; `degree` is the average degree of `random`.

@@ -1,5 +1,4 @@
 public import ArgumentParser
-import MyceliumRouting
 import MyceliumTesting
 #if canImport(Glibc)
 import Glibc
@@ -37,50 +36,14 @@ struct MyceliumSim: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let started = clock.now
-        let sim = Simulator(nodes: nodes, seed: seed)
-        var rng = SeededRandom(seed: seed ^ 0x70B0_1061)
-        let edges = topology.edges(nodes: nodes, degree: degree, rng: &rng)
-        for (a, b) in edges { sim.addLink(a, b, latencyMs: latencyMs, loss: loss) }
-
-        let cutTime = Instant(milliseconds: Int64(cutAt * 1000))
-        var cut: [Int] = []
-        if cutLinks > 0 {
-            var indices = Array(sim.links.indices)
-            indices.shuffle(using: &rng)
-            cut = Array(indices.prefix(cutLinks))
-            sim.at(cutTime) { for l in cut { sim.setLink(l, up: false) } }
-        }
-        let end = Instant(milliseconds: Int64(duration * 1000))
-        sim.run(until: end)
-        let report = sim.analysePaths()
-        let wallMs = Double((clock.now - started).components.attoseconds / 1_000_000_000_000_000)
-            + Double((clock.now - started).components.seconds) * 1000
-
-        var reconverged: Double?
-        if !cut.isEmpty, cutTime <= end, report.loops == 0, report.reachablePairs == report.connectedPairs {
-            reconverged = Double(max(sim.lastRouteChange, cutTime).milliseconds) / 1000
-        }
-        let fields: [(String, String)] = [
-            ("nodes", "\(nodes)"),
-            ("links", "\(edges.count)"),
-            ("topology", "\"\(topology.rawValue)\""),
-            ("seed", "\(seed)"),
-            ("duration_s", "\(duration)"),
-            ("converged_at_s", sim.firstFullyConverged.map { "\(Double($0.milliseconds) / 1000)" } ?? "null"),
-            ("reachable_pairs_fraction", "\(Double(report.reachablePairs) / Double(report.totalPairs))"),
-            ("connected_pairs_fraction", "\(Double(report.connectedPairs) / Double(report.totalPairs))"),
-            ("loops", "\(report.loops)"),
-            ("max_path_stretch", "\(report.maxStretch)"),
-            ("control_packets_total", "\(sim.controlPackets)"),
-            ("control_bytes_total", "\(sim.controlBytes)"),
-            ("control_bytes_per_node", "\(sim.controlBytes / nodes)"),
-            ("links_cut", "\(cut.count)"),
-            ("reconverged_at_s", cut.isEmpty ? "null" : reconverged.map { "\($0)" } ?? "null"),
-            ("wall_ms", "\(Int(wallMs))"),
-            ("peak_rss_mb", "\(peakRSSMegabytes())"),
-        ]
+        let scenario = SimulationScenario(nodes: nodes, topology: topology, degree: degree, seed: seed, durationS: duration,
+                                          latencyMs: latencyMs, loss: loss, cutLinks: cutLinks, cutAtS: cutAt)
+        let outcome = scenario.run()
+        let elapsed = (clock.now - started).components
+        let wallMs = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds / 1_000_000_000_000_000)
+        let fields = scenario.fields(outcome) + [("wall_ms", "\(Int(wallMs))"), ("peak_rss_mb", "\(peakRSSMegabytes())")]
         if json {
-            print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+            print(SimulationScenario.json(fields))
         } else {
             let width = fields.map(\.0.count).max() ?? 0
             for (k, v) in fields { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }

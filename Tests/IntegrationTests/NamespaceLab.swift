@@ -15,7 +15,8 @@ final class NamespaceLab {
     let prefix: String
     private(set) var namespaces: [String] = []
     private(set) var nodes: [String: NodeHandle] = [:]
-    private var linkCount = 0
+    /// Links made so far; link `n` (1-based) has veths `v{n}a`/`v{n}b`.
+    private(set) var linkCount = 0
     let directory: String
 
     /// The built `mycelium`, or `MYCELIUM_LAB_BINARY` (bench/hostile.sh measures another build).
@@ -102,6 +103,24 @@ final class NamespaceLab {
     /// Deletes the veth of link `n` (as created by `link`): both ends go.
     func cut(link n: Int, in namespace: String) {
         Self.run(["ip", "-n", namespace, "link", "del", "v\(n)a"])
+    }
+
+    /// Re-creates link `n` between `a` and `b` after a `cut`, with its old names and addresses
+    /// (as a repaired cable: the nodes' configured peers are reachable again).
+    func restore(link n: Int, _ a: String, _ b: String) {
+        let ifA = "v\(n)a", ifB = "v\(n)b"
+        Self.run(["ip", "link", "add", ifA, "netns", a, "type", "veth", "peer", "name", ifB, "netns", b])
+        Self.run(["ip", "-n", a, "addr", "add", "fd77:\(n)::1/64", "dev", ifA, "nodad"])
+        Self.run(["ip", "-n", b, "addr", "add", "fd77:\(n)::2/64", "dev", ifB, "nodad"])
+        Self.run(["ip", "-n", a, "link", "set", ifA, "up"])
+        Self.run(["ip", "-n", b, "link", "set", ifB, "up"])
+    }
+
+    /// Kills the node in `namespace` with SIGKILL (a crash: no goodbye to its peers).
+    func killNode(_ namespace: String) {
+        guard let node = nodes[namespace], node.process.isRunning else { return }
+        kill(node.process.processIdentifier, SIGKILL)
+        node.process.waitUntilExit()
     }
 
     /// Starts `mycelium` in `namespace` with the given peers and extra arguments. LAN discovery

@@ -1,0 +1,103 @@
+import MyceliumRouting
+
+/// One simulator run as `mycelium-sim` describes it: a topology, optional link cuts, a
+/// duration. The same scenario always gives the same `Outcome` (the simulator's golden tests
+/// compare it field by field across changes to the router's representation).
+public struct SimulationScenario: Sendable, Hashable {
+    public var nodes: Int
+    public var topology: Topology
+    public var degree: Int
+    public var seed: UInt64
+    public var durationS: Double
+    public var latencyMs: Int64?
+    public var loss: Double
+    public var cutLinks: Int
+    public var cutAtS: Double
+
+    public init(nodes: Int, topology: Topology, degree: Int = 4, seed: UInt64 = 1, durationS: Double = 120,
+                latencyMs: Int64? = nil, loss: Double = 0, cutLinks: Int = 0, cutAtS: Double = 60) {
+        self.nodes = nodes
+        self.topology = topology
+        self.degree = degree
+        self.seed = seed
+        self.durationS = durationS
+        self.latencyMs = latencyMs
+        self.loss = loss
+        self.cutLinks = cutLinks
+        self.cutAtS = cutAtS
+    }
+
+    /// What a run produced: everything but wall time and memory, which vary.
+    public struct Outcome: Sendable, Hashable {
+        public var links = 0
+        public var convergedAtS: Double?
+        public var reachablePairsFraction = 0.0
+        public var connectedPairsFraction = 0.0
+        public var loops = 0
+        public var maxPathStretch = 1.0
+        public var controlPackets = 0
+        public var controlBytes = 0
+        public var linksCut = 0
+        public var reconvergedAtS: Double?
+    }
+
+    public func run() -> Outcome {
+        let sim = Simulator(nodes: nodes, seed: seed)
+        var rng = SeededRandom(seed: seed ^ 0x70B0_1061)
+        let edges = topology.edges(nodes: nodes, degree: degree, rng: &rng)
+        for (a, b) in edges { sim.addLink(a, b, latencyMs: latencyMs, loss: loss) }
+
+        let cutTime = Instant(milliseconds: Int64(cutAtS * 1000))
+        var cut: [Int] = []
+        if cutLinks > 0 {
+            var indices = Array(sim.links.indices)
+            indices.shuffle(using: &rng)
+            cut = Array(indices.prefix(cutLinks))
+            sim.at(cutTime) { for l in cut { sim.setLink(l, up: false) } }
+        }
+        let end = Instant(milliseconds: Int64(durationS * 1000))
+        sim.run(until: end)
+        let report = sim.analysePaths()
+
+        var outcome = Outcome()
+        outcome.links = edges.count
+        outcome.convergedAtS = sim.firstFullyConverged.map { Double($0.milliseconds) / 1000 }
+        outcome.reachablePairsFraction = Double(report.reachablePairs) / Double(report.totalPairs)
+        outcome.connectedPairsFraction = Double(report.connectedPairs) / Double(report.totalPairs)
+        outcome.loops = report.loops
+        outcome.maxPathStretch = report.maxStretch
+        outcome.controlPackets = sim.controlPackets
+        outcome.controlBytes = sim.controlBytes
+        outcome.linksCut = cut.count
+        if !cut.isEmpty, cutTime <= end, report.loops == 0, report.reachablePairs == report.connectedPairs {
+            outcome.reconvergedAtS = Double(max(sim.lastRouteChange, cutTime).milliseconds) / 1000
+        }
+        return outcome
+    }
+
+    /// The `mycelium-sim --json` fields of a run, in order, without wall time and memory.
+    public func fields(_ o: Outcome) -> [(String, String)] {
+        [
+            ("nodes", "\(nodes)"),
+            ("links", "\(o.links)"),
+            ("topology", "\"\(topology.rawValue)\""),
+            ("seed", "\(seed)"),
+            ("duration_s", "\(durationS)"),
+            ("converged_at_s", o.convergedAtS.map { "\($0)" } ?? "null"),
+            ("reachable_pairs_fraction", "\(o.reachablePairsFraction)"),
+            ("connected_pairs_fraction", "\(o.connectedPairsFraction)"),
+            ("loops", "\(o.loops)"),
+            ("max_path_stretch", "\(o.maxPathStretch)"),
+            ("control_packets_total", "\(o.controlPackets)"),
+            ("control_bytes_total", "\(o.controlBytes)"),
+            ("control_bytes_per_node", "\(o.controlBytes / nodes)"),
+            ("links_cut", "\(o.linksCut)"),
+            ("reconverged_at_s", o.reconvergedAtS.map { "\($0)" } ?? "null"),
+        ]
+    }
+
+    /// One JSON object of `fields`.
+    public static func json(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}
