@@ -1,7 +1,7 @@
 # The commands a new user needs; README.md explains them.
 SWIFT ?= swift
 
-.PHONY: deps build release dist image run test fuzz demo clean
+.PHONY: deps build release dist image run test soak fuzz demo clean
 
 deps:
 	./scripts/install-deps.sh
@@ -36,6 +36,19 @@ test: deps
 	$(SWIFT) test --no-parallel
 	FUZZ_RUNS=200000 ./scripts/fuzz.sh
 	./scripts/test-packaging.sh
+
+# Faults and load on 50 real daemons (release build) in network namespaces on a random graph:
+# links cut and restored, crashes, a partition, 200 inbound connections, a slow peer, a TUN
+# flood; prints time to reachability, lost pings, RSS and CPU (about 10 minutes; root). The
+# report is also left in .build/soak-report.txt. `make test` runs the same suite on 8 nodes.
+# SOAK_NODES=N changes the size.
+soak: deps
+	./scripts/install-test-tools.sh
+	$(SWIFT) build -c release --product mycelium
+	$(SWIFT) build --build-tests
+	MYCELIUM_SOAK=full MYCELIUM_SOAK_NODES=$(or $(SOAK_NODES),50) MYCELIUM_SOAK_REPORT=$(CURDIR)/.build/soak-report.txt \
+		MYCELIUM_LAB_BINARY=$(CURDIR)/.build/release/mycelium \
+		$(SWIFT) test --skip-build --no-parallel --filter IntegrationTests.SoakTests
 
 # Coverage-guided fuzzing of every decoder and of the router (libFuzzer), FUZZ_SECONDS long
 # (default 10 minutes); a crash leaves its input in Tests/Fuzz/crashers/ (commit it: the suite
