@@ -46,15 +46,19 @@ extension Router {
         }
 
         let subnet = u.subnet
-        let feasible = sources.isFeasible(subnet: subnet, routerId: u.routerId, seqno: u.seqno, metric: u.metric)
+        let subnetSources = sources.sources(of: subnet)
+        let distance = SourceTable.distance(in: subnetSources, routerId: u.routerId)
+        let feasible = SourceTable.isFeasible(distance, seqno: u.seqno, metric: u.metric)
         let expires = now + ProtocolConstants.routeHoldMs(intervalCs: u.interval, metric: u.metric)
         let before = known.flatMap { selection(at: $0) }
         let entry = RouteEntry(neighbour: n, routerId: u.routerId, seqno: u.seqno, metric: u.metric, expires: expires)
 
         // One hash lookup; the index addresses the entry in place for the rest of this call.
-        if !u.isRetraction, let refusal = refusalOfNewRouterId(u, from: n) {
+        // A router id not yet in the source table for this subnet would add one more there
+        // once we announce it; past `RouterLimits.routerIdsPerSubnet` it is refused.
+        if !u.isRetraction, distance == nil, subnetSources.count >= RouterLimits.routerIdsPerSubnet {
             stats.limitsHit += 1
-            actions.append(.refused(n, refusal))
+            actions.append(.refused(n, .routerIdsPerSubnet))
             return
         }
         // Nothing above changed the table, so `known` still addresses the subnet's entry.
@@ -118,7 +122,7 @@ extension Router {
             neighbours[n]!.routeCount += 1
             noteRouteExpiry(expires)
         }
-        reselect(subnet, before: before, now: now, into: &actions)
+        reselect(subnet, before: before, slot: slot, now: now, into: &actions)
     }
 
     /// Whether a new route entry from `n` would pass the table's caps.
@@ -126,14 +130,6 @@ extension Router {
         if (neighbours[n]?.routeCount ?? 0) >= RouterLimits.routesPerNeighbour { return .routesPerNeighbour }
         if newSubnet, routes.count >= RouterLimits.subnets { return .subnets }
         return nil
-    }
-
-    /// An Update whose router id is not yet in the source table for its subnet would add one
-    /// more id there once we announce it; past `RouterLimits.routerIdsPerSubnet` it is refused.
-    func refusalOfNewRouterId(_ u: Update, from n: NeighbourId) -> Refusal? {
-        guard sources.distance(subnet: u.subnet, routerId: u.routerId) == nil,
-              sources.routerIdCount(subnet: u.subnet) >= RouterLimits.routerIdsPerSubnet else { return nil }
-        return .routerIdsPerSubnet
     }
 
     mutating func ownerAddress(of key: PublicKey) -> IPv6Address {
@@ -161,9 +157,11 @@ extension Router {
     // MARK: - route selection (spec §5.8) and triggered updates (§5.6 steps 7–9)
 
     /// Re-runs selection for `subnet` and reports what changed since `before`.
-    mutating func reselect(_ subnet: Subnet, before: Selection?, now: Instant, into actions: inout [RouterAction]) {
+    /// `slot`, when the caller has it, is the subnet's index in `routes` (saves a lookup).
+    mutating func reselect(_ subnet: Subnet, before: Selection?, slot known: [Subnet: SubnetRoutes].Index? = nil, now: Instant,
+                           into actions: inout [RouterAction]) {
         var after: Selection?
-        if let slot = routes.index(forKey: subnet) {
+        if let slot = known ?? routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
             Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources)
             if routes.values[slot].entries.isEmpty {
@@ -181,7 +179,7 @@ extension Router {
             selectedCount += 1
             stats.routeSelections += 1
             queried[subnet] = nil
-            triggeredUpdate(subnet, excluding: new.neighbour, now: now, into: &actions)
+            triggeredUpdate(subnet, selection: new, now: now, into: &actions)
             actions.append(.routeAcquired(subnet))
         case let (old?, nil):
             selectedCount -= 1
@@ -208,7 +206,7 @@ extension Router {
             if old.neighbour != new.neighbour { stats.routeSelections += 1 }
             let delta = abs(Int(old.metric.rawValue) - Int(new.metric.rawValue))
             if old.routerId != new.routerId || delta > ProtocolConstants.bigMetricChange {
-                triggeredUpdate(subnet, excluding: new.neighbour, now: now, into: &actions)
+                triggeredUpdate(subnet, selection: new, now: now, into: &actions)
                 return
             }
         }
@@ -223,11 +221,13 @@ extension Router {
     /// Picks the selected entry: the feasible finite candidate with the lowest total metric,
     /// switching away from a live selection only for an improvement of more than 10 or for the
     /// subnet's owner itself (metric 0).
-    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: [NeighbourId: Neighbour], sources: SourceTable) {
+    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: NeighbourTable, sources: SourceTable) {
         var best: (index: Int, total: Metric)?
+        let subnetSources = sources.sources(of: subnet)
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
             guard let n = neighbours[e.neighbour],
-                  sources.isFeasible(subnet: subnet, routerId: e.routerId, seqno: e.seqno, metric: e.metric) else { continue }
+                  SourceTable.isFeasible(SourceTable.distance(in: subnetSources, routerId: e.routerId), seqno: e.seqno,
+                                         metric: e.metric) else { continue }
             let total = e.metric + n.linkCost
             if total.isInfinite { continue }
             if let b = best, (b.total, r.entries[b.index].neighbour) <= (total, e.neighbour) { continue }
@@ -259,8 +259,10 @@ extension Router {
     }
 
     /// The selected route of `subnet` as we advertise it: its metric plus the next hop's cost.
-    mutating func sendSelectedUpdate(_ subnet: Subnet, to targets: [NeighbourId], now: Instant, into actions: inout [RouterAction]) {
-        guard let sel = selection(of: subnet), !targets.isEmpty else { return }
+    /// `known` is the subnet's current selection when the caller has just computed it.
+    mutating func sendSelectedUpdate(_ subnet: Subnet, selection known: Selection? = nil, to targets: [NeighbourId], now: Instant,
+                                     into actions: inout [RouterAction]) {
+        guard let sel = known ?? selection(of: subnet), !targets.isEmpty else { return }
         let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: sel.seqno, metric: sel.metric,
                             subnet: subnet, routerId: sel.routerId)
         sources.recordSent(subnet: subnet, routerId: sel.routerId, seqno: sel.seqno, metric: sel.metric, now: now)
@@ -268,9 +270,9 @@ extension Router {
     }
 
     /// Sends the selected route to every neighbour but its next hop (never back where it came from).
-    mutating func triggeredUpdate(_ subnet: Subnet, excluding nextHop: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
+    mutating func triggeredUpdate(_ subnet: Subnet, selection: Selection, now: Instant, into actions: inout [RouterAction]) {
         stats.triggeredUpdates += 1
-        sendSelectedUpdate(subnet, to: neighbourIds.filter { $0 != nextHop }, now: now, into: &actions)
+        sendSelectedUpdate(subnet, selection: selection, to: neighbourIds.filter { $0 != selection.neighbour }, now: now, into: &actions)
     }
 
     /// A retraction of a lost route. Rust: retractions carry the *sender's* router id and seqno

@@ -18,7 +18,7 @@ public struct Router: Sendable {
     public internal(set) var selectedCount = 0
 
     var lastSeqnoBump: Instant?
-    var neighbours: [NeighbourId: Neighbour] = [:]
+    var neighbours = NeighbourTable()
     var routes: [Subnet: SubnetRoutes] = [:]
     var sources = SourceTable()
     /// Subnets we are looking for (RouteRequest or SeqNoRequest outstanding) → query expiry.
@@ -112,7 +112,6 @@ public struct Router: Sendable {
     mutating func addNeighbour(_ id: NeighbourId, staticCost: UInt16, now: Instant, into actions: inout [RouterAction]) {
         guard neighbours[id] == nil else { return }
         neighbours[id] = Neighbour(id: id, staticCost: staticCost, now: now)
-        neighbourIds.insert(id, at: neighbourIds.firstIndex { $0 > id } ?? neighbourIds.endIndex)
         stats.peersAdded += 1
         // Spec §2: own /64 at once, then our outstanding queries.
         sendOwnUpdate(to: [id], now: now, into: &actions)
@@ -131,7 +130,6 @@ public struct Router: Sendable {
         // What was selected must be read while the neighbour still counts as alive.
         let affected = routes.keys.filter { routes[$0]!.index(of: id) != nil }.sorted().map { ($0, selection(of: $0)) }
         neighbours[id] = nil
-        neighbourIds.removeAll { $0 == id }
         if died { stats.peersDied += 1 } else { stats.peersRemoved += 1 }
         routeRequests.forget(id)
         seqnoRequests.forget(id)
@@ -153,8 +151,8 @@ public struct Router: Sendable {
     /// Link cost of a neighbour, nil if unknown.
     public func linkCost(of id: NeighbourId) -> Metric? { neighbours[id]?.linkCost }
 
-    /// Neighbours in id order (kept sorted on add and remove: every triggered update reads it).
-    public private(set) var neighbourIds: [NeighbourId] = []
+    /// Neighbours in id order.
+    public var neighbourIds: [NeighbourId] { neighbours.ids }
 
     // MARK: - received TLVs
 

@@ -27,17 +27,27 @@ struct SourceTable {
     func routerIdCount(subnet: Subnet) -> Int { bySubnet[subnet]?.count ?? 0 }
 
     func distance(subnet: Subnet, routerId: RouterId) -> Distance? {
-        guard let sources = bySubnet[subnet] else { return nil }
-        for s in sources where s.routerId == routerId { return s.distance }
-        return nil
+        bySubnet[subnet].flatMap { Self.distance(in: $0, routerId: routerId) }
     }
+
+    /// The subnet's sources (router ids we advertised it with), for several checks at one lookup.
+    func sources(of subnet: Subnet) -> [Source] { bySubnet[subnet] ?? [] }
 
     /// Feasible iff no entry, a newer seqno, the same seqno with a strictly smaller metric, or a
     /// retraction.
     func isFeasible(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric) -> Bool {
+        Self.isFeasible(distance(subnet: subnet, routerId: routerId), seqno: seqno, metric: metric)
+    }
+
+    static func isFeasible(_ fd: Distance?, seqno: SeqNo, metric: Metric) -> Bool {
         if metric.isInfinite { return true }
-        guard let fd = distance(subnet: subnet, routerId: routerId) else { return true }
+        guard let fd else { return true }
         return seqno.isGreater(than: fd.seqno) || (seqno == fd.seqno && metric < fd.metric)
+    }
+
+    static func distance(in sources: [Source], routerId: RouterId) -> Distance? {
+        for s in sources where s.routerId == routerId { return s.distance }
+        return nil
     }
 
     /// Records an Update we send: no entry → insert (retractions too); newer seqno → replace;

@@ -1,66 +1,73 @@
-/// A binary min-heap of timed events with deterministic tie-breaking: equal times pop in
-/// insertion order, so a simulation replays exactly from its seed.
+/// Timed events with deterministic tie-breaking: equal times pop in insertion order, so a
+/// simulation replays exactly from its seed.
 ///
-/// The heap holds only plain (time, seq, slot) triples; payloads sit in a slab and are moved,
-/// never copied, which keeps a 1000-node run from spending its time copying large events.
+/// Events are kept in one FIFO bucket per distinct time, and only the distinct times sit in a
+/// binary min-heap. Times are whole milliseconds and a network's events crowd onto few of
+/// them, so the heap holds hundreds of entries where a heap of events would hold the
+/// millions of Updates in flight while 1000 nodes converge (and pay a cache miss per level
+/// for each). Within a bucket, arrival order is insertion order: exactly the (time,
+/// insertion) order of a heap of events.
 public struct EventQueue<Payload> {
-    private struct Key {
-        let time: Int64
-        let seq: UInt64
-        let slot: Int32
-
-        @inline(__always) static func < (a: Key, b: Key) -> Bool {
-            a.time != b.time ? a.time < b.time : a.seq < b.seq
-        }
+    private struct Bucket {
+        var items: [Payload] = []
+        var head = 0
     }
 
-    private var heap: [Key] = []
-    private var slab: [Payload?] = []
-    private var freeSlots: [Int32] = []
-    private var nextSeq: UInt64 = 0
+    /// Min-heap of the times that have a bucket.
+    private var times: [Int64] = []
+    private var buckets: [Int64: Bucket] = [:]
+    /// Drained buckets' storage, reused so steady state allocates nothing.
+    private var spare: [[Payload]] = []
+    public private(set) var count = 0
 
     public init() {}
 
-    public var isEmpty: Bool { heap.isEmpty }
-    public var count: Int { heap.count }
-    public var nextTime: Int64? { heap.first?.time }
+    public var isEmpty: Bool { count == 0 }
+    public var nextTime: Int64? { times.first }
 
     public mutating func push(_ payload: Payload, at time: Int64) {
-        let slot: Int32
-        if let free = freeSlots.popLast() {
-            slot = free
-            slab[Int(free)] = payload
-        } else {
-            slot = Int32(slab.count)
-            slab.append(payload)
+        count += 1
+        if let i = buckets.index(forKey: time) {
+            buckets.values[i].items.append(payload)
+            return
         }
-        heap.append(Key(time: time, seq: nextSeq, slot: slot))
-        nextSeq += 1
-        var i = heap.count - 1
+        var items = spare.popLast() ?? []
+        items.append(payload)
+        buckets[time] = Bucket(items: items)
+        times.append(time)
+        var i = times.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            guard heap[i] < heap[parent] else { break }
-            heap.swapAt(i, parent)
+            guard times[i] < times[parent] else { break }
+            times.swapAt(i, parent)
             i = parent
         }
     }
 
     public mutating func pop() -> (time: Int64, payload: Payload)? {
-        guard !heap.isEmpty else { return nil }
-        heap.swapAt(0, heap.count - 1)
-        let top = heap.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < heap.count, heap[l] < heap[m] { m = l }
-            if r < heap.count, heap[r] < heap[m] { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
+        guard let time = times.first, let i = buckets.index(forKey: time) else { return nil }
+        count -= 1
+        let payload = buckets.values[i].items[buckets.values[i].head]
+        buckets.values[i].head += 1
+        guard buckets.values[i].head == buckets.values[i].items.count else { return (time, payload) }
+        // Bucket drained: recycle its storage and drop its time from the heap.
+        var items = buckets.remove(at: i).value.items
+        if spare.count < 64, items.capacity <= 4096 {
+            items.removeAll(keepingCapacity: true)
+            spare.append(items)
         }
-        let payload = slab[Int(top.slot)].take()!
-        freeSlots.append(top.slot)
-        return (top.time, payload)
+        times.swapAt(0, times.count - 1)
+        times.removeLast()
+        var j = 0
+        while true {
+            let l = 2 * j + 1, r = l + 1
+            var m = j
+            if l < times.count, times[l] < times[m] { m = l }
+            if r < times.count, times[r] < times[m] { m = r }
+            if m == j { break }
+            times.swapAt(j, m)
+            j = m
+        }
+        return (time, payload)
     }
 }
