@@ -103,6 +103,17 @@ struct SeqNoRequestCache {
         entries[Self.source(key), default: [:]][key.seqno, default: Entry(firstSent: now)].requesters.insert(neighbour)
     }
 
+    /// The smallest seqno some neighbour waits for (we forwarded its request) for (router id,
+    /// prefix), if any.
+    func awaitedSeqno(routerId: RouterId, prefix: Subnet) -> SeqNo? {
+        guard !entries.isEmpty, let bySeqno = entries[Source(routerId: routerId, prefix: prefix)] else { return nil }
+        var lowest: SeqNo?
+        for (seqno, entry) in bySeqno where !entry.requesters.isEmpty {
+            if lowest.map({ seqno.isLess(than: $0) }) ?? true { lowest = seqno }
+        }
+        return lowest
+    }
+
     /// Requesters waiting for an Update of (router id, prefix) with at least their seqno;
     /// they are answered once, so their entries are cleared.
     mutating func takeRequesters(routerId: RouterId, prefix: Subnet, seqno: SeqNo) -> Set<NeighbourId> {

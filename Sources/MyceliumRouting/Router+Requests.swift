@@ -135,6 +135,26 @@ extension Router {
         }
     }
 
+    /// Whether a feasible, finite route from another neighbour carries the requested router id
+    /// with at least the requested seqno.
+    func hasUnselectedAnswer(_ request: SeqNoRequest, from n: NeighbourId) -> Bool {
+        guard let subnet = knownSubnet(covering: request.prefix), let r = routes[subnet] else { return false }
+        return r.entries.contains { e in
+            e.routerId == request.routerId && !e.seqno.isLess(than: request.seqno) && !e.metric.isInfinite && e.neighbour != n
+                && neighbours[e.neighbour] != nil
+                && sources.isFeasible(subnet: subnet, routerId: e.routerId, seqno: e.seqno, metric: e.metric)
+        }
+    }
+
+    /// Reselects the request's subnet with the requester recorded: `choose` prefers a route
+    /// that answers it, and `reselect` sends that route to everyone waiting.
+    mutating func answerFromUnselected(_ request: SeqNoRequest, from n: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
+        guard hasUnselectedAnswer(request, from: n), let subnet = knownSubnet(covering: request.prefix),
+              let slot = routes.index(forKey: subnet) else { return }
+        let before = selection(at: slot)
+        reselect(subnet, before: before, slot: slot, now: now, into: &actions)
+    }
+
     mutating func handleSeqNoRequest(_ request: SeqNoRequest, from n: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
         let prefix = request.prefix
         let key = SeqNoRequestCache.Key(routerId: request.routerId, prefix: prefix, seqno: request.seqno)
@@ -144,7 +164,10 @@ extension Router {
         // ring waiting for an answer that only went one way).
         if seqnoRequests.isDuplicate(key, now: now) {
             stats.seqnoDropped += 1
-            if request.routerId != routerId { seqnoRequests.addRequester(key, n, now: now) }
+            if request.routerId != routerId {
+                seqnoRequests.addRequester(key, n, now: now)
+                answerFromUnselected(request, from: n, now: now, into: &actions)
+            }
             return
         }
         // A request for a prefix outside 400::/7 can never be answered by anyone.
@@ -176,6 +199,15 @@ extension Router {
            sel.routerId != request.routerId || !sel.seqno.isLess(than: request.seqno) {
             stats.seqnoRepliesLocal += 1
             sendSelectedUpdate(subnet, to: [n], now: now, into: &actions)
+            return
+        }
+        // Beyond Rust: a feasible route that is not selected may already carry the seqno asked
+        // for (it came in answer to someone else's request). Remember the requester and
+        // reselect: `choose` then prefers that route and the requester is answered from it,
+        // instead of the request going on towards a source that has already answered.
+        if request.routerId != routerId, seqnoRequests.canRecord(key), hasUnselectedAnswer(request, from: n) {
+            seqnoRequests.addRequester(key, n, now: now)
+            answerFromUnselected(request, from: n, now: now, into: &actions)
             return
         }
         // 4. Forward towards the source, to one neighbour that announced the prefix.

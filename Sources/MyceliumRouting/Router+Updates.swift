@@ -163,7 +163,8 @@ extension Router {
         var after: Selection?
         if let slot = known ?? routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
-            Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources)
+            Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources,
+                          awaited: awaitedSeqnos(subnet, routes.values[slot]))
             if routes.values[slot].entries.isEmpty {
                 routes.remove(at: slot)
                 tableDirty = true
@@ -218,20 +219,55 @@ extension Router {
         }
     }
 
+    /// (router id, seqno) pairs that neighbours wait for through SeqNoRequests we forwarded,
+    /// for the router ids `r` has entries of. Empty (and cheap) when nobody waits.
+    func awaitedSeqnos(_ subnet: Subnet, _ r: SubnetRoutes) -> [(RouterId, SeqNo)] {
+        guard seqnoRequests.count > 0 else { return [] }
+        var awaited: [(RouterId, SeqNo)] = []
+        for e in r.entries where !awaited.contains(where: { $0.0 == e.routerId }) {
+            if let s = seqnoRequests.awaitedSeqno(routerId: e.routerId, prefix: subnet) { awaited.append((e.routerId, s)) }
+        }
+        return awaited
+    }
+
     /// Picks the selected entry: the feasible finite candidate with the lowest total metric,
     /// switching away from a live selection only for an improvement of more than 10 or for the
     /// subnet's owner itself (metric 0).
-    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: NeighbourTable, sources: SourceTable) {
+    ///
+    /// Beyond Rust: when neighbours wait for a newer seqno (`awaited`) that the selection lacks
+    /// and a feasible entry carries it, the best such entry is selected whatever its metric.
+    /// The answer to a SeqNoRequest travels back only along selected routes (§5.6 step 8); a
+    /// node whose old-seqno route is still feasible for itself would otherwise keep it, never
+    /// answer, and leave every node behind it without a route (seen after link cuts in the
+    /// soak suite and the simulator: routes lost for good). A newer seqno is feasible, so the
+    /// switch keeps the loop-freedom invariant.
+    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: NeighbourTable, sources: SourceTable,
+                               awaited: [(RouterId, SeqNo)]) {
         var best: (index: Int, total: Metric)?
+        var bestAnswer: (index: Int, total: Metric)?
         let subnetSources = sources.sources(of: subnet)
+        func answers(_ e: RouteEntry) -> Bool {
+            awaited.contains { $0.0 == e.routerId && !e.seqno.isLess(than: $0.1) }
+        }
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
             guard let n = neighbours[e.neighbour],
                   SourceTable.isFeasible(SourceTable.distance(in: subnetSources, routerId: e.routerId), seqno: e.seqno,
                                          metric: e.metric) else { continue }
             let total = e.metric + n.linkCost
             if total.isInfinite { continue }
+            if !awaited.isEmpty, answers(e),
+               bestAnswer.map({ ($0.total, r.entries[$0.index].neighbour) > (total, e.neighbour) }) ?? true {
+                bestAnswer = (i, total)
+            }
             if let b = best, (b.total, r.entries[b.index].neighbour) <= (total, e.neighbour) { continue }
             best = (i, total)
+        }
+        if let answer = bestAnswer {
+            let current = r.selected.flatMap { r.index(of: $0) }.map { r.entries[$0] }
+            if current.map({ $0.metric.isInfinite || !answers($0) }) ?? true {
+                r.selected = r.entries[answer.index].neighbour
+                return
+            }
         }
         guard let currentId = r.selected, let ci = r.index(of: currentId), !r.entries[ci].metric.isInfinite,
               let currentNeighbour = neighbours[currentId] else {

@@ -137,4 +137,41 @@ import Testing
         // Hop count 1: not forwarded.
         #expect(Harness.seqnoRequests(h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(60), hopCount: 1, routerId: node, prefix: node.publicKey.subnet)), from: 2)).isEmpty)
     }
+
+    /// Beyond Rust: the answer to a forwarded request travels along selected routes only, so a
+    /// node whose old-seqno route is still feasible for itself must switch to the route that
+    /// carries the newer seqno, or everyone behind it stays without a route (found by the soak
+    /// suite after link cuts).
+    @Test("a waiting requester is answered from a feasible route that is not selected: arriving later, or already there")
+    func answerFromUnselectedRoute() {
+        // Later: 2 asks for seqno 1, we forward it; the seqno-1 Update arrives on the worse route via 3.
+        var h = Harness()
+        h.add(1); h.add(2); h.add(3)
+        let node = h.makeNode(), subnet = node.publicKey.subnet
+        h.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
+        #expect(h.router.nextHop(for: subnet) == NeighbourId(1))
+        let forwarded = h.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(1), hopCount: 10, routerId: node, prefix: subnet)), from: 2)
+        #expect(Harness.seqnoRequests(forwarded).map(\.1) == [NeighbourId(1)])
+        let answer = h.receive(Harness.update(node, metric: 500, seqno: 1), from: 3)
+        #expect(h.router.nextHop(for: subnet) == NeighbourId(3), "the route with the awaited seqno is selected despite its metric")
+        #expect(Harness.updates(answer).contains { $0.1 == NeighbourId(2) && $0.0.seqno == SeqNo(1) }, "the requester gets seqno 1")
+
+        // Already there: the seqno-1 route via 3 is known but not selected when 2 asks.
+        var g = Harness()
+        g.add(1); g.add(2); g.add(3)
+        g.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
+        g.receive(Harness.update(node, metric: 500, seqno: 1), from: 3)
+        #expect(g.router.nextHop(for: subnet) == NeighbourId(1), "hysteresis keeps the better route while nobody waits")
+        let out = g.receive(.seqNoRequest(SeqNoRequest(seqno: SeqNo(1), hopCount: 10, routerId: node, prefix: subnet)), from: 2)
+        #expect(Harness.seqnoRequests(out).isEmpty, "answered here, not forwarded")
+        #expect(g.router.nextHop(for: subnet) == NeighbourId(3))
+        #expect(Harness.updates(out).contains { $0.1 == NeighbourId(2) && $0.0.seqno == SeqNo(1) })
+
+        // Nobody waits: a newer seqno on a worse route does not displace the selection.
+        var f = Harness()
+        f.add(1); f.add(3)
+        f.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
+        f.receive(Harness.update(node, metric: 500, seqno: 1), from: 3)
+        #expect(f.router.nextHop(for: subnet) == NeighbourId(1))
+    }
 }
