@@ -39,8 +39,9 @@ test: deps
 
 # Faults and load on 50 real daemons (release build) in network namespaces on a random graph:
 # links cut and restored, crashes, a partition, 200 inbound connections, a slow peer, a TUN
-# flood; prints time to reachability, lost pings, RSS and CPU (about 10 minutes; root). The
-# report is also left in .build/soak-report.txt. `make test` runs the same suite on 8 nodes.
+# flood; prints time to reachability, lost pings, RSS and CPU (about 12 minutes; root). The
+# report grows line by line in .build/soak-report.txt (tail -f it to follow). `make test` runs
+# the same suite on 8 nodes.
 # SOAK_NODES=N changes the size.
 soak: deps
 	./scripts/install-test-tools.sh

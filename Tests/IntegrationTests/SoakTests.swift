@@ -10,7 +10,7 @@ import Testing
 /// peer that sends one byte a second, and a TUN flood during which no neighbour may be
 /// declared dead. After every event it records how long until every pair was reachable
 /// again; it also records lost pings per phase and each daemon's RSS and CPU before, during
-/// and after the load. The report goes to stdout and to `MYCELIUM_SOAK_REPORT` if set.
+/// and after the load. The report goes to stdout and, line by line, to `MYCELIUM_SOAK_REPORT`.
 ///
 /// What fails the test is an outcome, never a time: a pair that stays unreachable past the
 /// bound, a daemon that died, a neighbour declared dead during the flood, an API that stopped
@@ -51,18 +51,29 @@ final class Soak {
     /// (name, start, end) in seconds since 1970, for lost pings per phase.
     var phases: [(String, Double, Double)] = []
     var rng = SeededRandom(seed: 0x50AC)
+    /// Samples for the per-daemon table: idle, under the crowd, under the flood, at the end.
+    var kept: [(String, Sample)] = []
     let started = Date()
+
+    static let reportPath = ProcessInfo.processInfo.environment["MYCELIUM_SOAK_REPORT"]
 
     init(nodes: Int) throws {
         lab = try NamespaceLab()
         n = nodes
+        if let path = Self.reportPath { _ = FileManager.default.createFile(atPath: path, contents: nil) }
     }
 
     func say(_ line: String) {
         let stamped = String(format: "[%6.1f s] ", Date().timeIntervalSince(started)) + line
         print(stamped)
-        fflush(nil)  // progress as it happens: a full soak runs for minutes
         report.append(stamped)
+        // `swift test` shows a test's output only when it ends; the report file grows line by
+        // line, so a full soak can be followed with `tail -f`.
+        if let path = Self.reportPath, let file = FileHandle(forWritingAtPath: path) {
+            file.seekToEndOfFile()
+            file.write(Data((stamped + "\n").utf8))
+            try? file.close()
+        }
     }
 
     // MARK: - the run
@@ -77,6 +88,7 @@ final class Soak {
         let idle = sample()
         sleep(3)
         let idleCPU = sample()
+        kept.append(("idle", idleCPU))
         say("idle: " + summary(from: idle, to: idleCPU))
 
         // 1. Cut links (keeping the graph connected), then restore them.
@@ -134,6 +146,8 @@ final class Soak {
         try flood()
 
         let end = sample()
+        kept.append(("after", end))
+        perDaemonTable()
         say("after: " + summary(from: idle, to: end, cpu: false))
         for i in 0..<n { #expect(lab.nodes[namespaces[i]]?.process.isRunning == true, "node \(i) is not running") }
         let pings = stopPingers()
@@ -332,6 +346,7 @@ final class Soak {
         say("\(SoakTests.crowdSize) inbound connections at once to node \(target), and a peer sending one byte a second for \(hold) s")
         sleep(UInt32(hold / 2))
         let during = sample()
+        kept.append(("crowd", during))
         let inbound = (api(target, "/api/v1/admin/peers") as? [Any])?.count ?? -1
         #expect(inbound >= 0, "node \(target)'s API did not answer under the crowd")
         #expect(lab.ping(from: namespaces[target], to: addresses[n - 1], within: 10), "node \(target) could not ping under the crowd")
@@ -357,6 +372,7 @@ final class Soak {
         let flood = try lab.udpFlood(from: namespaces[src], to: IPv6Address(addresses[dst])!, seconds: SoakTests.floodSeconds)
         sleep(UInt32(SoakTests.floodSeconds / 2))
         let during = sample()
+        kept.append(("flood", during))
         let status = api(src, "/api/v1/admin")
         while flood.isRunning, Date().timeIntervalSince(phaseStart) < Double(SoakTests.floodSeconds + 10) { usleep(100_000) }
         if flood.isRunning { flood.terminate() }
@@ -429,18 +445,18 @@ final class Soak {
 
     struct Sample {
         let time: Date
-        /// Per node: (RSS KiB, CPU ticks user+system).
-        let nodes: [(rss: Int, ticks: Int)]
+        /// Per node: (RSS KiB, CPU ticks user+system, process id).
+        let nodes: [(rss: Int, ticks: Int, pid: Int32)]
     }
 
     func sample() -> Sample {
         Sample(time: Date(), nodes: (0..<n).map { i in
-            guard let pid = lab.nodes[namespaces[i]]?.process.processIdentifier else { return (0, 0) }
+            guard let pid = lab.nodes[namespaces[i]]?.process.processIdentifier else { return (0, 0, 0) }
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
             // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
             let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
             let ticks = fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
-            return (lab.rssKiB(of: namespaces[i]), ticks)
+            return (lab.rssKiB(of: namespaces[i]), ticks, pid)
         })
     }
 
@@ -451,18 +467,36 @@ final class Soak {
         var text = "RSS median \(rss[rss.count / 2] / 1024) MB, max \(rss.last! / 1024) MB"
         if cpu {
             let seconds = max(0.1, b.time.timeIntervalSince(a.time))
-            let cpus = zip(a.nodes, b.nodes).map { Double($1.ticks - $0.ticks) / 100 / seconds * 100 }.sorted()
-            text += String(format: "; CPU per daemon median %.1f %%, max %.1f %% of a core", cpus[cpus.count / 2], cpus.last!)
+            let cpus = zip(a.nodes, b.nodes).filter { $0.pid == $1.pid }.map { Double($1.ticks - $0.ticks) / 100 / seconds * 100 }.sorted()
+            if !cpus.isEmpty { text += String(format: "; CPU per daemon median %.1f %%, max %.1f %% of a core", cpus[cpus.count / 2], cpus.last!) }
         }
         return text
+    }
+
+    /// Every daemon's RSS (MB) at each kept sample, and its CPU (% of a core) from each sample
+    /// to the next.
+    func perDaemonTable() {
+        var header = "node"
+        for (name, _) in kept { header += String(format: " %10@", "rss:" + name as NSString) }
+        for (name, _) in kept.dropLast() { header += String(format: " %10@", "cpu:" + name as NSString) }
+        say("per daemon (RSS in MB; CPU in % of a core from that sample to the next):")
+        say(header)
+        for i in 0..<n {
+            var row = String(format: "%4d", i)
+            for (_, s) in kept { row += String(format: " %10.1f", Double(s.nodes[i].rss) / 1024) }
+            for (a, b) in zip(kept.dropLast(), kept.dropFirst()) {
+                let seconds = max(0.1, b.1.time.timeIntervalSince(a.1.time))
+                let ticks = b.1.nodes[i].ticks - a.1.nodes[i].ticks
+                // A restarted daemon is a new process: its counter started again.
+                row += a.1.nodes[i].pid != b.1.nodes[i].pid ? "  restarted" : String(format: " %10.2f", Double(ticks) / seconds)
+            }
+            say(row)
+        }
     }
 
     func secs(_ since: Date) -> String { String(format: "%.1f s", Date().timeIntervalSince(since)) }
 
     func finish() {
         for p in pingers where p.process.isRunning { p.process.interrupt(); p.process.waitUntilExit() }
-        if let path = ProcessInfo.processInfo.environment["MYCELIUM_SOAK_REPORT"] {
-            try? (report.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        }
     }
 }
