@@ -74,14 +74,20 @@ struct SeqNoRequestCache {
 
     private static func source(_ key: Key) -> Source { Source(routerId: key.routerId, prefix: key.prefix) }
 
-    /// A request for the same key sent or forwarded by us less than 60 s ago.
+    /// A request for the same key sent or forwarded by us recently: less than 4 s ago
+    /// (`RouterTuning.seqnoRetryMs`). Rust drops the same key for 60 s. Then a request lost
+    /// with a crashed next hop stalls everyone who asked for a minute, and after that nobody
+    /// asks again. Here the requester's retry is forwarded again once 4 s have passed, while a
+    /// request circling a loop (back within milliseconds) is still dropped.
     func isDuplicate(_ key: Key, now: Instant) -> Bool {
         guard let e = entries[Self.source(key)]?[key.seqno] else { return false }
-        return now - e.firstSent < ProtocolConstants.seqnoRequestDedupMs
+        let last = e.targets.values.max() ?? e.firstSent
+        return now - last < RouterTuning.seqnoRetryMs && now - e.firstSent < ProtocolConstants.seqnoRequestDedupMs
     }
 
-    func wasAsked(_ key: Key, neighbour: NeighbourId) -> Bool {
-        entries[Self.source(key)]?[key.seqno]?.targets[neighbour] != nil
+    /// `neighbour` got this request from us less than `RouterTuning.seqnoRetryMs` ago.
+    func wasAsked(_ key: Key, neighbour: NeighbourId, now: Instant) -> Bool {
+        entries[Self.source(key)]?[key.seqno]?.targets[neighbour].map { now - $0 < RouterTuning.seqnoRetryMs } ?? false
     }
 
     /// When `neighbour` was last asked about (router id, prefix) for any seqno.

@@ -124,7 +124,7 @@ extension Router {
         let seqno = sources.distance(subnet: subnet, routerId: routerId).map { $0.seqno.incremented() } ?? SeqNo(1)
         let key = SeqNoRequestCache.Key(routerId: routerId, prefix: subnet, seqno: seqno)
         let request = ControlTLV.seqNoRequest(SeqNoRequest(seqno: seqno, routerId: routerId, prefix: subnet))
-        for t in targets where !seqnoRequests.wasAsked(key, neighbour: t) {
+        for t in targets where !seqnoRequests.wasAsked(key, neighbour: t, now: now) {
             guard seqnoRequests.canRecord(key) else {
                 stats.limitsHit += 1
                 return

@@ -27,6 +27,7 @@ extension Router {
         }
         if let due = earliestRouteExpiry, now >= due { expireRoutes(now: now, into: &actions) }
         if let due = earliestQueryExpiry, now >= due { expireQueries(now: now, into: &actions) }
+        if let due = earliestRetry, now >= due { retryLostRoutes(now: now, into: &actions) }
         if now >= nextGarbageCollection {
             stats.sourceKeysExpired += sources.collectGarbage(now: now)
             routeRequests.expire(now: now)
@@ -73,6 +74,39 @@ extension Router {
             }
             reselect(subnet, before: before, now: now, into: &actions)
         }
+    }
+
+    /// Beyond Rust: a lost route is asked for again (SeqNoRequest to the neighbours that
+    /// announce it, or a RouteRequest to everyone when none does) with backoff, until one is
+    /// selected. Without it, a request lost with a crashed next hop left routes missing for good.
+    mutating func retryLostRoutes(now: Instant, into actions: inout [RouterAction]) {
+        earliestRetry = nil
+        for subnet in lostRoutes.keys.sorted() {
+            guard var lost = lostRoutes[subnet] else { continue }
+            if selection(of: subnet) != nil || lost.attempts >= RouterTuning.lostRouteRetries {
+                lostRoutes[subnet] = nil
+                continue
+            }
+            if lost.next <= now {
+                lost.attempts += 1
+                lost.next = now + RouterTuning.lostRouteRetryBaseMs << Int64(lost.attempts)
+                lostRoutes[subnet] = lost
+                stats.lostRouteRetries += 1
+                let announcers = routes[subnet]?.entries.filter { neighbours[$0.neighbour] != nil }.map(\.neighbour) ?? []
+                if announcers.isEmpty {
+                    sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
+                } else {
+                    let routerId = routes[subnet]?.entries.first { $0.neighbour == announcers[0] }?.routerId ?? lost.routerId
+                    sendSeqNoRequest(subnet, routerId: routerId, to: announcers, now: now, into: &actions)
+                }
+            }
+            noteRetry(lost.next)
+        }
+    }
+
+    mutating func noteRetry(_ t: Instant) {
+        if let e = earliestRetry, e <= t { return }
+        earliestRetry = t
     }
 
     mutating func expireQueries(now: Instant, into actions: inout [RouterAction]) {

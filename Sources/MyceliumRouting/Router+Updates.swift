@@ -180,11 +180,19 @@ extension Router {
             selectedCount += 1
             stats.routeSelections += 1
             queried[subnet] = nil
+            if !lostRoutes.isEmpty { lostRoutes[subnet] = nil }
             triggeredUpdate(subnet, selection: new, now: now, into: &actions)
             actions.append(.routeAcquired(subnet))
         case let (old?, nil):
             selectedCount -= 1
             stats.routesLost += 1
+            if lostRoutes[subnet] != nil || lostRoutes.count < RouterLimits.pendingQueries {
+                let first = now + RouterTuning.lostRouteRetryBaseMs
+                lostRoutes[subnet] = LostRoute(routerId: old.routerId, next: first)
+                noteRetry(first)
+            } else {
+                stats.limitsHit += 1
+            }
             // Ask everyone who announced it for a fresher route, and withdraw ours.
             if let r = routes[subnet] {
                 let targets = r.entries.map(\.neighbour).filter { neighbours[$0] != nil }

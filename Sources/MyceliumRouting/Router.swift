@@ -35,6 +35,11 @@ public struct Router: Sendable {
     /// Lower bounds: nothing expires before them, so timers need not scan the tables earlier.
     var earliestRouteExpiry: Instant?
     var earliestQueryExpiry: Instant?
+    /// Selected routes we lost and ask for again with backoff (at most
+    /// `RouterLimits.pendingQueries`): a SeqNoRequest or its answer can be lost with a crashed
+    /// peer, and nothing else would ask again.
+    var lostRoutes: [Subnet: LostRoute] = [:]
+    var earliestRetry: Instant?
 
     /// Address owned by each public key seen in Updates: BLAKE3 per Update would dominate the
     /// cost of a route flood. Bounded: cleared when it grows past `RouterTuning.ownerCacheLimit`.
@@ -85,6 +90,7 @@ public struct Router: Sendable {
         var t = min(nextHello, nextDeadCheck, nextPropagation, nextGarbageCollection)
         if let r = earliestRouteExpiry { t = min(t, r) }
         if let q = earliestQueryExpiry { t = min(t, q) }
+        if let r = earliestRetry { t = min(t, r) }
         return t
     }
 
@@ -209,6 +215,8 @@ public struct RouterStats: Hashable, Sendable {
     public var seqnoRequestsSent = 0
     public var routeRequestsSent = 0
     public var routesLost = 0
+    /// Lost routes asked for again (SeqNoRequest or RouteRequest; `RouterTuning.lostRouteRetries`).
+    public var lostRouteRetries = 0
     /// Control TLVs dropped because their per-neighbour bucket was empty.
     public var tlvsRateLimited = 0
     /// Updates, requests and queries refused by a `RouterLimits` cap.
@@ -234,6 +242,13 @@ public enum RouterTuning {
     /// it: a known subnet's owner is checked against the stored owner. Small, because a
     /// simulation holds one per router.
     public static let ownerCacheLimit = 4_096
+    /// A SeqNoRequest for the same (router id, prefix, seqno) is sent to a neighbour, or
+    /// forwarded, at most once in this long; a retry after it goes through.
+    public static let seqnoRetryMs: Int64 = 4_000
+    /// A lost route is asked for again after 5, 10, 20, 40, 80 and 160 s, then given up
+    /// (traffic for it still starts a query).
+    public static let lostRouteRetryBaseMs: Int64 = 5_000
+    public static let lostRouteRetries = 6
 }
 
 extension SubnetRoutes {
@@ -242,4 +257,11 @@ extension SubnetRoutes {
         guard let i = index(of: neighbour) else { return }
         body(&self, i)
     }
+}
+
+/// A selected route that was lost, asked for again until one is selected or the retries end.
+struct LostRoute {
+    let routerId: RouterId
+    var attempts = 0
+    var next: Instant
 }

@@ -24,6 +24,11 @@ struct SoakTests {
     /// by the flood would declare its neighbours dead.
     static let floodSeconds = full ? 60 : 8
     static let crowdSize = 200
+    /// Full: long enough for every connection across the cut to die (TCP user timeout 15 s
+    /// with data in flight, IHU deadline 43–53 s without), so the halves really lose each
+    /// other's routes and must learn them again. Shorter, TCP holds the traffic and delivers
+    /// it late when the links return.
+    static let partitionSeconds = full ? 60 : 10
     /// Bound on each wait for reachability: dead-link detection is 15 s with traffic (TCP user
     /// timeout) and at most 53 s without (IHU deadline), then routing converges.
     static let reachBoundSeconds = 120
@@ -119,7 +124,7 @@ final class Soak {
         sleep(2)
         for v in victims { try startNode(v) }
         t0 = Date()
-        #expect(waitPairs(victims.map { ($0, pingEnds.first ?? 0) }) && waitAllReachable(), "restarted nodes not reachable")
+        #expect(waitPairs(victims.map { ($0, pingEnds.first ?? 0) }) && waitAllReachable(), "not every route back after the restarts")
         say("restarted them (same keys): reachable from everyone after \(secs(t0))")
         endPhase("crash + restart", phaseStart)
 
@@ -128,8 +133,8 @@ final class Soak {
         let crossing = edges.filter { ($0.a < half) != ($0.b < half) }
         phaseStart = Date()
         for e in crossing { lab.cut(link: e.link, in: namespaces[e.a]) }
-        say("partitioned nodes 0..<\(half) from \(half)..<\(n) (\(crossing.count) links cut)")
-        sleep(10)
+        say("partitioned nodes 0..<\(half) from \(half)..<\(n) (\(crossing.count) links cut) for \(SoakTests.partitionSeconds) s")
+        sleep(UInt32(SoakTests.partitionSeconds))
         let a = 0, b = n - 1
         let splitSeen = !lab.ping(from: namespaces[a], to: addresses[b], within: 2)
         #expect(splitSeen, "node \(a) still reached node \(b) across the partition")

@@ -174,4 +174,43 @@ import Testing
         f.receive(Harness.update(node, metric: 500, seqno: 1), from: 3)
         #expect(f.router.nextHop(for: subnet) == NeighbourId(1))
     }
+
+    @Test("a lost route is asked for again with backoff: SeqNoRequests to its announcers, then RouteRequests, until one is selected")
+    func lostRouteRetries() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let node = h.makeNode(), subnet = node.publicKey.subnet
+        h.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
+        #expect(h.router.nextHop(for: subnet) == NeighbourId(1))
+        // 1 retracts: the route is lost, and 1 is asked for seqno 1 at once.
+        let lost = h.receive(Harness.update(node, metric: 0xFFFF, seqno: 0), from: 1)
+        #expect(Harness.seqnoRequests(lost).map(\.1) == [NeighbourId(1)])
+        // Nobody answers. 5 s later: asked again (the retracted entry is held 6 s).
+        let first = h.advance(to: 5_000)
+        #expect(Harness.seqnoRequests(first).map(\.1) == [NeighbourId(1)])
+        #expect(h.router.stats.lostRouteRetries == 1)
+        // 10 s after that the entry is gone: a RouteRequest to every neighbour.
+        let second = h.advance(to: 15_000)
+        #expect(Set(Harness.routeRequests(second).map(\.1)) == [NeighbourId(1), NeighbourId(2)])
+        // An answer: selected, and the retries stop.
+        h.receive(Harness.update(node, metric: 100, seqno: 1), from: 2)
+        #expect(h.router.nextHop(for: subnet) == NeighbourId(2))
+        let later = h.advance(to: 400_000, alive: true)
+        #expect(Harness.seqnoRequests(later).isEmpty && Harness.routeRequests(later).isEmpty)
+        #expect(h.router.stats.lostRouteRetries == 2)
+    }
+
+    @Test("a duplicate request is dropped within 4 s of our forward, and forwarded again after (a retry through a crashed hop)")
+    func duplicateRetry() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        let node = h.makeNode(), subnet = node.publicKey.subnet
+        h.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
+        let request = ControlTLV.seqNoRequest(SeqNoRequest(seqno: SeqNo(1), hopCount: 10, routerId: node, prefix: subnet))
+        #expect(Harness.seqnoRequests(h.receive(request, from: 2)).map(\.1) == [NeighbourId(1)])
+        h.now = Instant(milliseconds: 3_999)
+        #expect(Harness.seqnoRequests(h.receive(request, from: 2)).isEmpty)
+        h.now = Instant(milliseconds: 4_000)
+        #expect(Harness.seqnoRequests(h.receive(request, from: 2)).map(\.1) == [NeighbourId(1)])
+    }
 }
