@@ -96,7 +96,10 @@ extension Router {
                 if announcers.isEmpty {
                     sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
                 } else {
-                    let routerId = routes[subnet]?.entries.first { $0.neighbour == announcers[0] }?.routerId ?? lost.routerId
+                    // A retraction carries its sender's router id (spec §5.9): ask for the
+                    // router id of a finite entry, else the one we lost.
+                    let routerId = routes[subnet]?.entries.first { !$0.metric.isInfinite && neighbours[$0.neighbour] != nil }?.routerId
+                        ?? lost.routerId
                     sendSeqNoRequest(subnet, routerId: routerId, to: announcers, now: now, into: &actions)
                 }
             }

@@ -173,11 +173,17 @@ final class NamespaceLab {
         return a
     }
 
-    /// Pings once per second until one answer arrives or `seconds` pass.
+    /// Pings once per second until one answer arrives or `seconds` pass. An attempt that fails
+    /// at once (an ICMPv6 "no route" while routes converge) still waits out its second, so
+    /// the bound is time, not a count of attempts.
     func ping(from namespace: String, to address: String, within seconds: Int) -> Bool {
-        for _ in 0..<seconds {
+        let deadline = Date().addingTimeInterval(TimeInterval(max(1, seconds)))
+        repeat {
+            let attempt = Date()
             if Self.run(["ip", "netns", "exec", namespace, "ping", "-6", "-c", "1", "-W", "1", address], timeout: 5).status == 0 { return true }
-        }
+            let left = 1 - Date().timeIntervalSince(attempt)
+            if left > 0 { usleep(UInt32(left * 1_000_000)) }
+        } while Date() < deadline
         return false
     }
 }

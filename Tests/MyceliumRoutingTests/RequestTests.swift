@@ -182,12 +182,16 @@ import Testing
         let node = h.makeNode(), subnet = node.publicKey.subnet
         h.receive(Harness.update(node, metric: 100, seqno: 0), from: 1)
         #expect(h.router.nextHop(for: subnet) == NeighbourId(1))
-        // 1 retracts: the route is lost, and 1 is asked for seqno 1 at once.
-        let lost = h.receive(Harness.update(node, metric: 0xFFFF, seqno: 0), from: 1)
+        // 1 retracts, with its own router id as Rust does: the route is lost, and 1 is asked at once.
+        let retraction = Update(interval: ProtocolConstants.updateIntervalCs, seqno: SeqNo(0), metric: .infinite, subnet: subnet,
+                                routerId: h.makeNode())
+        let lost = h.receive(.update(retraction), from: 1)
         #expect(Harness.seqnoRequests(lost).map(\.1) == [NeighbourId(1)])
-        // Nobody answers. 5 s later: asked again (the retracted entry is held 6 s).
+        // Nobody answers. 5 s later: asked again (the retracted entry is held 6 s), for the
+        // router id of the route we lost, not the retraction's.
         let first = h.advance(to: 5_000)
         #expect(Harness.seqnoRequests(first).map(\.1) == [NeighbourId(1)])
+        #expect(Harness.seqnoRequests(first).allSatisfy { $0.0.routerId == node })
         #expect(h.router.stats.lostRouteRetries == 1)
         // 10 s after that the entry is gone: a RouteRequest to every neighbour.
         let second = h.advance(to: 15_000)
