@@ -25,6 +25,11 @@ public enum RouterLimits {
     /// us send one RouteRequest to every other neighbour per packet.
     public static let queryBurst = 500
     public static let queriesPerSecond = 100
+    /// Lost routes asked for again: a burst, then per second. A peer that announced thousands
+    /// of routes and left would otherwise have us send requests for all of them to every
+    /// other neighbour at each retry, and their per-peer buckets would refuse us.
+    public static let retryBurst = 200
+    public static let retriesPerSecond = 20
 }
 
 /// Per-neighbour token buckets, one per control TLV kind. A TLV that finds its bucket empty is

@@ -87,7 +87,12 @@ extension Router {
                 lostRoutes[subnet] = nil
                 continue
             }
-            if lost.next <= now {
+            if lost.next <= now, !retryBudget.take(now: now.milliseconds) {
+                // Over the retry budget: this one waits a second, without using an attempt.
+                lost.next = now + 1_000
+                lostRoutes[subnet] = lost
+                stats.limitsHit += 1
+            } else if lost.next <= now {
                 lost.attempts += 1
                 lost.next = now + RouterTuning.lostRouteRetryBaseMs << Int64(lost.attempts)
                 lostRoutes[subnet] = lost

@@ -27,6 +27,8 @@ public struct Router: Sendable {
     var seqnoRequests = SeqNoRequestCache()
     /// Queries the datapath may start (`RouterLimits.queryBurst`, `queriesPerSecond`).
     var queryBudget: TokenBucket
+    /// Lost-route retries we may send (`RouterLimits.retryBurst`, `retriesPerSecond`).
+    var retryBudget: TokenBucket
 
     var nextHello: Instant
     var nextDeadCheck: Instant
@@ -56,6 +58,8 @@ public struct Router: Sendable {
         nextDeadCheck = now + ProtocolConstants.deadPeerCheckIntervalMs
         nextPropagation = now + ProtocolConstants.routePropagationIntervalMs
         nextGarbageCollection = now + RouterTuning.garbageCollectionIntervalMs
+        retryBudget = TokenBucket(burst: RouterLimits.retryBurst, rate: RouterLimits.retriesPerSecond, perMs: 1000,
+                                  now: now.milliseconds)
         queryBudget = TokenBucket(burst: RouterLimits.queryBurst, rate: RouterLimits.queriesPerSecond, perMs: 1000,
                                   now: now.milliseconds)
     }

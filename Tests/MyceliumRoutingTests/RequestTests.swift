@@ -217,4 +217,17 @@ import Testing
         h.now = Instant(milliseconds: 4_000)
         #expect(Harness.seqnoRequests(h.receive(request, from: 2)).map(\.1) == [NeighbourId(1)])
     }
+
+    @Test("a peer that announced a thousand routes and left: retries go out within their budget, the rest wait")
+    func lostRouteRetryBudget() {
+        var h = Harness()
+        h.add(1); h.add(2)
+        for _ in 0..<1_000 { h.receive(Harness.update(h.makeNode(), metric: 100, seqno: 0), from: 1) }
+        h.handle(.neighbourRemoved(NeighbourId(1)))
+        let limitsBefore = h.router.stats.limitsHit
+        let round = h.advance(to: 5_000, alive: true)
+        #expect(h.router.stats.lostRouteRetries == RouterLimits.retryBurst)
+        #expect(Harness.routeRequests(round).count <= RouterLimits.retryBurst)
+        #expect(h.router.stats.limitsHit > limitsBefore)
+    }
 }
