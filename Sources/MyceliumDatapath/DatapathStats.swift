@@ -28,7 +28,8 @@ public struct DatapathStats: Hashable, Sendable {
     public var droppedPeerBusy: UInt64 = 0
     /// ICMPv6 errors and out-of-band reports not sent: over their rate.
     public var icmpRateLimited: UInt64 = 0
-    /// TUN batches dropped because the loop had too many waiting.
+    /// Packets the kernel dropped in the TUN's queue while the loop was behind (its TX drops;
+    /// filled in by the node when the counters are read).
     public var droppedTunBacklog: UInt64 = 0
     public var cipherEvictions: UInt64 = 0
     /// TUN reads that were GSO super-packets, split into segments (offloads on).
@@ -65,10 +66,6 @@ public enum DatapathLimits {
     /// Out-of-band ICMP reports sent to sources of packets we could not forward.
     public static let outOfBandBurst = 50
     public static let outOfBandPerSecond = 10
-    /// Packets read from the TUN waiting for the loop (counted in packets: under load the
-    /// reader wakes for one or two at a time); more are dropped, so a local flood cannot grow
-    /// memory (4096 × 1400 bytes ≈ 6 MB at most).
-    public static let tunBacklogPackets = 4096
     /// TUN writes held for coalescing before they are flushed regardless of the batch's end.
     public static let tunWriteBatch = 512
     /// Packets held for a handshake with `--require-sessions`: 64 per peer, 4096 in all.

@@ -10,14 +10,14 @@ import Foundation
 /// The data plane's shell on the router's loop: feeds `DatapathCore` (the rules, spec §4) and
 /// performs its actions.
 ///
-/// Flow: TUN reader batch → `fromTun` ×n → `flush` | peer read → `fromPeer` ×n → read complete →
+/// Flow: TUN read batch (`TunReadHandler`, on this loop) → `fromTun` ×n → `flush` | peer read → `fromPeer` ×n → read complete →
 /// `flush`. Actions: `.toPeer` → the connection's outbox (flushed once per batch; a full outbox
 /// drops, counted `peer_busy`), `.toTun` → pending writes, `.routeNeeded` → router, `.audit` →
 /// rate-limited audit line. `flush` writes the pending TUN packets: with offloads, consecutive
 /// segments of a TCP flow coalesced (GRO) into one write with a `virtio_net_hdr`.
 ///
 /// Confinement: every method runs on the router's loop (`preconditionInEventLoop` at each entry
-/// point); `@unchecked Sendable` only so the TUN reader and peers can capture it in closures they
+/// point); `@unchecked Sendable` only so the TUN channel and peers can capture it in closures they
 /// run on that loop.
 public final class Datapath: @unchecked Sendable {
     private let service: RouterService
@@ -103,12 +103,12 @@ public final class Datapath: @unchecked Sendable {
 
     // MARK: packets
 
-    /// What the TUN reader counted since its previous batch.
-    func tunReaderCounted(_ counts: TunReader.Counts) {
+    /// A TUN read that was malformed (a bad `virtio_net_hdr` or GSO layout), or a GSO
+    /// super-packet that was split.
+    func countTunRead(malformed: Bool = false, superPacket: Bool = false) {
         service.loop.preconditionInEventLoop()
-        core.stats.droppedTunBacklog += counts.backlogDropped
-        core.stats.droppedMalformed += counts.malformed
-        core.stats.tunSuperPacketsIn += counts.superPackets
+        if malformed { core.stats.droppedMalformed += 1 }
+        if superPacket { core.stats.tunSuperPacketsIn += 1 }
     }
 
     public func fromTun(_ packet: [UInt8]) {

@@ -76,7 +76,8 @@ public final class Node: Sendable {
     private struct Owned {
         var tun: TunDevice?
         var netlink: Netlink?
-        var reader: TunReader?
+        /// Reads the TUN on the loop (`TunReadHandler`).
+        var tunChannel: (any Channel)?
     }
 
     private let published = Mutex(Published())
@@ -187,16 +188,8 @@ public final class Node: Sendable {
             published.withLock { $0.dnsDiscovery = dns }
         }
         if let tun {
-            let reader = TunReader(tun: tun, loop: loop) { batch, counts in
-                datapath.tunReaderCounted(counts)
-                if counts.backlogDropped > 0 {
-                    audit.record("tun-backlog", "dropped \(counts.backlogDropped) packets read from the TUN: the datapath is behind")
-                }
-                for packet in batch { datapath.fromTun(packet) }
-                datapath.flush()
-            }
-            reader.start()
-            owned.withLock { $0.reader = reader }
+            let channel = try await TunReadHandler.open(tun: tun, datapath: datapath, loop: loop, logger: logger)
+            owned.withLock { $0.tunChannel = channel }
         }
         published.withLock {
             $0.service = service
@@ -206,10 +199,20 @@ public final class Node: Sendable {
                                                "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
     }
 
-    /// Closes peers, stops the TUN reader, removes the TUN and the rule. Safe to call twice.
+    /// Packets the kernel dropped in the TUN's queue while the datapath was behind (0 without a
+    /// TUN). The queue is the kernel's: the datapath reads from it on its loop.
+    func tunQueueDrops() -> UInt64 {
+        owned.withLock { o in
+            guard let tun = o.tun, let netlink = o.netlink else { return 0 }
+            return (try? netlink.transmitDrops(of: tun.name)) ?? 0
+        }
+    }
+
+    /// Closes peers, closes the TUN channel, removes the TUN and the rule. Safe to call twice.
     public func stop() async {
-        owned.withLock { $0.reader }?.stop()
-        owned.withLock { $0.reader = nil }
+        if let channel = owned.withLock({ o -> (any Channel)? in defer { o.tunChannel = nil }; return o.tunChannel }) {
+            try? await channel.close()
+        }
         let (dns, discovery, peers) = published.withLock { p in
             defer { p.dnsDiscovery = nil; p.discovery = nil; p.peers = nil }
             return (p.dnsDiscovery, p.discovery, p.peers)

@@ -95,8 +95,11 @@ extension Node {
         guard let service, let datapath else { return nil }
         let (discovery, peers, dns) = (self.discovery, self.peers, self.dnsDiscovery)
         let (dnsStats, dnsEndpoints) = (dns?.stats ?? PeerDNSPlan.Stats(), dns?.endpointCount ?? 0)
+        let tunDrops = tunQueueDrops()
         return try? await service.loop.submit {
-            NodeCounters(router: service.inspect { $0.stats }, datapath: datapath.stats,
+            var stats = datapath.stats
+            stats.droppedTunBacklog = tunDrops
+            return NodeCounters(router: service.inspect { $0.stats }, datapath: stats,
                          selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
                          tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,

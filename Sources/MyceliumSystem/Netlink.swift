@@ -52,6 +52,16 @@ public final class Netlink {
         guard rc == 0 else { throw SystemError("configure link \(name)", netlink: rc) }
     }
 
+    /// Packets the kernel dropped on their way out of link `name` (for a TUN device: packets for
+    /// the reader that found its queue full).
+    public func transmitDrops(of name: String) throws(SystemError) -> UInt64 {
+        var link: OpaquePointer?
+        let rc = rtnl_link_get_kernel(socket, 0, name, &link)
+        guard rc == 0, let link else { throw SystemError("find link \(name)", netlink: rc) }
+        defer { rtnl_link_put(link) }
+        return rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED)
+    }
+
     /// Whether a link called `name` exists.
     public func linkExists(_ name: String) -> Bool {
         (try? interfaceIndex(name)) != nil

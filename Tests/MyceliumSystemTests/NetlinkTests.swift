@@ -104,6 +104,37 @@ struct NetlinkTests {
         #expect(!ns.ip("link").contains("myc0"))
     }
 
+    @Test("a TUN nobody reads drops in the kernel once its queue is full; transmitDrops reports what ip does")
+    func transmitDrops() throws {
+        let ns = try TestNamespace()
+        let (tun, netlink) = try NetworkNamespace.run(ns.path) { () throws -> (TunDevice, Netlink) in
+            let tun = try TunDevice(name: "myc%d")
+            let nl = try Netlink()
+            try nl.setLink(tun.name, up: true, mtu: 1400)
+            try nl.addAddress(Self.address, prefixLength: 7, interface: try nl.interfaceIndex(tun.name))
+            return (tun, nl)
+        }
+        #expect(try netlink.transmitDrops(of: tun.name) == 0)
+        // 700 datagrams into the overlay prefix: the TUN's queue holds 500 (txqueuelen), nobody reads.
+        let send = run(["ip", "netns", "exec", ns.name, "python3", "-c", """
+            import socket
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            for _ in range(700):
+                try: s.sendto(b"x" * 100, ("52d:dc0:ab0c:851a::1", 9))
+                except OSError: pass
+            """])
+        #expect(send.status == 0, "\(send.output)")
+        let drops = try netlink.transmitDrops(of: tun.name)
+        #expect(drops >= 100)
+        let json = ns.ip("-j", "-s", "link", "show", "dev", tun.name)
+        let links = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        let stats = try #require(links.first?["stats64"] as? [String: Any])
+        let tx = try #require(stats["tx"] as? [String: Any])
+        #expect((tx["dropped"] as? Int).map(UInt64.init) == drops, "\(json)")
+        #expect(throws: SystemError.self) { try netlink.transmitDrops(of: "no-such-link0") }
+        withExtendedLifetime(tun) {}
+    }
+
     @Test("errors name the operation: a missing link, a bad namespace")
     func errors() throws {
         let nl = try Netlink()

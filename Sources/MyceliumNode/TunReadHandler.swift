@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import MyceliumCore
+import MyceliumDatapath
+import MyceliumSystem
+import NIOCore
+import NIOPosix
+
+/// Reads the TUN device on the datapath's own loop: no reader thread and no hand-over, so a
+/// packet sent crosses no thread between the kernel and the peer socket (the hand-over was most
+/// of a ping's time).
+///
+/// Flow: epoll says the TUN fd is readable → NIO reads one packet into its pooled buffer →
+/// `channelRead`: that packet, then the fd read directly until EAGAIN or `batch` segments (NIO
+/// stops after one short read, and a TUN read is always short) → per read, the
+/// `virtio_net_hdr` (offloads on): a GSO super-packet is split into ≤ MTU segments →
+/// `Datapath.fromTun` each → `channelReadComplete` → `Datapath.flush` (one flush per batch).
+///
+/// Bounded without a queue of ours: packets wait in the kernel's TUN queue (`txqueuelen`, 500
+/// reads) until the loop takes them; while the loop is behind, the kernel drops there and counts
+/// the TUN's TX drops (exported as `mycelium_datapath_dropped{reason="tun_backlog"}`). A local
+/// flood cannot starve the peers: each wake reads at most `batch` segments, then the loop serves
+/// the other ready channels (epoll is level-triggered, so what is left wakes it again).
+///
+/// Confinement: a channel handler, called only on the channel's loop, which is the datapath's.
+final class TunReadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    /// Segments per wake (and so per flush).
+    static let batch = 64
+    /// One read: a 64 KiB super-packet behind its header.
+    static let bufferSize = 65_536 + TunDevice.vnetHeaderLength
+
+    private let tun: TunDevice
+    private let datapath: Datapath
+    private let logger: Logger
+    private let headerLength: Int
+    private let scratch: UnsafeMutableRawBufferPointer
+    /// Segments of the super-packet being split (capacity kept across reads).
+    private var segments: [[UInt8]] = []
+
+    init(tun: TunDevice, datapath: Datapath, logger: Logger) {
+        self.tun = tun
+        self.datapath = datapath
+        self.logger = logger
+        headerLength = tun.vnetHeader ? TunDevice.vnetHeaderLength : 0
+        scratch = .allocate(byteCount: Self.bufferSize, alignment: 16)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Opens the reading channel on `loop` over a duplicate of the TUN's fd (NIO closes its own
+    /// copy with the channel; the device keeps its fd for writes).
+    static func open(tun: TunDevice, datapath: Datapath, loop: any EventLoop, logger: Logger) async throws -> any Channel {
+        let fd = dup(tun.fileDescriptor)
+        guard fd >= 0 else { throw SystemError("duplicate the TUN fd", errno: errno) }
+        do {
+            return try await NIOPipeBootstrap(group: loop)
+                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: bufferSize))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(TunReadHandler(tun: tun, datapath: datapath, logger: logger))
+                    }
+                }
+                .takingOwnershipOfDescriptor(input: fd).get()
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let first = unwrapInboundIn(data)
+        var count = first.withUnsafeReadableBytes { handle($0) }
+        while count < Self.batch {
+            let n: Int?
+            do { n = try tun.read(into: scratch) } catch {
+                context.fireErrorCaught(error)
+                break
+            }
+            guard let n, n > 0 else { break }
+            count += handle(UnsafeRawBufferPointer(rebasing: scratch[..<n]))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        datapath.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIO closes the channel on a failed read of its own; the node then carries no traffic
+        // from this host, which must be loud.
+        logger.error("reading the TUN device failed", metadata: ["name": "\(tun.name)", "error": "\(error)"])
+    }
+
+    /// One read (header and packet): its segments to the datapath; how many there were.
+    private func handle(_ read: UnsafeRawBufferPointer) -> Int {
+        guard headerLength > 0 else {
+            datapath.fromTun(Array(read))
+            return 1
+        }
+        guard read.count > headerLength, let header = VirtioNetHeader(read) else {
+            datapath.countTunRead(malformed: true)
+            return 1
+        }
+        let packet = UnsafeRawBufferPointer(rebasing: read[headerLength...])
+        if header == .none {
+            datapath.fromTun(Array(packet))
+            return 1
+        }
+        segments.removeAll(keepingCapacity: true)
+        do throws(OffloadError) {
+            try GSOSplit.split(packet, header: header, into: &segments)
+        } catch {
+            datapath.countTunRead(malformed: true)
+            return 1
+        }
+        if header.gsoType != VirtioNetHeader.GSO.none { datapath.countTunRead(superPacket: true) }
+        for segment in segments { datapath.fromTun(segment) }
+        return segments.count
+    }
+}
