@@ -103,6 +103,46 @@ public final class PacketCipher {
         }
     }
 
+    /// Seals user header ‖ `packet` in its own array: `packet` becomes ciphertext ‖ tag ‖ nonce,
+    /// with no allocation when it is not shared and has `EncryptedPayload.sealRoom` spare
+    /// capacity (`EncryptedPayload.sealable`, the GSO splitter).
+    public func sealInPlace(_ header: UserHeader, _ packet: inout [UInt8]) {
+        sealInPlace(header, &packet, nonce: nextNonce().assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// `sealInPlace` under a session key with the counter nonce `index ‖ counter`.
+    public func sealInPlace(_ header: UserHeader, _ packet: inout [UInt8], index: UInt32, counter: UInt64) {
+        var nonce = (index.bigEndian, UInt32(truncatingIfNeeded: counter >> 32).bigEndian, UInt32(truncatingIfNeeded: counter).bigEndian)
+        withUnsafeBytes(of: &nonce) { raw in
+            sealInPlace(header, &packet, nonce: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    private static let room = [UInt8](repeating: 0, count: EncryptedPayload.sealRoom)
+
+    private func sealInPlace(_ header: UserHeader, _ packet: inout [UInt8], nonce n: UnsafePointer<UInt8>) {
+        let bodyLength = packet.count
+        let sealedLength = UserHeader.length + bodyLength
+        packet.append(contentsOf: Self.room)
+        packet.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            // The body moves up behind the header (memmove: the regions overlap).
+            UnsafeMutableRawPointer(base + UserHeader.length).copyMemory(from: base, byteCount: bodyLength)
+            base[0] = UserHeader.version
+            base[1] = header.type.rawValue
+            base[2] = 0
+            base[3] = 0
+            var written: Int32 = 0
+            var final: Int32 = 0
+            // In place (out == in), which EVP allows.
+            precondition(EVP_EncryptInit_ex(encryptContext, nil, nil, nil, n) == 1)
+            precondition(EVP_EncryptUpdate(encryptContext, base, &written, base, Int32(sealedLength)) == 1)
+            precondition(EVP_EncryptFinal_ex(encryptContext, base + sealedLength, &final) == 1)
+            precondition(cmyc_gcm_get_tag(encryptContext, base + sealedLength) == 1)
+            (base + sealedLength + EncryptedPayload.tagLength).update(from: n, count: EncryptedPayload.nonceLength)
+        }
+    }
+
     private func seal(_ header: UserHeader, _ body: [UInt8], nonce n: UnsafePointer<UInt8>) -> [UInt8] {
         let total = UserHeader.length + body.count + EncryptedPayload.overhead
         let head: (UInt8, UInt8, UInt8, UInt8) = (UserHeader.version, header.type.rawValue, 0, 0)
@@ -159,6 +199,31 @@ public final class PacketCipher {
         guard ok else { throw .authenticationFailed }
         let header = withUnsafeBytes(of: head) { try? UserHeader(decoding: UnsafeRawBufferPointer(rebasing: $0.prefix(headerLength))) }
         return (header, body)
+    }
+
+    /// Opens `payload` in place: on success it holds the body alone (the user header and the
+    /// tag and nonce removed, no allocation when the array is not shared) and the header is
+    /// returned (nil when authentic but not a valid user header). On failure the contents of
+    /// `payload` are undefined: the caller drops it.
+    public func openInPlace(_ payload: inout [UInt8]) throws(Failure) -> UserHeader? {
+        let layout: (ciphertext: Range<Int>, tag: Range<Int>, nonce: Range<Int>)
+        do { layout = try EncryptedPayload.layout(count: payload.count) } catch { throw .malformed(error) }
+        let ok = payload.withUnsafeMutableBufferPointer { p -> Bool in
+            let base = p.baseAddress!
+            var written: Int32 = 0
+            var final: Int32 = 0
+            // In place (out == in), which EVP allows; the tag is set before the final check.
+            return EVP_DecryptInit_ex(decryptContext, nil, nil, nil, base + layout.nonce.lowerBound) == 1
+                && EVP_DecryptUpdate(decryptContext, base, &written, base, Int32(layout.ciphertext.count)) == 1
+                && cmyc_gcm_set_tag(decryptContext, base + layout.tag.lowerBound) == 1
+                && EVP_DecryptFinal_ex(decryptContext, base + Int(written), &final) == 1
+        }
+        guard ok else { throw .authenticationFailed }
+        let headerLength = min(UserHeader.length, layout.ciphertext.count)
+        let header = payload.withUnsafeBytes { try? UserHeader(decoding: UnsafeRawBufferPointer(rebasing: $0.prefix(headerLength))) }
+        payload.removeLast(EncryptedPayload.overhead)
+        payload.removeFirst(headerLength)
+        return header
     }
 
     /// Decrypts a payload laid out as ciphertext ‖ tag ‖ nonce; returns the plaintext.

@@ -146,11 +146,13 @@ public struct DatapathCore {
 
     // MARK: from the TUN
 
-    public mutating func fromTun(_ packet: [UInt8], now: Instant, into actions: inout [Action]) {
-        fromTun(packet, now: now, into: &actions, counted: false)
+    /// `packet` is consumed: it is sealed in place, in its own array (no allocation when it has
+    /// `EncryptedPayload.sealRoom` spare capacity), and sent on as the data packet's payload.
+    public mutating func fromTun(_ packet: consuming [UInt8], now: Instant, into actions: inout [Action]) {
+        fromTun(consume packet, now: now, into: &actions, counted: false)
     }
 
-    private mutating func fromTun(_ packet: [UInt8], now: Instant, into actions: inout [Action], counted: Bool) {
+    private mutating func fromTun(_ packet: consuming [UInt8], now: Instant, into actions: inout [Action], counted: Bool) {
         if !counted {
             stats.tunPacketsIn += 1
             stats.tunBytesIn += UInt64(packet.count)
@@ -183,10 +185,10 @@ public struct DatapathCore {
                 return
             }
             defer { drainOutgoing(now: now, into: &actions) }
-            switch seal(.ipv6, packet, for: entry.owner, now: now) {
-            case let .sealed(sealed):
-                traffic.count(source: header.source, destination: header.destination, bytes: sealed.count)
-                route(DataPacket(hopLimit: header.hopLimit, source: header.source, destination: header.destination, payload: sealed),
+            switch sealInPlace(.ipv6, &packet, for: entry.owner, now: now) {
+            case .sealed:
+                traffic.count(source: header.source, destination: header.destination, bytes: packet.count)
+                route(DataPacket(hopLimit: header.hopLimit, source: header.source, destination: header.destination, payload: consume packet),
                       now: now, into: &actions)
             case .wait:
                 if sessionWait.enqueue(packet, for: entry.owner.subnet) == .queued { stats.queued += 1 } else { stats.droppedQueueFull += 1 }
@@ -206,14 +208,14 @@ public struct DatapathCore {
 
     // MARK: from a peer, and routing (every node, the originator included)
 
-    public mutating func fromPeer(_ packet: DataPacket, now: Instant, into actions: inout [Action]) {
+    /// `packet` is consumed: a packet for us is opened in place in its own payload array.
+    public mutating func fromPeer(_ packet: consuming DataPacket, now: Instant, into actions: inout [Action]) {
         stats.peerPacketsIn += 1
         traffic.count(source: packet.source, destination: packet.destination, bytes: packet.payload.count)
-        route(packet, now: now, into: &actions)
+        route(consume packet, now: now, into: &actions)
     }
 
-    private mutating func route(_ packet: DataPacket, now: Instant, into actions: inout [Action]) {
-        var packet = packet
+    private mutating func route(_ packet: consuming DataPacket, now: Instant, into actions: inout [Action]) {
         switch HopLimit.step(packet.hopLimit) {
         case .expired:
             stats.droppedHopLimit += 1
@@ -223,7 +225,7 @@ public struct DatapathCore {
             packet.hopLimit = hop
         }
         if identity.subnet.contains(packet.destination) {
-            deliverLocally(packet, now: now, into: &actions)
+            deliverLocally(consume packet, now: now, into: &actions)
             return
         }
         guard Subnet.overlay.contains(packet.destination) else {
@@ -253,7 +255,7 @@ public struct DatapathCore {
 
     // MARK: local delivery
 
-    private mutating func deliverLocally(_ packet: DataPacket, now: Instant, into actions: inout [Action]) {
+    private mutating func deliverLocally(_ packet: consuming DataPacket, now: Instant, into actions: inout [Action]) {
         guard Subnet.overlay.contains(packet.source), !identity.subnet.contains(packet.source) else {
             // No key can ever open it: outside the overlay, or claiming to come from us.
             stats.droppedUnroutable += 1
@@ -267,33 +269,38 @@ public struct DatapathCore {
         }
         defer { drainOutgoing(now: now, into: &actions) }
         let owner = entry.owner
-        var opened: (header: UserHeader?, body: [UInt8])?
+        // Opened in place: from here on the payload array holds the body (one buffer from the
+        // peer's frame to the TUN write).
+        var body: [UInt8] = []
+        swap(&body, &packet.payload)
+        let opened: UserHeader?
         var viaSession = false
-        switch sessions?.open(packet.payload, from: owner, now: now, into: &outgoing) {
-        case let .opened(header, body)?:
-            opened = (header, body)
+        switch sessions?.open(&body, from: owner, now: now, into: &outgoing) {
+        case let .opened(header)?:
+            opened = header
             viaSession = true
         case .replay?:
             return  // counted by the session table
+        case .failed?:
+            stats.decryptFailures += 1
+            sessions?.probe(owner, now: now, into: &outgoing)
+            return
         case .notSession?, nil:
-            break
-        }
-        if opened == nil {
             // The static scheme: refuse a nonce this sender already used, then open.
-            let fingerprint = NonceFilter.fingerprint(of: packet.payload)
+            let fingerprint = NonceFilter.fingerprint(of: body)
             if let fingerprint, nonces.seen(fingerprint, from: owner, now: now) {
                 stats.replaysDropped += 1
                 return
             }
             guard let cipher = cipher(for: owner) else { stats.droppedNoKey += 1; return }
-            do { opened = try cipher.openSplit(packet.payload) } catch {
+            do { opened = try cipher.openInPlace(&body) } catch {
                 stats.decryptFailures += 1
                 sessions?.probe(owner, now: now, into: &outgoing)
                 return
             }
             if let fingerprint { nonces.record(fingerprint, from: owner, now: now) }
         }
-        guard let opened, let header = opened.header else { stats.droppedMalformed += 1; return }
+        guard let header = opened else { stats.droppedMalformed += 1; return }
         switch header.type {
         case .ipv6, .message, .outOfBandICMP:
             if !viaSession, let s = sessions, !s.acceptsStatic(from: owner, now: now) {
@@ -309,34 +316,33 @@ public struct DatapathCore {
         }
         switch header.type {
         case .ipv6:
-            var inner = opened.body
-            switch InboundPolicy.check(inner: inner, outerSource: packet.source, outerDestination: packet.destination) {
+            switch InboundPolicy.check(inner: body, outerSource: packet.source, outerDestination: packet.destination) {
             case .deliver: break
             case .malformed:
                 stats.droppedMalformed += 1
                 return
             case .spoofedSource:
                 stats.droppedSpoofed += 1
-                actions.append(.audit(DatapathAudit("inner source differs from the sender", packet, inner: inner)))
+                actions.append(.audit(DatapathAudit("inner source differs from the sender", packet, inner: body)))
                 return
             case .foreignDestination:
                 stats.droppedSpoofed += 1
-                actions.append(.audit(DatapathAudit("inner destination differs from the outer one", packet, inner: inner)))
+                actions.append(.audit(DatapathAudit("inner destination differs from the outer one", packet, inner: body)))
                 return
             }
-            HopLimit.stamp(&inner, hopLimit: packet.hopLimit)
+            HopLimit.stamp(&body, hopLimit: packet.hopLimit)
             stats.delivered += 1
-            actions.append(.toTun(inner))
+            actions.append(.toTun(body))
         case .message:
             stats.messagesUnsupported += 1  // the message bus comes later
         case .outOfBandICMP:
-            deliverOutOfBand(opened.body[...], outer: packet, now: now, into: &actions)
+            deliverOutOfBand(body[...], outer: packet, now: now, into: &actions)
         case .sessionInit:
             guard sessions != nil else { stats.sessionMessagesIgnored += 1; return }
-            sessions?.receivedInit(opened.body, from: owner, now: now, into: &outgoing)
+            sessions?.receivedInit(body, from: owner, now: now, into: &outgoing)
         case .sessionResponse:
             guard sessions != nil else { stats.sessionMessagesIgnored += 1; return }
-            sessions?.receivedResponse(opened.body, from: owner, now: now, into: &outgoing)
+            sessions?.receivedResponse(body, from: owner, now: now, into: &outgoing)
         case .sessionConfirm:
             break  // its work (confirming the session) is done by opening it
         }
@@ -397,6 +403,28 @@ public struct DatapathCore {
         /// No session, none coming soon, static refused: drop it.
         case refuse
         case noKey
+    }
+
+    enum SealedInPlace {
+        case sealed, wait, refuse, noKey
+    }
+
+    /// `seal`, in `packet`'s own array; `packet` is untouched unless `.sealed`.
+    private mutating func sealInPlace(_ type: UserHeader.PayloadType, _ packet: inout [UInt8], for owner: PublicKey,
+                                      now: Instant) -> SealedInPlace {
+        switch sessions?.sealing(for: owner, now: now, into: &outgoing) {
+        case let .session(cipher, index, counter)?:
+            cipher.sealInPlace(UserHeader(type: type), &packet, index: index, counter: counter)
+            return .sealed
+        case .wait?:
+            return .wait
+        case .refuse?:
+            return .refuse
+        case .staticKey?, nil:
+            guard let cipher = cipher(for: owner) else { return .noKey }
+            cipher.sealInPlace(UserHeader(type: type), &packet)
+            return .sealed
+        }
     }
 
     /// Seals for `owner`: its session when one is up, else its static key (and a handshake is

@@ -105,11 +105,17 @@ public struct SessionTable {
     }
 
     public enum Opened {
-        case opened(header: UserHeader?, body: [UInt8])
+        /// Opened in place: the payload now holds the body.
+        case opened(header: UserHeader?)
         /// A replay or a counter below the window: dropped, counted.
         case replay
-        /// Not sealed with one of this peer's sessions: try the static key.
+        /// Not sealed with one of this peer's sessions (the payload is untouched): try the
+        /// static key.
         case notSession
+        /// It names a live session of this peer but does not open under its key (forged, or
+        /// corrupted): dropped. The payload was decrypted in place and is garbage now; a static
+        /// packet whose random nonce named a live session index (2⁻³² per index) is lost too.
+        case failed
     }
 
     final class Session {
@@ -289,7 +295,7 @@ public struct SessionTable {
 
     /// Opens `payload` if its nonce names one of `peer`'s sessions; checks and advances the
     /// session's replay window. A responder's `next` session is confirmed by its first packet.
-    public mutating func open(_ payload: [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) -> Opened {
+    public mutating func open(_ payload: inout [UInt8], from peer: PublicKey, now: Instant, into outgoing: inout [Outgoing]) -> Opened {
         guard let (index, counter) = SessionWire.nonce(of: payload), indices[index] == peer else { return .notSession }
         let limits = self.limits
         var confirmed = false
@@ -300,7 +306,7 @@ public struct SessionTable {
             }
             // Not opened first: a replay costs no decryption (and cannot make us probe).
             guard s.window.isFresh(counter) else { return .replay }
-            guard let opened = try? s.receive.openSplit(payload) else { return .notSession }
+            guard let header = try? s.receive.openInPlace(&payload) else { return .failed }
             _ = s.window.accept(counter)
             s.lastReceived = now.milliseconds
             if let n = p.next, n === s {
@@ -309,7 +315,7 @@ public struct SessionTable {
                 p.next = nil
                 confirmed = true
             }
-            return .opened(header: opened.header, body: opened.body)
+            return .opened(header: header)
         } ?? .notSession
         release(freed)
         if case .replay = result { counters.replays += 1 }

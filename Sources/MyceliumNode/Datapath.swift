@@ -111,15 +111,15 @@ public final class Datapath: @unchecked Sendable {
         if superPacket { core.stats.tunSuperPacketsIn += 1 }
     }
 
-    public func fromTun(_ packet: [UInt8]) {
+    public func fromTun(_ packet: consuming [UInt8]) {
         service.loop.preconditionInEventLoop()
-        core.fromTun(packet, now: RouterService.now(), into: &actions)
+        core.fromTun(consume packet, now: RouterService.now(), into: &actions)
         perform()
     }
 
-    public func fromPeer(_ packet: DataPacket, neighbour: NeighbourId) {
+    public func fromPeer(_ packet: consuming DataPacket, neighbour: NeighbourId) {
         service.loop.preconditionInEventLoop()
-        core.fromPeer(packet, now: RouterService.now(), into: &actions)
+        core.fromPeer(consume packet, now: RouterService.now(), into: &actions)
         perform()
     }
 

@@ -155,7 +155,7 @@ public final class Node: Sendable {
         let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
                                                      firewallMark: configuration.firewallMark, privateNetwork: tls),
                                 service: service, logger: logger, audit: audit,
-                                onData: { packet, from in datapath.fromPeer(packet, neighbour: from) })
+                                onData: { packet, from in datapath.fromPeer(consume packet, neighbour: from) })
         published.withLock { $0.peers = peers }
         let address: SocketAddress
         do { address = try await peers.start() } catch {

@@ -98,7 +98,7 @@ final class TunReadHandler: ChannelInboundHandler {
     /// One read (header and packet): its segments to the datapath; how many there were.
     private func handle(_ read: UnsafeRawBufferPointer) -> Int {
         guard headerLength > 0 else {
-            datapath.fromTun(Array(read))
+            datapath.fromTun(EncryptedPayload.sealable(read))
             return 1
         }
         guard read.count > headerLength, let header = VirtioNetHeader(read) else {
@@ -107,7 +107,7 @@ final class TunReadHandler: ChannelInboundHandler {
         }
         let packet = UnsafeRawBufferPointer(rebasing: read[headerLength...])
         if header == .none {
-            datapath.fromTun(Array(packet))
+            datapath.fromTun(EncryptedPayload.sealable(packet))
             return 1
         }
         segments.removeAll(keepingCapacity: true)
@@ -118,7 +118,12 @@ final class TunReadHandler: ChannelInboundHandler {
             return 1
         }
         if header.gsoType != VirtioNetHeader.GSO.none { datapath.countTunRead(superPacket: true) }
-        for segment in segments { datapath.fromTun(segment) }
+        // Each segment handed over, not shared: the datapath seals it in its own array.
+        for i in segments.indices {
+            var segment: [UInt8] = []
+            swap(&segment, &segments[i])
+            datapath.fromTun(consume segment)
+        }
         return segments.count
     }
 }

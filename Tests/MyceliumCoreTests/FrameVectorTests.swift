@@ -68,6 +68,12 @@ import Testing
         #expect(throws: WireError.self) { try UserHeader(decoding: [1, 3, 0, 0]) }
         #expect(throws: WireError.self) { try UserHeader(decoding: [1, 0, 0]) }
         #expect(throws: WireError.self) { try EncryptedPayload.layout(count: 31) }
+        // The raw-buffer decoder (the datapath's) agrees with the generic one on every input.
+        for bytes: [UInt8] in [[1, 2, 9, 9], [2, 0, 0, 0], [1, 3, 0, 0], [1, 0, 0], [1, 0x11, 0, 0, 7], []] {
+            let generic = try? UserHeader(decoding: bytes)
+            let raw = bytes.withUnsafeBytes { try? UserHeader(decoding: $0) }
+            #expect(generic == raw, "\(bytes)")
+        }
     }
 }
 

@@ -135,6 +135,8 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
         #expect(VirtioNetHeader(h.bytes + [9, 9]) == h)
         #expect(VirtioNetHeader(([0xAA] + h.bytes)[1...]) == h)
         #expect(VirtioNetHeader(Array(h.bytes.prefix(9))) == nil)
+        #expect(h.bytes.withUnsafeBytes { VirtioNetHeader($0) } == h)
+        #expect(h.bytes.prefix(9).withUnsafeBytes { VirtioNetHeader($0) } == nil)
         #expect(VirtioNetHeader.none.bytes == [UInt8](repeating: 0, count: 10))
         var raw = [UInt8](repeating: 0xEE, count: 12)
         raw.withUnsafeMutableBytes { h.write(to: $0) }

@@ -57,10 +57,10 @@ public enum GSOSplit {
     /// field already holds the pseudo-header sum, so summing from `csum_start` to the end
     /// includes it; 0 is sent as 0xFFFF, as the kernel's skb_checksum_help does.
     private static func completed(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader) throws(OffloadError) -> [UInt8] {
-        guard header.flags & VirtioNetHeader.Flag.needsChecksum != 0 else { return Array(packet) }
+        guard header.flags & VirtioNetHeader.Flag.needsChecksum != 0 else { return EncryptedPayload.sealable(packet) }
         let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
         guard field + 2 <= packet.count else { throw .truncated }
-        var out = Array(packet)
+        var out = EncryptedPayload.sealable(packet)
         out.withUnsafeMutableBytes { p in
             let sum = InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: p[start...]))
             let check = ~InternetChecksum.fold(sum)
@@ -137,7 +137,8 @@ public enum GSOSplit {
         repeat {
             let size = min(gsoSize, payload - offset)
             let total = headers + size
-            let segment = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            // With room to be sealed in place (`EncryptedPayload.sealRoom`).
+            let segment = [UInt8](unsafeUninitializedCapacity: total + EncryptedPayload.sealRoom) { buffer, count in
                 let out = UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<total]))
                 out.copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[..<headers]))
                 UnsafeMutableRawBufferPointer(rebasing: out[headers...])

@@ -66,6 +66,15 @@ public struct VirtioNetHeader: Hashable, Sendable {
                   checksumStart: u16(6), checksumOffset: u16(8))
     }
 
+    /// The same from raw bytes (the TUN reader's path): not generic, so no per-byte access
+    /// through a protocol witness.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.length else { return nil }
+        func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+        self.init(flags: bytes[0], gsoType: bytes[1], headerLength: u16(2), gsoSize: u16(4),
+                  checksumStart: u16(6), checksumOffset: u16(8))
+    }
+
     /// Writes the 10 bytes at the start of `buffer`. Precondition: `buffer.count >= 10`.
     public func write(to buffer: UnsafeMutableRawBufferPointer) {
         precondition(buffer.count >= Self.length, "virtio_net_hdr needs 10 bytes")

@@ -22,6 +22,19 @@ public enum EncryptedPayload {
     /// A valid payload holds at least the user header: 4 + 16 + 12.
     public static let minimumLength = UserHeader.length + overhead
 
+    /// Spare capacity that lets a packet be sealed in its own array (user header in front,
+    /// tag and nonce behind) without growing it.
+    public static let sealRoom = UserHeader.length + overhead
+
+    /// A copy of `bytes` with `sealRoom` spare capacity: the one allocation of a packet read
+    /// from the TUN (it is sealed in place and framed from there).
+    public static func sealable(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: bytes.count + sealRoom) { out, count in
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: bytes)
+            count = bytes.count
+        }
+    }
+
     /// Ranges of ciphertext, tag and nonce within a payload of `count` bytes.
     public static func layout(count: Int) throws(WireError) -> (ciphertext: Range<Int>, tag: Range<Int>, nonce: Range<Int>) {
         guard count >= minimumLength else { throw .truncated(needed: minimumLength, available: count) }
@@ -60,6 +73,15 @@ public struct UserHeader: Hashable, Sendable {
         let first = bytes.startIndex
         guard bytes[first] == UserHeader.version else { throw .unsupportedVersion(bytes[first]) }
         guard let type = PayloadType(rawValue: bytes[first + 1]) else { throw .invalidField("user header type \(bytes[first + 1])") }
+        self.type = type
+    }
+
+    /// The same from raw bytes: the datapath's path. Not generic, so no collection access
+    /// through a protocol witness (each of which allocated a coroutine frame, twice per packet).
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(WireError) {
+        guard bytes.count >= UserHeader.length else { throw .truncated(needed: UserHeader.length, available: bytes.count) }
+        guard bytes[0] == UserHeader.version else { throw .unsupportedVersion(bytes[0]) }
+        guard let type = PayloadType(rawValue: bytes[1]) else { throw .invalidField("user header type \(bytes[1])") }
         self.type = type
     }
 

@@ -39,7 +39,7 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private let onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)?
     /// Data packets read go straight here instead of up the pipeline (no `NIOAny` box per
     /// packet); `PeerHandler` sets it once the router knows the connection.
-    var onData: ((DataPacket) -> Void)?
+    var onData: ((consuming DataPacket) -> Void)?
 
     /// `onMisbehaviour` hears why a peer was closed for what it sent or did not read (audit log).
     public init(onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)? = nil) {
@@ -88,15 +88,20 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         buffer.withUnsafeReadableBytes { decoder.append(buffer: $0) }
         do {
             while let output = try decoder.next() {
+                if case .packet(.data) = output, let onData {
+                    consecutiveDropped = 0
+                    counters.packetsIn += 1
+                    // Handed over, not shared, so the datapath can open a packet for us in its
+                    // own array. Only this form moves it (a `switch consume` copies: measured).
+                    guard case let .packet(.data(data)) = consume output else { continue }
+                    onData(consume data)
+                    continue
+                }
                 switch output {
                 case let .packet(packet):
                     consecutiveDropped = 0
                     counters.packetsIn += 1
-                    if case let .data(data) = packet, let onData {
-                        onData(data)
-                    } else {
-                        context.fireChannelRead(wrapInboundOut(packet))
-                    }
+                    context.fireChannelRead(wrapInboundOut(packet))
                 case .dropped:
                     counters.framesDropped += 1
                     consecutiveDropped += 1

@@ -8,11 +8,11 @@ public final class PeerHandler: ChannelInboundHandler {
     public typealias InboundIn = Packet
 
     private let service: RouterService
-    private let onData: (DataPacket, NeighbourId) -> Void
+    private let onData: (consuming DataPacket, NeighbourId) -> Void
     public private(set) var neighbour: NeighbourId?
 
     /// `onData` receives data packets (the datapath); it runs on the router's loop.
-    public init(service: RouterService, onData: @escaping (DataPacket, NeighbourId) -> Void) {
+    public init(service: RouterService, onData: @escaping (consuming DataPacket, NeighbourId) -> Void) {
         self.service = service
         self.onData = onData
     }
@@ -29,7 +29,7 @@ public final class PeerHandler: ChannelInboundHandler {
         neighbour = id
         if let framing {
             let onData = self.onData
-            framing.onData = { onData($0, id) }
+            framing.onData = { packet in onData(consume packet, id) }
         }
         context.fireChannelActive()
     }

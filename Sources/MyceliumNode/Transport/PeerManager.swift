@@ -78,7 +78,7 @@ public final class PeerManager: @unchecked Sendable {
     /// TLS handshakes or sessions that failed (read on the loop).
     public var tlsFailures: UInt64 { loop.preconditionInEventLoop(); return counts.tlsFailures }
     private let service: RouterService
-    private let onData: @Sendable (DataPacket, NeighbourId) -> Void
+    private let onData: @Sendable (consuming DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
     /// Set by `start`, read by `shutdown` and `isListening` (any thread).
     private let listener = Mutex<(any Channel)?>(nil)
@@ -118,7 +118,7 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     public init(configuration: Configuration, service: RouterService, logger: Logger = Logger(label: "mycelium.peers"),
-                audit: AuditLog? = nil, onData: @escaping @Sendable (DataPacket, NeighbourId) -> Void = { _, _ in }) {
+                audit: AuditLog? = nil, onData: @escaping @Sendable (consuming DataPacket, NeighbourId) -> Void = { _, _ in }) {
         self.configuration = configuration
         self.logger = logger
         self.audit = audit
