@@ -32,6 +32,11 @@ public struct DatapathStats: Hashable, Sendable {
     /// filled in by the node when the counters are read).
     public var droppedTunBacklog: UInt64 = 0
     public var cipherEvictions: UInt64 = 0
+    /// Packet arrays allocated because the node's pool had none free (`PacketPool`; filled in
+    /// by the node): flat in steady state.
+    public var bufferAllocations: UInt64 = 0
+    /// Packet arrays waiting in the pool for reuse.
+    public var buffersPooled = 0
     /// TUN reads that were GSO super-packets, split into segments (offloads on).
     public var tunSuperPacketsIn: UInt64 = 0
     /// Segments written to the TUN inside coalesced (GRO) super-packets (offloads on).

@@ -25,13 +25,15 @@ public final class Datapath: @unchecked Sendable {
     private let audit: AuditLog?
     private var core: DatapathCore
     private var actions: [DatapathCore.Action] = []
+    /// The actions being performed (swapped with `actions`, so both keep their capacity).
+    private var performing: [DatapathCore.Action] = []
     /// IPv6 packets for the TUN, written at the end of the batch (bounded: one batch's worth).
     private var pendingTun: [[UInt8]] = []
     private var coalescer = TCPCoalescer()
     /// Route requests of the actions performed, asked once the actions are done: the router may
     /// answer at once with a route event, which re-enters the datapath (`routeEvent`).
     private var routeRequests: [IPv6Address] = []
-    private var askingRouter = false
+    private var performingActions = false
 
     private var ticker: RepeatedTask?
 
@@ -46,7 +48,11 @@ public final class Datapath: @unchecked Sendable {
         options.wallClockOffsetMs = wall - RouterService.now().milliseconds
         self.core = DatapathCore(identity: identity, sessions: options, now: RouterService.now())
         actions.reserveCapacity(64)
+        performing.reserveCapacity(64)
     }
+
+    /// The loop's packet arrays; packets written to a peer or the TUN give theirs back.
+    var packetPool: PacketPool { service.packetPool }
 
     /// Starts the once-a-second tick (handshake retries, key expiry); call on the loop.
     public func start() {
@@ -67,7 +73,10 @@ public final class Datapath: @unchecked Sendable {
     /// Counters, with the session table's and the replay state's.
     public var stats: DatapathStats {
         service.loop.preconditionInEventLoop()
-        return core.report
+        var stats = core.report
+        stats.bufferAllocations = service.packetPool.allocations
+        stats.buffersPooled = service.packetPool.count
+        return stats
     }
 
     /// The session state of every peer, for the API.
@@ -132,14 +141,49 @@ public final class Datapath: @unchecked Sendable {
     // MARK: performing actions
 
     private func perform() {
-        for action in actions {
-            switch action {
-            case let .toPeer(packet, next):
-                switch service.send(.data(packet), to: next) {
+        // Re-entered from the router (a route request answered at once with a route event, or
+        // a peer's loss): the outer call performs what the inner one queued, in order.
+        guard !performingActions else { return }
+        performingActions = true
+        defer { performingActions = false }
+        var rounds = 0
+        repeat {
+            rounds += 1
+            performQueued()
+            // Asked once the actions are done: the answer may re-enter (see above).
+            while let address = routeRequests.popLast() { service.routeNeeded(address) }
+        } while !actions.isEmpty && rounds < Self.performRounds
+        // A batch never holds more than a reader batch's or a socket read's packets; flush early
+        // anyway if a caller forgets, so this can never grow.
+        if pendingTun.count >= DatapathLimits.tunWriteBatch { flushTun() }
+    }
+
+    /// Rounds of route answers performed in one go (each round's work is bounded; what is left
+    /// waits for the next batch).
+    static let performRounds = 64
+
+    private func performQueued() {
+        // Taken off the end of a reversed copy: each action is owned here, so a packet written
+        // to a peer gives its array back to the pool unshared.
+        swap(&performing, &actions)
+        performing.reverse()
+        while let action = performing.popLast() {
+            if case .toPeer = action {
+                guard case let .toPeer(packet, next) = consume action else { continue }
+                var sent = consume packet
+                switch service.send(.data(sent), to: next) {
                 case .queued: core.stats.peerPacketsOut += 1
                 case .gone: core.stats.droppedNoRoute += 1
                 case .busy: core.stats.droppedPeerBusy += 1
                 }
+                var payload: [UInt8] = []
+                swap(&payload, &sent.payload)
+                service.packetPool.recycle(consume payload)
+                continue
+            }
+            switch action {
+            case .toPeer:
+                break  // above
             case let .toTun(packet):
                 guard tun != nil else { core.stats.droppedNoTun += 1; continue }
                 pendingTun.append(packet)
@@ -152,34 +196,34 @@ public final class Datapath: @unchecked Sendable {
                 audit?.record("spoofed-packet", "dropped a data packet: \(lie.message)", metadata: meta)
             }
         }
-        actions.removeAll(keepingCapacity: true)
-        // Re-entered from the router below: the outer call's loop asks for these too.
-        if !askingRouter {
-            askingRouter = true
-            while let address = routeRequests.popLast() { service.routeNeeded(address) }
-            askingRouter = false
-        }
-        // A batch never holds more than a reader batch's or a socket read's packets; flush early
-        // anyway if a caller forgets, so this can never grow.
-        if pendingTun.count >= DatapathLimits.tunWriteBatch { flushTun() }
     }
 
     /// Writes what waits for the TUN; the node hooks it to `RouterService.beforeFlush`.
     public func flushTun() {
         service.loop.preconditionInEventLoop()
         guard let tun, !pendingTun.isEmpty else { return }
+        let pool = service.packetPool
+        // Each packet is moved out of the list, so its array goes back to the pool unshared.
         if tun.vnetHeader {
-            for packet in pendingTun { coalescer.add(packet) }
+            for i in pendingTun.indices {
+                var packet: [UInt8] = []
+                swap(&packet, &pendingTun[i])
+                if let merged = coalescer.add(consume packet) { pool.recycle(merged) }
+            }
             coalescer.drain { header, packet in
                 let ok = header.withUnsafeBytes { h in
                     (try? packet.withUnsafeBytes { try tun.write(header: h, packet: $0) }) ?? false
                 }
                 account(written: ok, packet: packet, segments: header.segmentCount(packetLength: packet.count))
+                pool.recycle(consume packet)
             }
         } else {
-            for packet in pendingTun {
+            for i in pendingTun.indices {
+                var packet: [UInt8] = []
+                swap(&packet, &pendingTun[i])
                 let ok = (try? packet.withUnsafeBytes { try tun.write($0) }) ?? false
                 account(written: ok, packet: packet, segments: 1)
+                pool.recycle(consume packet)
             }
         }
         pendingTun.removeAll(keepingCapacity: true)

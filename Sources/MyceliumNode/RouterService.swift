@@ -10,6 +10,9 @@ public import NIOCore
 /// live on the same loop, so no packet crosses a thread on the control path.
 public final class RouterService: @unchecked Sendable {
     public let loop: any EventLoop
+    /// Packet arrays shared by everything on `loop` that reads or writes packets (TUN reads,
+    /// frame decoders, the datapath): confined to `loop`, as this class is.
+    public let packetPool = PacketPool()
     private var router: Router
     private var peers: [NeighbourId: any Channel] = [:]
     /// Where data for a neighbour goes without crossing its pipeline (its framing handler).

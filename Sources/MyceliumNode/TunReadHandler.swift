@@ -37,6 +37,8 @@ final class TunReadHandler: ChannelInboundHandler {
     private let datapath: Datapath
     private let logger: Logger
     private let headerLength: Int
+    /// The loop's packet arrays: each packet read is copied once, into one of them.
+    private let pool: PacketPool
     private let scratch: UnsafeMutableRawBufferPointer
     /// Segments of the super-packet being split (capacity kept across reads).
     private var segments: [[UInt8]] = []
@@ -46,6 +48,7 @@ final class TunReadHandler: ChannelInboundHandler {
         self.datapath = datapath
         self.logger = logger
         headerLength = tun.vnetHeader ? TunDevice.vnetHeaderLength : 0
+        pool = datapath.packetPool
         scratch = .allocate(byteCount: Self.bufferSize, alignment: 16)
     }
 
@@ -98,7 +101,7 @@ final class TunReadHandler: ChannelInboundHandler {
     /// One read (header and packet): its segments to the datapath; how many there were.
     private func handle(_ read: UnsafeRawBufferPointer) -> Int {
         guard headerLength > 0 else {
-            datapath.fromTun(EncryptedPayload.sealable(read))
+            datapath.fromTun(EncryptedPayload.sealable(read, pool: pool))
             return 1
         }
         guard read.count > headerLength, let header = VirtioNetHeader(read) else {
@@ -107,12 +110,12 @@ final class TunReadHandler: ChannelInboundHandler {
         }
         let packet = UnsafeRawBufferPointer(rebasing: read[headerLength...])
         if header == .none {
-            datapath.fromTun(EncryptedPayload.sealable(packet))
+            datapath.fromTun(EncryptedPayload.sealable(packet, pool: pool))
             return 1
         }
         segments.removeAll(keepingCapacity: true)
         do throws(OffloadError) {
-            try GSOSplit.split(packet, header: header, into: &segments)
+            try GSOSplit.split(packet, header: header, into: &segments, pool: pool)
         } catch {
             datapath.countTunRead(malformed: true)
             return 1

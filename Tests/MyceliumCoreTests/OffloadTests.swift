@@ -244,6 +244,14 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
             var out: [[UInt8]] = []
             try GSOSplit.split(spec.superPacket(payload), header: tsoHeader(gsoSize: UInt16(gso)), into: &out)
             #expect(out == spec.segments(payload, size: gso))
+            // Into pool buffers: the same segments, each with room to be sealed in place.
+            let pool = PacketPool()
+            var pooled: [[UInt8]] = []
+            try spec.superPacket(payload).withUnsafeBytes {
+                try GSOSplit.split($0, header: tsoHeader(gsoSize: UInt16(gso)), into: &pooled, pool: pool)
+            }
+            #expect(pooled == out)
+            #expect(pooled.allSatisfy { $0.capacity >= $0.count + EncryptedPayload.sealRoom })
         }
     }
 
@@ -261,6 +269,9 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
         var out: [[UInt8]] = []
         try GSOSplit.split(p, header: header, into: &out)
         #expect(out.map(\.count) == [1248, 1248, 648])
+        var pooled: [[UInt8]] = []
+        try p.withUnsafeBytes { try GSOSplit.split($0, header: header, into: &pooled, pool: PacketPool()) }
+        #expect(pooled == out)
         var joined: [UInt8] = []
         for s in out {
             #expect(Int(u16(s, 4)) == s.count - 40 && Int(u16(s, 44)) == s.count - 40)
@@ -285,7 +296,10 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
         }
         try GSOSplit.split(partial, header: .none, into: &out)
         try GSOSplit.split(partial, header: VirtioNetHeader(flags: VirtioNetHeader.Flag.dataValid), into: &out)
-        #expect(out == [full, full, partial, partial])
+        try partial.withUnsafeBytes { p in
+            try GSOSplit.split(p, header: needsChecksum, into: &out, pool: PacketPool())
+        }
+        #expect(out == [full, full, partial, partial, full])
         #expect(throws: OffloadError.truncated) {
             var o: [[UInt8]] = []
             let field = VirtioNetHeader(flags: 1, checksumStart: 40, checksumOffset: UInt16(partial.count - 41))
@@ -376,6 +390,11 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
             #expect(items[0].packet == superPacket)
             #expect(items[0].header == tsoHeader(gsoSize: UInt16(gso)))
             #expect(items[0].header.segmentCount(packetLength: superPacket.count) == segments.count)
+            // Every segment after the first is merged, and its array handed back for reuse.
+            var coalescer = TCPCoalescer()
+            let handedBack = segments.map { coalescer.add($0) }
+            #expect(handedBack.first! == nil)
+            #expect(Array(handedBack.dropFirst()) == segments.dropFirst().map { Optional($0) })
         }
     }
 

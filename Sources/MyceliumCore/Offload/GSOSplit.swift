@@ -38,16 +38,17 @@ public enum GSOSplit {
     }
 
     /// As above, reading the packet from a buffer (e.g. the TUN read buffer, after the header).
+    /// Segments are arrays from `pool` when one is given.
     public static func split(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader,
-                             into segments: inout [[UInt8]]) throws(OffloadError) {
+                             into segments: inout [[UInt8]], pool: PacketPool? = nil) throws(OffloadError) {
         guard packet.count <= maxPacketLength else { throw .tooLarge }
         switch header.gsoType & ~VirtioNetHeader.GSO.ecn {
         case VirtioNetHeader.GSO.none:
-            segments.append(try completed(packet, header: header))
+            segments.append(try completed(packet, header: header, pool: pool))
         case VirtioNetHeader.GSO.tcpv6:
-            try splitTCP(packet, header: header, into: &segments)
+            try splitTCP(packet, header: header, into: &segments, pool: pool)
         case VirtioNetHeader.GSO.udpL4:
-            try splitUDP(packet, header: header, into: &segments)
+            try splitUDP(packet, header: header, into: &segments, pool: pool)
         default:
             throw .unsupported
         }
@@ -56,11 +57,12 @@ public enum GSOSplit {
     /// A copy of a non-GSO packet, its CHECKSUM_PARTIAL checksum completed when flagged. The
     /// field already holds the pseudo-header sum, so summing from `csum_start` to the end
     /// includes it; 0 is sent as 0xFFFF, as the kernel's skb_checksum_help does.
-    private static func completed(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader) throws(OffloadError) -> [UInt8] {
-        guard header.flags & VirtioNetHeader.Flag.needsChecksum != 0 else { return EncryptedPayload.sealable(packet) }
+    private static func completed(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader,
+                                  pool: PacketPool?) throws(OffloadError) -> [UInt8] {
+        guard header.flags & VirtioNetHeader.Flag.needsChecksum != 0 else { return EncryptedPayload.sealable(packet, pool: pool) }
         let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
         guard field + 2 <= packet.count else { throw .truncated }
-        var out = EncryptedPayload.sealable(packet)
+        var out = EncryptedPayload.sealable(packet, pool: pool)
         out.withUnsafeMutableBytes { p in
             let sum = InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: p[start...]))
             let check = ~InternetChecksum.fold(sum)
@@ -79,7 +81,7 @@ public enum GSOSplit {
     }
 
     private static func splitTCP(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader,
-                                 into segments: inout [[UInt8]]) throws(OffloadError) {
+                                 into segments: inout [[UInt8]], pool: PacketPool?) throws(OffloadError) {
         try checkIPv6(packet, header: header, nextHeader: TCPLayout.protocolNumber)
         let t = IPv6Header.length
         guard packet.count > t + TCPLayout.dataOffset else { throw .truncated }
@@ -90,7 +92,7 @@ public enum GSOSplit {
         guard headers <= packet.count else { throw .truncated }
         let firstSeq = UInt32(bigEndian: packet.loadUnaligned(fromByteOffset: t + TCPLayout.sequence, as: UInt32.self))
         let flags = packet[t + TCPLayout.flags]
-        emit(packet, headers: headers, gsoSize: Int(header.gsoSize), into: &segments) { segment, offset, isLast in
+        emit(packet, headers: headers, gsoSize: Int(header.gsoSize), into: &segments, pool: pool) { segment, offset, isLast in
             segment.storeBytes(of: (firstSeq &+ UInt32(truncatingIfNeeded: offset)).bigEndian,
                                toByteOffset: t + TCPLayout.sequence, as: UInt32.self)
             // As the kernel's tcp_gso_segment: FIN and PSH end the stream of segments, CWR
@@ -106,12 +108,12 @@ public enum GSOSplit {
     }
 
     private static func splitUDP(_ packet: UnsafeRawBufferPointer, header: VirtioNetHeader,
-                                 into segments: inout [[UInt8]]) throws(OffloadError) {
+                                 into segments: inout [[UInt8]], pool: PacketPool?) throws(OffloadError) {
         try checkIPv6(packet, header: header, nextHeader: UDPLayout.protocolNumber)
         let t = IPv6Header.length
         let headers = t + UDPLayout.length
         guard headers <= packet.count else { throw .truncated }
-        emit(packet, headers: headers, gsoSize: Int(header.gsoSize), into: &segments) { segment, _, _ in
+        emit(packet, headers: headers, gsoSize: Int(header.gsoSize), into: &segments, pool: pool) { segment, _, _ in
             segment.storeBytes(of: UInt16(truncatingIfNeeded: segment.count - t).bigEndian,
                                toByteOffset: t + UDPLayout.lengthOffset, as: UInt16.self)
             let check = ~InternetChecksum.fold(transportSum(segment, nextHeader: UDPLayout.protocolNumber,
@@ -126,7 +128,7 @@ public enum GSOSplit {
     /// is no payload): the headers, the IPv6 payload length set, that part of the payload; then
     /// `finish(segment, payloadOffset, isLast)` fixes up the transport header.
     private static func emit(_ packet: UnsafeRawBufferPointer, headers: Int, gsoSize: Int,
-                             into segments: inout [[UInt8]],
+                             into segments: inout [[UInt8]], pool: PacketPool?,
                              finish: (UnsafeMutableRawBufferPointer, Int, Bool) -> Void) {
         let payload = packet.count - headers
         let needed = segments.count + max(1, (payload + gsoSize - 1) / gsoSize)
@@ -137,18 +139,28 @@ public enum GSOSplit {
         repeat {
             let size = min(gsoSize, payload - offset)
             let total = headers + size
-            // With room to be sealed in place (`EncryptedPayload.sealRoom`).
-            let segment = [UInt8](unsafeUninitializedCapacity: total + EncryptedPayload.sealRoom) { buffer, count in
-                let out = UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<total]))
-                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[..<headers]))
-                UnsafeMutableRawBufferPointer(rebasing: out[headers...])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[(headers + offset)..<(headers + offset + size)]))
+            let part = UnsafeRawBufferPointer(rebasing: packet[(headers + offset)..<(headers + offset + size)])
+            func fill(_ out: UnsafeMutableRawBufferPointer) {
                 out.storeBytes(of: UInt16(truncatingIfNeeded: total - IPv6Header.length).bigEndian,
                                toByteOffset: IPv6Offsets.payloadLength, as: UInt16.self)
                 finish(out, offset, offset + size == payload)
-                count = total
             }
-            segments.append(segment)
+            // With room to be sealed in place (`EncryptedPayload.sealRoom`).
+            if let pool {
+                var segment = pool.take(capacity: total + EncryptedPayload.sealRoom)
+                segment.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[..<headers]))
+                segment.append(contentsOf: part)
+                segment.withUnsafeMutableBytes(fill)
+                segments.append(segment)
+            } else {
+                segments.append([UInt8](unsafeUninitializedCapacity: total + EncryptedPayload.sealRoom) { buffer, count in
+                    let out = UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<total]))
+                    out.copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[..<headers]))
+                    UnsafeMutableRawBufferPointer(rebasing: out[headers...]).copyMemory(from: part)
+                    fill(out)
+                    count = total
+                })
+            }
             offset += size
         } while offset < payload
     }

@@ -22,11 +22,14 @@ public struct TCPCoalescer: Sendable {
 
     public init() {}
 
-    /// Adds the next packet of the batch: a complete IPv6 packet, checksums written.
-    public mutating func add(_ packet: [UInt8]) {
+    /// Adds the next packet of the batch: a complete IPv6 packet, checksums written. Returns
+    /// the packet's array when its bytes were merged into an earlier packet's (the caller may
+    /// reuse it).
+    @discardableResult
+    public mutating func add(_ packet: consuming [UInt8]) -> [UInt8]? {
         guard let segment = packet.withUnsafeBytes(Segment.init) else {
             items.append(Item(alone: packet))
-            return
+            return nil
         }
         if let slot = open.lastIndex(where: { items[$0].flow == segment.flow }) {
             let index = open[slot]
@@ -35,10 +38,10 @@ public struct TCPCoalescer: Sendable {
             if segment.mergeable, continues(index, with: segment, packet), verifyFirst(index) {
                 guard packet.withUnsafeBytes(InternetChecksum.verifyIPv6) else {
                     items.append(Item(alone: packet))  // the kernel drops it; it must not spoil the item
-                    return
+                    return nil
                 }
                 if merge(packet, segment, into: index) { open.append(index) }
-                return
+                return packet
             }
         }
         if segment.mergeable, segment.flags & TCPLayout.psh == 0, open.count < Self.maxFlows {
@@ -47,23 +50,23 @@ public struct TCPCoalescer: Sendable {
         } else {
             items.append(Item(alone: packet))
         }
+        return nil
     }
 
     /// Hands over every item of the batch in order and empties the coalescer. A single packet
     /// comes with `VirtioNetHeader.none`, unchanged; a super-packet with a TCPV6 header, its
     /// payload length set and its checksum field holding the folded pseudo-header sum
     /// (CHECKSUM_PARTIAL: the kernel completes or segments it).
-    public mutating func drain(_ body: (VirtioNetHeader, [UInt8]) -> Void) {
+    /// Each packet's array is handed over (the caller may reuse it).
+    public mutating func drain(_ body: (VirtioNetHeader, consuming [UInt8]) -> Void) {
         var batch: [Item] = []
         swap(&batch, &items)  // `batch` holds the only reference, so the fix-ups below do not copy
         open.removeAll(keepingCapacity: true)
         for i in batch.indices {
-            guard batch[i].segments > 1 else {
-                body(.none, batch[i].packet)
-                continue
-            }
-            let header = batch[i].finish()
-            body(header, batch[i].packet)
+            let header = batch[i].segments > 1 ? batch[i].finish() : .none
+            var packet: [UInt8] = []
+            swap(&packet, &batch[i].packet)
+            body(header, consume packet)
         }
         batch.removeAll(keepingCapacity: true)
         items = batch

@@ -26,10 +26,11 @@ public enum EncryptedPayload {
     /// tag and nonce behind) without growing it.
     public static let sealRoom = UserHeader.length + overhead
 
-    /// A copy of `bytes` with `sealRoom` spare capacity: the one allocation of a packet read
-    /// from the TUN (it is sealed in place and framed from there).
-    public static func sealable(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: bytes.count + sealRoom) { out, count in
+    /// A copy of `bytes` with `sealRoom` spare capacity, in an array from `pool` if given: a
+    /// packet read from the TUN, sealed in place and framed from there.
+    public static func sealable(_ bytes: UnsafeRawBufferPointer, pool: PacketPool? = nil) -> [UInt8] {
+        if let pool { return pool.copy(bytes, room: sealRoom) }
+        return [UInt8](unsafeUninitializedCapacity: bytes.count + sealRoom) { out, count in
             UnsafeMutableRawBufferPointer(out).copyMemory(from: bytes)
             count = bytes.count
         }

@@ -37,9 +37,10 @@ public struct FrameDecoder: Sendable {
         buffer.append(contentsOf: raw)
     }
 
-    /// The next packet or dropped frame, nil if more bytes are needed.
+    /// The next packet or dropped frame, nil if more bytes are needed; a data packet's payload
+    /// in an array from `pool` if given.
     /// Throws (and keeps throwing) once framing is lost.
-    public mutating func next() throws(WireError) -> Output? {
+    public mutating func next(pool: PacketPool? = nil) throws(WireError) -> Output? {
         if let failed { throw failed }
         let available = buffer.count - start
         guard available >= Packet.headerLength else { return nil }
@@ -56,7 +57,9 @@ public struct FrameDecoder: Sendable {
             let header = try DataPacket.Header(reading: &reader)
             let frameEnd = bodyStart + DataPacket.headerLength + header.payloadLength
             guard buffer.count >= frameEnd else { return nil }
-            let payload = Array(buffer[(bodyStart + DataPacket.headerLength)..<frameEnd])
+            let range = (bodyStart + DataPacket.headerLength)..<frameEnd
+            let payload = pool.map { pool in buffer.withUnsafeBytes { pool.copy(UnsafeRawBufferPointer(rebasing: $0[range])) } }
+                ?? Array(buffer[range])
             start = frameEnd
             return .packet(.data(DataPacket(hopLimit: header.hopLimit, source: header.source,
                                             destination: header.destination, payload: payload)))

@@ -40,6 +40,8 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     /// Data packets read go straight here instead of up the pipeline (no `NIOAny` box per
     /// packet); `PeerHandler` sets it once the router knows the connection.
     var onData: ((consuming DataPacket) -> Void)?
+    /// Where data packets' payload arrays come from (the loop's pool, set with `onData`).
+    var pool: PacketPool?
 
     /// `onMisbehaviour` hears why a peer was closed for what it sent or did not read (audit log).
     public init(onMisbehaviour: (@Sendable (_ kind: String, _ why: String) -> Void)? = nil) {
@@ -87,7 +89,7 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         counters.bytesIn += UInt64(buffer.readableBytes)
         buffer.withUnsafeReadableBytes { decoder.append(buffer: $0) }
         do {
-            while let output = try decoder.next() {
+            while let output = try decoder.next(pool: pool) {
                 if case .packet(.data) = output, let onData {
                     consecutiveDropped = 0
                     counters.packetsIn += 1

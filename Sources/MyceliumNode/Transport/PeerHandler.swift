@@ -30,6 +30,7 @@ public final class PeerHandler: ChannelInboundHandler {
         if let framing {
             let onData = self.onData
             framing.onData = { packet in onData(consume packet, id) }
+            framing.pool = service.packetPool
         }
         context.fireChannelActive()
     }
