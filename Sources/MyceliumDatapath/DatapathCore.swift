@@ -388,7 +388,8 @@ public struct DatapathCore {
         }
         let report = OutOfBandICMP(message: message, reporterSubnet: identity.subnet, originalSource: packet.source,
                                    originalDestination: packet.destination, originalPayload: packet.payload)
-        guard case let .sealed(sealed) = seal(.outOfBandICMP, report.encode(), for: entry.owner, now: now) else { return }
+        var sealed = report.encode()  // rare: sealing grows it, no seal room needed
+        guard sealInPlace(.outOfBandICMP, &sealed, for: entry.owner, now: now) == .sealed else { return }
         route(DataPacket(hopLimit: Self.originHopLimit, source: identity.subnet.ipv6!, destination: packet.source, payload: sealed),
               now: now, into: &actions)
         drainOutgoing(now: now, into: &actions)
@@ -397,7 +398,7 @@ public struct DatapathCore {
     // MARK: sessions
 
     enum Sealed {
-        case sealed([UInt8])
+        case sealed
         /// No session yet, one is coming, and static would be refused: hold it.
         case wait
         /// No session, none coming soon, static refused: drop it.
@@ -405,13 +406,11 @@ public struct DatapathCore {
         case noKey
     }
 
-    enum SealedInPlace {
-        case sealed, wait, refuse, noKey
-    }
-
-    /// `seal`, in `packet`'s own array; `packet` is untouched unless `.sealed`.
+    /// Seals `packet` for `owner` in its own array: with its session when one is up, else its
+    /// static key (and a handshake is started in `outgoing`). `packet` is untouched unless
+    /// `.sealed`.
     private mutating func sealInPlace(_ type: UserHeader.PayloadType, _ packet: inout [UInt8], for owner: PublicKey,
-                                      now: Instant) -> SealedInPlace {
+                                      now: Instant) -> Sealed {
         switch sessions?.sealing(for: owner, now: now, into: &outgoing) {
         case let .session(cipher, index, counter)?:
             cipher.sealInPlace(UserHeader(type: type), &packet, index: index, counter: counter)
@@ -424,22 +423,6 @@ public struct DatapathCore {
             guard let cipher = cipher(for: owner) else { return .noKey }
             cipher.sealInPlace(UserHeader(type: type), &packet)
             return .sealed
-        }
-    }
-
-    /// Seals for `owner`: its session when one is up, else its static key (and a handshake is
-    /// started in `outgoing`).
-    private mutating func seal(_ type: UserHeader.PayloadType, _ body: [UInt8], for owner: PublicKey, now: Instant) -> Sealed {
-        switch sessions?.sealing(for: owner, now: now, into: &outgoing) {
-        case let .session(cipher, index, counter)?:
-            return .sealed(cipher.seal(UserHeader(type: type), body, index: index, counter: counter))
-        case .wait?:
-            return .wait
-        case .refuse?:
-            return .refuse
-        case .staticKey?, nil:
-            guard let cipher = cipher(for: owner) else { return .noKey }
-            return .sealed(cipher.seal(UserHeader(type: type), body))
         }
     }
 

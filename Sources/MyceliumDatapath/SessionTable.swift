@@ -306,7 +306,9 @@ public struct SessionTable {
             }
             // Not opened first: a replay costs no decryption (and cannot make us probe).
             guard s.window.isFresh(counter) else { return .replay }
-            guard let header = try? s.receive.openInPlace(&payload) else { return .failed }
+            // Authentic with an unknown user header is opened (nil), not a failure.
+            let header: UserHeader?
+            do { header = try s.receive.openInPlace(&payload) } catch { return .failed }
             _ = s.window.accept(counter)
             s.lastReceived = now.milliseconds
             if let n = p.next, n === s {

@@ -75,6 +75,18 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
             // What we decode we must be able to send back unchanged.
             _ = packet.encode()
         }
+        // The datapath's path (payloads in pooled arrays, reused frame to frame) decodes the same.
+        let pool = PacketPool()
+        var plain = FrameDecoder(), pooled = FrameDecoder()
+        plain.append(input)
+        pooled.append(input)
+        for _ in 0..<10_000 {
+            let a = Result { () throws(WireError) in try plain.next() }
+            let b = Result { () throws(WireError) in try pooled.next(pool: pool) }
+            precondition(a == b, "pooled and plain frame decoding differ")
+            guard case .success(let output?) = b else { break }
+            if case let .packet(.data(d)) = output { pool.recycle(d.payload) }
+        }
     }
 
     static func router(_ input: [UInt8]) {
@@ -105,7 +117,9 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     }
 
     static func payload(_ input: [UInt8]) {
-        guard let header = try? UserHeader(decoding: input) else { return }
+        let raw = input.withUnsafeBytes { try? UserHeader(decoding: $0) }
+        precondition(raw == (try? UserHeader(decoding: input)), "raw and generic user-header decoders differ")
+        guard let header = raw else { return }
         let body = Array(input.dropFirst(UserHeader.length))
         let outerSource = IPv6Address("520:c662:fd00:9e92:5d99:34ed:ab8:82ab")!
         let localSubnet = Subnet.slash64(of: local.overlayAddress)
@@ -139,6 +153,18 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     }
 
     static func tunPacket(_ input: [UInt8]) {
+        // A TUN read: a virtio header, then the packet; split with and without the pool, alike.
+        let pool = PacketPool()
+        input.withUnsafeBytes { read in
+            precondition(VirtioNetHeader(read) == VirtioNetHeader(input), "raw and generic virtio decoders differ")
+            guard let header = VirtioNetHeader(read) else { return }
+            let packet = UnsafeRawBufferPointer(rebasing: read[VirtioNetHeader.length...])
+            var plain: [[UInt8]] = [], pooled: [[UInt8]] = []
+            let a = Result { () throws(OffloadError) in try GSOSplit.split(packet, header: header, into: &plain) }
+            let b = Result { () throws(OffloadError) in try GSOSplit.split(packet, header: header, into: &pooled, pool: pool) }
+            precondition(a.isSuccess == b.isSuccess && plain == pooled, "pooled and plain GSO splits differ")
+            for segment in pooled { pool.recycle(segment) }
+        }
         let policy = OutboundPolicy(nodeAddress: local.overlayAddress)
         _ = policy.check(input)
         _ = OutboundPolicy.noRoute(for: input)
@@ -167,4 +193,8 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
         _ = plan.record(endpoints.isEmpty ? .empty : .records(endpoints, ttlSeconds: ttl), for: "peers.example", now: 0)
         _ = plan.record(.empty, for: "peers.example", now: Int64(ttl) * 1000)
     }
+}
+
+extension Result {
+    var isSuccess: Bool { if case .success = self { true } else { false } }
 }

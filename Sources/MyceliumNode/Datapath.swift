@@ -159,7 +159,7 @@ public final class Datapath: @unchecked Sendable {
     }
 
     /// Rounds of route answers performed in one go (each round's work is bounded; what is left
-    /// waits for the next batch).
+    /// waits for the next packet, route event or the once-a-second tick).
     static let performRounds = 64
 
     private func performQueued() {

@@ -83,6 +83,8 @@ public final class Node: Sendable {
     private let published = Mutex(Published())
     private let owned = Mutex(Owned())
     private let tunReady = Atomic<Bool>(false)
+    /// Set when `stop()` begins: the TUN channel closing then is expected.
+    private let stopping = Atomic<Bool>(false)
 
     public var service: RouterService? { published.withLock { $0.service } }
     public var datapath: Datapath? { published.withLock { $0.datapath } }
@@ -188,7 +190,9 @@ public final class Node: Sendable {
             published.withLock { $0.dnsDiscovery = dns }
         }
         if let tun {
-            let channel = try await TunReadHandler.open(tun: tun, datapath: datapath, loop: loop, logger: logger)
+            let channel = try await TunReadHandler.open(tun: tun, datapath: datapath, loop: loop, logger: logger) { [weak self] in
+                self?.tunChannelClosed(tun.name)
+            }
             owned.withLock { $0.tunChannel = channel }
         }
         published.withLock {
@@ -197,6 +201,15 @@ public final class Node: Sendable {
         }
         logger.info("node started", metadata: ["address": "\(identity.address)", "subnet": "\(identity.subnet)",
                                                "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
+    }
+
+    /// The TUN channel closed: expected during `stop()`, else the node no longer carries this
+    /// host's traffic, which `/readyz` must say.
+    private func tunChannelClosed(_ name: String) {
+        guard !stopping.load(ordering: .acquiring) else { return }
+        tunReady.store(false, ordering: .releasing)
+        logger.error("the TUN device is no longer read: this node carries no traffic from this host; restart it",
+                     metadata: ["name": "\(name)"])
     }
 
     /// Packets the kernel dropped in the TUN's queue while the datapath was behind (0 without a
@@ -210,6 +223,7 @@ public final class Node: Sendable {
 
     /// Closes peers, closes the TUN channel, removes the TUN and the rule. Safe to call twice.
     public func stop() async {
+        stopping.store(true, ordering: .releasing)
         if let channel = owned.withLock({ o -> (any Channel)? in defer { o.tunChannel = nil }; return o.tunChannel }) {
             try? await channel.close()
         }

@@ -40,13 +40,16 @@ final class TunReadHandler: ChannelInboundHandler {
     /// The loop's packet arrays: each packet read is copied once, into one of them.
     private let pool: PacketPool
     private let scratch: UnsafeMutableRawBufferPointer
+    /// Called once if the channel closes (a read error, or the node's stop).
+    private let onClosed: () -> Void
     /// Segments of the super-packet being split (capacity kept across reads).
     private var segments: [[UInt8]] = []
 
-    init(tun: TunDevice, datapath: Datapath, logger: Logger) {
+    init(tun: TunDevice, datapath: Datapath, logger: Logger, onClosed: @escaping () -> Void) {
         self.tun = tun
         self.datapath = datapath
         self.logger = logger
+        self.onClosed = onClosed
         headerLength = tun.vnetHeader ? TunDevice.vnetHeaderLength : 0
         pool = datapath.packetPool
         scratch = .allocate(byteCount: Self.bufferSize, alignment: 16)
@@ -55,16 +58,20 @@ final class TunReadHandler: ChannelInboundHandler {
     deinit { scratch.deallocate() }
 
     /// Opens the reading channel on `loop` over a duplicate of the TUN's fd (NIO closes its own
-    /// copy with the channel; the device keeps its fd for writes).
-    static func open(tun: TunDevice, datapath: Datapath, loop: any EventLoop, logger: Logger) async throws -> any Channel {
-        let fd = dup(tun.fileDescriptor)
+    /// copy with the channel; the device keeps its fd for writes). `onClosed` runs on the loop if
+    /// the channel closes.
+    static func open(tun: TunDevice, datapath: Datapath, loop: any EventLoop, logger: Logger,
+                     onClosed: @escaping @Sendable () -> Void) async throws -> any Channel {
+        // Close-on-exec like the original: a child process must not keep the device alive.
+        let fd = fcntl(tun.fileDescriptor, F_DUPFD_CLOEXEC, 0)
         guard fd >= 0 else { throw SystemError("duplicate the TUN fd", errno: errno) }
         do {
             return try await NIOPipeBootstrap(group: loop)
                 .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: bufferSize))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(TunReadHandler(tun: tun, datapath: datapath, logger: logger))
+                        try channel.pipeline.syncOperations.addHandler(
+                            TunReadHandler(tun: tun, datapath: datapath, logger: logger, onClosed: onClosed))
                     }
                 }
                 .takingOwnershipOfDescriptor(input: fd).get()
@@ -80,7 +87,7 @@ final class TunReadHandler: ChannelInboundHandler {
         while count < Self.batch {
             let n: Int?
             do { n = try tun.read(into: scratch) } catch {
-                context.fireErrorCaught(error)
+                report(error)
                 break
             }
             guard let n, n > 0 else { break }
@@ -93,8 +100,17 @@ final class TunReadHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIO closes the channel on a failed read of its own; the node then carries no traffic
-        // from this host, which must be loud.
+        report(error)
+    }
+
+    /// NIO closes the channel after a failed read of its own; the node then carries no traffic
+    /// from this host, which must be loud (and `/readyz` fails, through `onClosed`).
+    func channelInactive(context: ChannelHandlerContext) {
+        onClosed()
+        context.fireChannelInactive()
+    }
+
+    private func report(_ error: any Error) {
         logger.error("reading the TUN device failed", metadata: ["name": "\(tun.name)", "error": "\(error)"])
     }
 

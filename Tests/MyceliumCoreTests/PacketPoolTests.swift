@@ -83,4 +83,23 @@ private func base(_ a: [UInt8]) -> UnsafeRawPointer? { a.withUnsafeBytes { $0.ba
         #expect(count == 60)
         #expect(try pooled.next(pool: pool) == nil)
     }
+
+    @Test("a queued packet is copied out of its pooled array, so the queue's byte limits hold")
+    func queueCompacts() throws {
+        let pool = PacketPool()
+        var packet = pool.take(capacity: 60)
+        packet.append(contentsOf: [UInt8](repeating: 7, count: 60))
+        let subnet = Subnet.slash64(of: try #require(IPv6Address("400::1")))
+        var queue = PacketQueue<[UInt8]>(limits: PacketQueueLimits(perSubnetPackets: 10, totalPackets: 10,
+                                                                    perSubnetBytes: 1000, totalBytes: 1000))
+        #expect(queue.enqueue(packet, for: subnet) == .queued)
+        #expect(queue.bytes == 60)
+        let out = queue.take(subnet)
+        #expect(out == [packet])
+        #expect(out[0].capacity < PacketPool.bufferCapacity, "a tight copy, not the 2 KiB pooled array")
+        var data = DataPacket(hopLimit: 9, source: try #require(IPv6Address("400::1")), destination: try #require(IPv6Address("400::2")),
+                              payload: packet)
+        data = data.compacted()
+        #expect(data.payload == packet && data.payload.capacity < PacketPool.bufferCapacity)
+    }
 }

@@ -56,6 +56,33 @@ import Testing
         #expect(lab.nodes[0].core.report.sessionsUp == 1)
     }
 
+    @Test("an authentic session packet with an unknown user-header type is malformed, not a decryption failure")
+    func unknownTypeInSession() throws {
+        let lab = Self.lab()
+        #expect(Self.ping(lab, 0, 1))
+        let a = lab.nodes[0].identity, b = lab.nodes[1].identity
+        var outgoing: [SessionTable.Outgoing] = []
+        // A copy of A's table shares its sessions (objects): the counter taken here is used up.
+        var table = try #require(lab.nodes[0].core.sessions)
+        guard case let .session(cipher, index, counter) = table.sealing(for: b.publicKey, now: lab.now, into: &outgoing) else {
+            Issue.record("no session after a ping")
+            return
+        }
+        // index ‖ counter, big-endian: the session nonce (docs/sessions.md).
+        var nonce: [UInt8] = []
+        for shift in stride(from: 24, through: 0, by: -8) { nonce.append(UInt8(truncatingIfNeeded: index >> UInt32(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) { nonce.append(UInt8(truncatingIfNeeded: counter >> UInt64(shift))) }
+        let sealed = cipher.seal([1, 9, 0, 0, 42], nonce: nonce)
+        let before = lab.nodes[1].core.report
+        lab.inject(1, DataPacket(hopLimit: 60, source: a.address, destination: b.address, payload: sealed))
+        lab.run()
+        let after = lab.nodes[1].core.report
+        #expect(after.droppedMalformed == before.droppedMalformed + 1)
+        #expect(after.decryptFailures == before.decryptFailures)
+        #expect(after.sessions.initsSent == before.sessions.initsSent, "no probe, no new handshake")
+        #expect(Self.ping(lab, 0, 1, 2), "the session still carries data")
+    }
+
     @Test("a captured session packet is delivered once; replayed ones are dropped and counted")
     func sessionReplay() throws {
         let lab = Self.lab()

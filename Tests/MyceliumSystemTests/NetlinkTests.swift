@@ -31,6 +31,17 @@ struct NetlinkTests {
     static let address = IPv6Address("520:c662:fd00:9e92:5d99:34ed:ab8:82ab")!
     static let rule = Netlink.MarkRule(mark: 0x4D59, table: 4243, priority: 1000)
 
+    /// A TUN up in `ns` with MTU 1400 and our address /7, and a netlink socket opened there.
+    static func overlayTun(in ns: TestNamespace) throws -> (tun: TunDevice, netlink: Netlink) {
+        try NetworkNamespace.run(ns.path) { () throws -> (tun: TunDevice, netlink: Netlink) in
+            let tun = try TunDevice(name: "myc%d")
+            let nl = try Netlink()
+            try nl.setLink(tun.name, up: true, mtu: 1400)
+            try nl.addAddress(Self.address, prefixLength: 7, interface: try nl.interfaceIndex(tun.name))
+            return (tun, nl)
+        }
+    }
+
     @Test("TUN up, MTU 1400, address /7, fwmark rule and unreachable table, all inside a namespace")
     func configureTun() throws {
         let ns = try TestNamespace()
@@ -71,13 +82,7 @@ struct NetlinkTests {
     @Test("packets the kernel routes into the TUN can be read, and the device goes with its fd")
     func readPackets() throws {
         let ns = try TestNamespace()
-        var tun: TunDevice? = try NetworkNamespace.run(ns.path) { () throws -> TunDevice in
-            let tun = try TunDevice(name: "myc%d")
-            let nl = try Netlink()
-            try nl.setLink(tun.name, up: true, mtu: 1400)
-            try nl.addAddress(Self.address, prefixLength: 7, interface: try nl.interfaceIndex(tun.name))
-            return tun
-        }
+        var tun: TunDevice? = try Self.overlayTun(in: ns).tun
         var buffer = [UInt8](repeating: 0, count: 2000)
         // A ping to another overlay address goes into the TUN (the /7 prefix route). The kernel
         // also sends its own traffic there (MLD reports, router solicitations): skip those.
@@ -107,13 +112,7 @@ struct NetlinkTests {
     @Test("a TUN nobody reads drops in the kernel once its queue is full; transmitDrops reports what ip does")
     func transmitDrops() throws {
         let ns = try TestNamespace()
-        let (tun, netlink) = try NetworkNamespace.run(ns.path) { () throws -> (TunDevice, Netlink) in
-            let tun = try TunDevice(name: "myc%d")
-            let nl = try Netlink()
-            try nl.setLink(tun.name, up: true, mtu: 1400)
-            try nl.addAddress(Self.address, prefixLength: 7, interface: try nl.interfaceIndex(tun.name))
-            return (tun, nl)
-        }
+        let (tun, netlink) = try Self.overlayTun(in: ns)
         #expect(try netlink.transmitDrops(of: tun.name) == 0)
         // 700 datagrams into the overlay prefix: the TUN's queue holds 500 (txqueuelen), nobody reads.
         let send = run(["ip", "netns", "exec", ns.name, "python3", "-c", """

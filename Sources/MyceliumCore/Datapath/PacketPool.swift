@@ -8,7 +8,8 @@
 /// allocation. Buffers are `bufferCapacity` bytes (an MTU-sized packet with its seal room, or a
 /// frame's payload); larger ones (GRO super-packets, jumbo frames) are not kept.
 ///
-/// Bounded: at most `limit` buffers (2 MiB at the default) wait here; beyond it they are freed.
+/// Bounded: at most `limit` buffers, each under 2 × `bufferCapacity` (4 MiB at the default; 2 MiB
+/// in steady state) wait here; beyond it they are freed.
 /// One owner: the datapath's loop (everything that takes or gives back runs there).
 public final class PacketPool {
     /// Enough for a 1400-byte packet with its seal room and a frame's payload of the same.
@@ -18,6 +19,7 @@ public final class PacketPool {
     public let limit: Int
     private var free: [[UInt8]] = []
     /// Arrays allocated because none was free (or the packet was larger than a pooled buffer).
+    /// Not counted: the new buffer `recycle` gets for an array something else still holds.
     public private(set) var allocations: UInt64 = 0
 
     public init(limit: Int = PacketPool.defaultLimit) {

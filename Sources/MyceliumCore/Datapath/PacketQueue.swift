@@ -1,14 +1,23 @@
 /// Something whose size a queue charges against its byte limit.
 public protocol ByteSized {
     var byteCount: Int { get }
+    /// A copy holding no more memory than `byteCount` says (a pooled 2 KiB array holding a
+    /// 60-byte packet would make the byte limits lie).
+    func compacted() -> Self
 }
 
 extension Array: ByteSized where Element == UInt8 {
     public var byteCount: Int { count }
+    public func compacted() -> [UInt8] { withUnsafeBufferPointer { Array($0) } }
 }
 
 extension DataPacket: ByteSized {
     public var byteCount: Int { DataPacket.headerLength + payload.count }
+    public func compacted() -> DataPacket {
+        var copy = self
+        copy.payload = payload.compacted()
+        return copy
+    }
 }
 
 /// Packets waiting for a route, per destination /64, with per-subnet and global limits in
@@ -42,7 +51,8 @@ public struct PacketQueue<Packet: ByteSized & Sendable>: Sendable {
         let queued = queues[subnet]
         guard (queued?.packets.count ?? 0) < limits.perSubnetPackets,
               (queued?.bytes ?? 0) + size <= limits.perSubnetBytes else { return .subnetFull }
-        queues[subnet, default: ([], 0)].packets.append(packet)
+        // The slow path: the copy lets the packet's (pooled) array go.
+        queues[subnet, default: ([], 0)].packets.append(packet.compacted())
         queues[subnet]!.bytes += size
         count += 1
         bytes += size
