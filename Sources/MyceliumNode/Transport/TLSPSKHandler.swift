@@ -42,6 +42,10 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
     private let audit: AuditLog?
     private var state = State.handshaking
     private var pending: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// Reused for every `SSL_read`: the framing handler copies what it is handed, so the buffer
+    /// is unshared again by the next read and clearing it allocates nothing (one allocation per
+    /// TLS record before).
+    private var plaintext: ByteBuffer?
     private var unflushedPromises: [EventLoopPromise<Void>] = []
     private var timeout: Scheduled<Void>?
     private var activeFired = false
@@ -145,15 +149,18 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
         ERR_clear_error()
         while state == .open {
             var rc: Int32 = 0
-            var buffer = context.channel.allocator.buffer(capacity: Self.readChunk)
+            var buffer = plaintext.take() ?? context.channel.allocator.buffer(capacity: Self.readChunk)
+            buffer.clear()
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.readChunk) { out in
                 rc = SSL_read(ssl, out.baseAddress, Int32(out.count))
                 return max(0, Int(rc))
             }
             if rc > 0 {
                 context.fireChannelRead(wrapInboundOut(buffer))
+                plaintext = buffer
                 continue
             }
+            plaintext = buffer
             switch SSL_get_error(ssl, rc) {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
                 flushCiphertext(context: context)  // e.g. a KeyUpdate answer
