@@ -1,3 +1,5 @@
+import MyceliumCore
+
 /// The router's neighbours by id: ids in a sorted array, searched by bisection.
 ///
 /// A node has a handful of neighbours (at most the transport's inbound limit plus the peers it
@@ -18,6 +20,29 @@ struct NeighbourTable {
             if ids[mid] < id { low = mid + 1 } else { high = mid }
         }
         return (low, low < ids.count && ids[low] == id)
+    }
+
+    func contains(_ id: NeighbourId) -> Bool { position(of: id).found }
+
+    /// A neighbour known to be in the table, read or changed in place (the optional subscript
+    /// copies the whole neighbour, its rate buckets included, out and back).
+    subscript(existing id: NeighbourId) -> Neighbour {
+        _read {
+            let p = position(of: id)
+            precondition(p.found, "unknown neighbour")
+            yield values[p.index]
+        }
+        _modify {
+            let p = position(of: id)
+            precondition(p.found, "unknown neighbour")
+            yield &values[p.index]
+        }
+    }
+
+    /// A neighbour's link cost, nil if unknown (read in place: the hot path of selection).
+    func linkCost(of id: NeighbourId) -> Metric? {
+        let p = position(of: id)
+        return p.found ? values[p.index].linkCost : nil
     }
 
     subscript(id: NeighbourId) -> Neighbour? {

@@ -68,11 +68,12 @@ extension Router {
                 }
             }
             for e in kept { noteRouteExpiry(e.expires) }
-            routes[subnet]!.entries = kept
-            if routes[subnet]!.selected.map({ id in !kept.contains { $0.neighbour == id } }) ?? false {
-                routes[subnet]!.selected = nil
+            let slot = routes.index(forKey: subnet)!
+            routes[at: slot].entries = kept
+            if routes[at: slot].selected.map({ id in !kept.contains { $0.neighbour == id } }) ?? false {
+                routes[at: slot].selected = nil
             }
-            reselect(subnet, before: before, now: now, into: &actions)
+            reselect(subnet, before: before, slot: slot, now: now, into: &actions)
         }
     }
 

@@ -26,7 +26,7 @@ extension Router {
             return
         }
         let known = routes.index(forKey: u.subnet)
-        guard u.isRetraction || known.map({ routes.values[$0].owner == u.routerId.publicKey }) == true
+        guard u.isRetraction || known.map({ routes[at: $0].owner == u.routerId.publicKey }) == true
                 || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
             stats.updatesDenied += 1
             actions.append(.refused(n, .badUpdate))
@@ -46,8 +46,8 @@ extension Router {
         }
 
         let subnet = u.subnet
-        let subnetSources = sources.sources(of: subnet)
-        let distance = SourceTable.distance(in: subnetSources, routerId: u.routerId)
+        let sourceSlot = sources.slot(of: subnet)
+        let distance = sources.distance(at: sourceSlot, routerId: u.routerId)
         let feasible = SourceTable.isFeasible(distance, seqno: u.seqno, metric: u.metric)
         let expires = now + ProtocolConstants.routeHoldMs(intervalCs: u.interval, metric: u.metric)
         let before = known.flatMap { selection(at: $0) }
@@ -56,7 +56,7 @@ extension Router {
         // One hash lookup; the index addresses the entry in place for the rest of this call.
         // A router id not yet in the source table for this subnet would add one more there
         // once we announce it; past `RouterLimits.routerIdsPerSubnet` it is refused.
-        if !u.isRetraction, distance == nil, subnetSources.count >= RouterLimits.routerIdsPerSubnet {
+        if !u.isRetraction, distance == nil, sources.routerIdCount(at: sourceSlot) >= RouterLimits.routerIdsPerSubnet {
             stats.limitsHit += 1
             actions.append(.refused(n, .routerIdsPerSubnet))
             return
@@ -74,7 +74,7 @@ extension Router {
                 }
                 var fresh = SubnetRoutes(owner: u.routerId.publicKey)
                 fresh.entries.append(entry)
-                neighbours[n]!.routeCount += 1
+                neighbours[existing: n].routeCount += 1
                 routes[subnet] = fresh
                 noteRouteExpiry(expires)
                 tableDirty = true  // a new key is known, even before selection
@@ -83,32 +83,32 @@ extension Router {
             return
         }
 
-        if let i = routes.values[slot].index(of: n) {
+        if let i = routes[at: slot].index(of: n) {
             // 5. The neighbour already announced it.
-            let isSelected = routes.values[slot].selected == n
-            let stored = routes.values[slot].entries[i]
+            let isSelected = routes[at: slot].selected == n
+            let stored = routes[at: slot].entries[i]
             if isSelected, !feasible, stored.routerId == u.routerId {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
                 return
             }
             if stored.metric.isInfinite, u.isRetraction { return }
-            routes.values[slot].entries[i].seqno = u.seqno
-            routes.values[slot].entries[i].metric = u.metric
-            routes.values[slot].entries[i].routerId = u.routerId
+            routes[at: slot].entries[i].seqno = u.seqno
+            routes[at: slot].entries[i].metric = u.metric
+            routes[at: slot].entries[i].routerId = u.routerId
             if feasible {
-                routes.values[slot].entries[i].expires = expires
+                routes[at: slot].entries[i].expires = expires
                 noteRouteExpiry(expires)
             } else if !isSelected {
                 return
             } else {
-                routes.values[slot].selected = nil
+                routes[at: slot].selected = nil
             }
         } else {
             // 6. A new neighbour for a known subnet. A retraction from a neighbour that never
             // announced the subnet is ignored: retractions only ever touch the sender's own
             // entry, so a forged retraction from a non-next-hop cannot poison a route.
             if u.isRetraction || !feasible {
-                if !feasible, routes.values[slot].selected == nil {
+                if !feasible, routes[at: slot].selected == nil {
                     sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
                 }
                 return
@@ -118,8 +118,8 @@ extension Router {
                 actions.append(.refused(n, refusal))
                 return
             }
-            routes.values[slot].entries.append(entry)
-            neighbours[n]!.routeCount += 1
+            routes[at: slot].entries.append(entry)
+            neighbours[existing: n].routeCount += 1
             noteRouteExpiry(expires)
         }
         reselect(subnet, before: before, slot: slot, now: now, into: &actions)
@@ -127,7 +127,7 @@ extension Router {
 
     /// Whether a new route entry from `n` would pass the table's caps.
     func refusalOfNewEntry(from n: NeighbourId, newSubnet: Bool) -> Refusal? {
-        if (neighbours[n]?.routeCount ?? 0) >= RouterLimits.routesPerNeighbour { return .routesPerNeighbour }
+        if (neighbours.contains(n) ? neighbours[existing: n].routeCount : 0) >= RouterLimits.routesPerNeighbour { return .routesPerNeighbour }
         if newSubnet, routes.count >= RouterLimits.subnets { return .subnets }
         return nil
     }
@@ -146,26 +146,26 @@ extension Router {
     }
 
     /// The selected route of the subnet at `slot` of `routes`.
-    func selection(at slot: [Subnet: SubnetRoutes].Index) -> Selection? {
-        guard let sel = routes.values[slot].selectedEntry, let n = neighbours[sel.neighbour], !sel.metric.isInfinite else {
+    func selection(at slot: SubnetTable<SubnetRoutes>.Slot) -> Selection? {
+        guard let sel = routes[at: slot].selectedEntry, let cost = neighbours.linkCost(of: sel.neighbour), !sel.metric.isInfinite else {
             return nil
         }
         return Selection(neighbour: sel.neighbour, routerId: sel.routerId, seqno: sel.seqno,
-                         metric: sel.metric + n.linkCost, expires: sel.expires)
+                         metric: sel.metric + cost, expires: sel.expires)
     }
 
     // MARK: - route selection (spec §5.8) and triggered updates (§5.6 steps 7–9)
 
     /// Re-runs selection for `subnet` and reports what changed since `before`.
     /// `slot`, when the caller has it, is the subnet's index in `routes` (saves a lookup).
-    mutating func reselect(_ subnet: Subnet, before: Selection?, slot known: [Subnet: SubnetRoutes].Index? = nil, now: Instant,
+    mutating func reselect(_ subnet: Subnet, before: Selection?, slot known: SubnetTable<SubnetRoutes>.Slot? = nil, now: Instant,
                            into actions: inout [RouterAction]) {
         var after: Selection?
         if let slot = known ?? routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
-            Router.choose(&routes.values[slot], subnet: subnet, neighbours: neighbours, sources: sources,
-                          awaited: awaitedSeqnos(subnet, routes.values[slot]))
-            if routes.values[slot].entries.isEmpty {
+            let awaited = awaitedSeqnos(subnet, routes[at: slot])
+            Router.choose(&routes[at: slot], subnet: subnet, neighbours: neighbours, sources: sources, awaited: awaited)
+            if routes[at: slot].entries.isEmpty {
                 routes.remove(at: slot)
                 tableDirty = true
             } else {
@@ -195,7 +195,7 @@ extension Router {
             }
             // Ask everyone who announced it for a fresher route, and withdraw ours.
             if let r = routes[subnet] {
-                let targets = r.entries.map(\.neighbour).filter { neighbours[$0] != nil }
+                let targets = r.entries.map(\.neighbour).filter { neighbours.contains($0) }
                 let recent = targets.filter { t in
                     seqnoRequests.lastAsked(routerId: old.routerId, prefix: subnet, neighbour: t).map { now - $0 < ProtocolConstants.seqnoBumpTimeoutMs } ?? false
                 }
@@ -222,7 +222,7 @@ extension Router {
         // No triggered update: answer whoever asked us for this route via a SeqNoRequest.
         if let sel = after {
             let waiting = seqnoRequests.takeRequesters(routerId: sel.routerId, prefix: subnet, seqno: sel.seqno)
-            let targets = waiting.filter { $0 != sel.neighbour && neighbours[$0] != nil }.sorted()
+            let targets = waiting.filter { $0 != sel.neighbour && neighbours.contains($0) }.sorted()
             if !targets.isEmpty { sendSelectedUpdate(subnet, to: targets, now: now, into: &actions) }
         }
     }
@@ -253,15 +253,15 @@ extension Router {
                                awaited: [(RouterId, SeqNo)]) {
         var best: (index: Int, total: Metric)?
         var bestAnswer: (index: Int, total: Metric)?
-        let subnetSources = sources.sources(of: subnet)
+        let sourceSlot = sources.slot(of: subnet)
         func answers(_ e: RouteEntry) -> Bool {
             awaited.contains { $0.0 == e.routerId && !e.seqno.isLess(than: $0.1) }
         }
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
-            guard let n = neighbours[e.neighbour],
-                  SourceTable.isFeasible(SourceTable.distance(in: subnetSources, routerId: e.routerId), seqno: e.seqno,
+            guard let cost = neighbours.linkCost(of: e.neighbour),
+                  SourceTable.isFeasible(sources.distance(at: sourceSlot, routerId: e.routerId), seqno: e.seqno,
                                          metric: e.metric) else { continue }
-            let total = e.metric + n.linkCost
+            let total = e.metric + cost
             if total.isInfinite { continue }
             if !awaited.isEmpty, answers(e),
                bestAnswer.map({ ($0.total, r.entries[$0.index].neighbour) > (total, e.neighbour) }) ?? true {
@@ -278,13 +278,13 @@ extension Router {
             }
         }
         guard let currentId = r.selected, let ci = r.index(of: currentId), !r.entries[ci].metric.isInfinite,
-              let currentNeighbour = neighbours[currentId] else {
+              let currentCost = neighbours.linkCost(of: currentId) else {
             r.selected = best.map { r.entries[$0.index].neighbour }
             return
         }
         // A live selection is kept (even if no longer feasible: Rust does not re-check it here).
         guard let best, r.entries[best.index].neighbour != currentId else { return }
-        let currentTotal = r.entries[ci].metric + currentNeighbour.linkCost
+        let currentTotal = r.entries[ci].metric + currentCost
         let improvement = Int(currentTotal.rawValue) - Int(best.total.rawValue)
         if improvement > ProtocolConstants.significantMetricImprovement || r.entries[best.index].metric == .zero {
             r.selected = r.entries[best.index].neighbour

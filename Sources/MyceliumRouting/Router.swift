@@ -19,7 +19,7 @@ public struct Router: Sendable {
 
     var lastSeqnoBump: Instant?
     var neighbours = NeighbourTable()
-    var routes: [Subnet: SubnetRoutes] = [:]
+    var routes = SubnetTable<SubnetRoutes>()
     var sources = SourceTable()
     /// Subnets we are looking for (RouteRequest or SeqNoRequest outstanding) → query expiry.
     var queried: [Subnet: Instant] = [:]
@@ -104,8 +104,8 @@ public struct Router: Sendable {
         var entries: [ForwardingTable.Entry] = []
         entries.reserveCapacity(routes.count)
         for (subnet, r) in routes {
-            if let sel = r.selectedEntry, let n = neighbours[sel.neighbour] {
-                entries.append(.init(subnet: subnet, nextHop: sel.neighbour, metric: sel.metric + n.linkCost,
+            if let sel = r.selectedEntry, let cost = neighbours.linkCost(of: sel.neighbour) {
+                entries.append(.init(subnet: subnet, nextHop: sel.neighbour, metric: sel.metric + cost,
                                      owner: r.owner, expires: sel.expires))
             } else {
                 entries.append(.init(subnet: subnet, nextHop: nil, metric: .infinite, owner: r.owner, expires: .zero))
@@ -144,7 +144,9 @@ public struct Router: Sendable {
         routeRequests.forget(id)
         seqnoRequests.forget(id)
         for (subnet, before) in affected {
-            routes[subnet]!.withEntry(of: id) { r, i in
+            // In place through the slot (the key subscript copies the entry out and back).
+            let slot = routes.index(forKey: subnet)!
+            routes[at: slot].withEntry(of: id) { r, i in
                 if r.selected == id {
                     // Selected: hold it as a retraction for 6 s, then it expires.
                     r.entries[i].metric = .infinite
@@ -154,7 +156,7 @@ public struct Router: Sendable {
                 }
             }
             noteRouteExpiry(now + ProtocolConstants.retractedRouteHoldMs)
-            reselect(subnet, before: before, now: now, into: &actions)
+            reselect(subnet, before: before, slot: slot, now: now, into: &actions)
         }
     }
 
@@ -167,12 +169,12 @@ public struct Router: Sendable {
     // MARK: - received TLVs
 
     mutating func receive(_ tlv: ControlTLV, from id: NeighbourId, now: Instant, into actions: inout [RouterAction]) {
-        guard neighbours[id] != nil else {
+        guard neighbours.contains(id) else {
             stats.tlvsDiscarded += 1
             return
         }
         stats.count(tlv)
-        guard neighbours[id]!.buckets.admit(tlv, now: now) else {
+        guard neighbours[existing: id].buckets.admit(tlv, now: now) else {
             stats.tlvsRateLimited += 1
             actions.append(.refused(id, .rateLimited))
             return
@@ -180,10 +182,10 @@ public struct Router: Sendable {
         switch tlv {
         case .hello:
             // Reply at once: our reply delay is the RTT sample the peer measures.
-            let cost = neighbours[id]!.linkCost.rawValue
+            let cost = neighbours[existing: id].linkCost.rawValue
             actions.append(.send(.ihu(IHU(rxCost: cost, interval: ProtocolConstants.ihuIntervalCs)), to: id))
         case .ihu:
-            neighbours[id]!.recordIHU(now: now)
+            neighbours[existing: id].recordIHU(now: now)
         case let .update(update):
             handleUpdate(update, from: id, now: now, into: &actions)
         case let .routeRequest(request):

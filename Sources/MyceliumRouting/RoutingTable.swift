@@ -26,3 +26,8 @@ struct SubnetRoutes {
         return entries[i]
     }
 }
+
+extension SubnetRoutes: SubnetTableValue {
+    private static let noOwner = PublicKey(bytes: [UInt8](repeating: 0, count: PublicKey.length))!
+    static var vacant: SubnetRoutes { SubnetRoutes(owner: noOwner) }
+}

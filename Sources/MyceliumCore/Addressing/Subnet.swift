@@ -14,9 +14,14 @@ public struct Subnet: Hashable, Sendable, Comparable {
 
     /// One word into the hasher: routing tables hash subnets on every Update.
     public func hash(into hasher: inout Hasher) {
+        hasher.combine(hashWord)
+    }
+
+    /// The subnet folded into one word (not a hash by itself: tables mix it with a secret).
+    public var hashWord: UInt64 {
         switch address {
-        case let .v6(a): hasher.combine(a.high &+ (a.low &* 0x9E37_79B9_7F4A_7C15) &+ UInt64(prefixLength) << 1)
-        case let .v4(a): hasher.combine(UInt64(a.value) << 8 | UInt64(prefixLength) | 1 << 63)
+        case let .v6(a): a.high &+ (a.low &* 0x9E37_79B9_7F4A_7C15) &+ UInt64(prefixLength) << 1
+        case let .v4(a): UInt64(a.value) << 8 | UInt64(prefixLength) | 1 << 63
         }
     }
 

@@ -1,0 +1,150 @@
+@testable import MyceliumRouting
+import MyceliumCore
+import MyceliumTesting
+import Testing
+
+/// The router's flat subnet table against a `Dictionary` doing the same operations: inserts,
+/// changes in place (by slot and through `default:`), removals by key and by slot (whose
+/// backward shift must keep every other key findable), bulk updates, and iteration.
+@Suite struct SubnetTableTests {
+    /// A value with an array inside, so copies and in-place changes are both exercised.
+    struct Box: SubnetTableValue, Equatable {
+        var items: [Int]
+        static var vacant: Box { Box(items: []) }
+    }
+
+    static func subnet(_ i: Int) -> Subnet {
+        // /64s in 400::/7, plus a few other lengths and an IPv4 subnet.
+        switch i % 10 {
+        case 9: return Subnet(address: .v4(IPv4Address(UInt32(i))), prefixLength: 32)!
+        case 8: return Subnet(IPv6Address(high: 0x0400_0000_0000_0000 | UInt64(i) << 20, low: 0), prefixLength: 48)!
+        default: return Subnet(IPv6Address(high: 0x0400_0000_0000_0000 | UInt64(i) &* 0x9E37_79B9, low: 0), prefixLength: 64)!
+        }
+    }
+
+    func check(_ table: SubnetTable<Box>, against model: [Subnet: Box]) {
+        #expect(table.count == model.count)
+        #expect(Set(table.keys) == Set(model.keys))
+        var seen: [Subnet: Box] = [:]
+        for (key, value) in table { seen[key] = value }
+        #expect(seen == model)
+        for (key, value) in model {
+            #expect(table[key] == value)
+            let slot = table.index(forKey: key)
+            #expect(slot.map { table.key(at: $0) } == key)
+            #expect(slot.map { table[at: $0] } == value)
+        }
+    }
+
+    @Test("random operations agree with a Dictionary", arguments: [1, 2, 3, 4] as [UInt64])
+    func model(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var table = SubnetTable<Box>()
+        var model: [Subnet: Box] = [:]
+        // A small key space for seeds 1–2 (dense probing, many removals of present keys),
+        // a large one for 3–4 (growth through several sizes).
+        let keySpace = seed <= 2 ? 24 : 2_000
+        for step in 0..<6_000 {
+            let key = Self.subnet(Int.random(in: 0..<keySpace, using: &rng))
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0, 1:
+                let value = Box(items: [step])
+                table[key] = value
+                model[key] = value
+            case 2:
+                table[key, default: .vacant].items.append(step)
+                model[key, default: .vacant].items.append(step)
+            case 3:
+                if let slot = table.index(forKey: key) {
+                    table[at: slot].items.append(-step)
+                    model[key]!.items.append(-step)
+                } else {
+                    #expect(model[key] == nil)
+                }
+            case 4:
+                let removed = table.removeValue(forKey: key)
+                #expect(removed == model.removeValue(forKey: key))
+            default:
+                if let slot = table.index(forKey: key) {
+                    table.remove(at: slot)
+                    model[key] = nil
+                }
+            }
+            if step % 500 == 0 { check(table, against: model) }
+        }
+        check(table, against: model)
+        table.updateAll { _, box in
+            box.items.append(0)
+            return box.items.count % 2 == 0
+        }
+        model = model.compactMapValues { box in
+            var box = box
+            box.items.append(0)
+            return box.items.count % 2 == 0 ? box : nil
+        }
+        check(table, against: model)
+        for key in Array(model.keys) {
+            table[key] = nil
+            model[key] = nil
+        }
+        check(table, against: model)
+        #expect(table.isEmpty)
+    }
+
+    /// With the multiplier fixed at 1 a key's home is its top bits: keys sharing them form one
+    /// cluster, and a cluster whose home is the last slot wraps around to the first. Removals
+    /// inside such clusters exercise both branches of the backward shift on every run.
+    @Test("clustered and wrapping probe runs agree with a Dictionary", arguments: [5, 6] as [UInt64])
+    func clusters(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var table = SubnetTable<Box>(multiplier: 1)
+        var model: [Subnet: Box] = [:]
+        func key(_ i: Int) -> Subnet {
+            // Home 0 (top bits 0x04…) or the last slot (0xFF…), whatever the table's size.
+            let top: UInt64 = i % 2 == 0 ? 0x0400_0000_0000_0000 : 0xFFFF_FFFF_0000_0000
+            return Subnet(IPv6Address(high: top | UInt64(i) << 16, low: 0), prefixLength: 64)!
+        }
+        for step in 0..<4_000 {
+            let k = key(Int.random(in: 0..<40, using: &rng))
+            if Int.random(in: 0..<3, using: &rng) == 0 {
+                let removed = table.removeValue(forKey: k)
+                #expect(removed == model.removeValue(forKey: k))
+            } else {
+                table[k, default: .vacant].items.append(step)
+                model[k, default: .vacant].items.append(step)
+            }
+            if step % 100 == 0 { check(table, against: model) }
+        }
+        check(table, against: model)
+    }
+
+    @Test("a source list keeps each router id once, the first inline, and drops expired ones in order")
+    func sourceList() {
+        let key = PublicKey(bytes: [UInt8](repeating: 7, count: 32))!
+        let ids = (1...3).map { RouterId(publicKey: key, random: UInt64($0)) }
+        var list = SourceList.vacant
+        #expect(list.count == 0)
+        var appended: Bool
+        appended = list.record(routerId: ids[0], seqno: SeqNo(5), metric: Metric(100), expires: Instant(milliseconds: 10))
+        #expect(appended)
+        appended = list.record(routerId: ids[1], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 30))
+        #expect(appended)
+        appended = list.record(routerId: ids[2], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 5))
+        #expect(appended)
+        // Same id: a worse metric keeps the distance, the expiry is refreshed.
+        appended = list.record(routerId: ids[0], seqno: SeqNo(5), metric: Metric(200), expires: Instant(milliseconds: 20))
+        #expect(!appended)
+        #expect(list.distance(routerId: ids[0])?.metric == Metric(100))
+        #expect(list.distance(routerId: ids[0])?.expires == Instant(milliseconds: 20))
+        // A newer seqno replaces it.
+        appended = list.record(routerId: ids[1], seqno: SeqNo(2), metric: Metric(300), expires: Instant(milliseconds: 30))
+        #expect(!appended)
+        #expect(list.distance(routerId: ids[1])?.metric == Metric(300))
+        #expect(list.count == 3)
+        list.removeExpired(now: Instant(milliseconds: 20))
+        #expect(list.count == 1)
+        #expect(list.distance(routerId: ids[0]) == nil)
+        #expect(list.distance(routerId: ids[1])?.seqno == SeqNo(2))
+        #expect(list.distance(routerId: ids[2]) == nil)
+    }
+}
