@@ -163,7 +163,7 @@ extension Router {
         var after: Selection?
         if let slot = known ?? routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
-            let awaited = awaitedSeqnos(subnet, routes[at: slot])
+            let awaited = seqnoRequests.count > 0 ? awaitedSeqnos(subnet, at: slot) : []
             Router.choose(&routes[at: slot], subnet: subnet, neighbours: neighbours, sources: sources, awaited: awaited)
             if routes[at: slot].entries.isEmpty {
                 routes.remove(at: slot)
@@ -228,11 +228,11 @@ extension Router {
     }
 
     /// (router id, seqno) pairs that neighbours wait for through SeqNoRequests we forwarded,
-    /// for the router ids `r` has entries of. Empty (and cheap) when nobody waits.
-    func awaitedSeqnos(_ subnet: Subnet, _ r: SubnetRoutes) -> [(RouterId, SeqNo)] {
+    /// for the router ids the subnet at `slot` has entries of. Empty (and cheap) when nobody waits.
+    func awaitedSeqnos(_ subnet: Subnet, at slot: SubnetTable<SubnetRoutes>.Slot) -> [(RouterId, SeqNo)] {
         guard seqnoRequests.count > 0 else { return [] }
         var awaited: [(RouterId, SeqNo)] = []
-        for e in r.entries where !awaited.contains(where: { $0.0 == e.routerId }) {
+        for e in routes[at: slot].entries where !awaited.contains(where: { $0.0 == e.routerId }) {
             if let s = seqnoRequests.awaitedSeqno(routerId: e.routerId, prefix: subnet) { awaited.append((e.routerId, s)) }
         }
         return awaited
@@ -314,9 +314,15 @@ extension Router {
     }
 
     /// Sends the selected route to every neighbour but its next hop (never back where it came from).
-    mutating func triggeredUpdate(_ subnet: Subnet, selection: Selection, now: Instant, into actions: inout [RouterAction]) {
+    /// The targets are not gathered into a list first: this runs on every route change.
+    mutating func triggeredUpdate(_ subnet: Subnet, selection sel: Selection, now: Instant, into actions: inout [RouterAction]) {
         stats.triggeredUpdates += 1
-        sendSelectedUpdate(subnet, selection: selection, to: neighbourIds.filter { $0 != selection.neighbour }, now: now, into: &actions)
+        let ids = neighbours.ids
+        guard ids.contains(where: { $0 != sel.neighbour }) else { return }
+        let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: sel.seqno, metric: sel.metric,
+                            subnet: subnet, routerId: sel.routerId)
+        sources.recordSent(subnet: subnet, routerId: sel.routerId, seqno: sel.seqno, metric: sel.metric, now: now)
+        for t in ids where t != sel.neighbour { actions.append(.send(.update(update), to: t)) }
     }
 
     /// A retraction of a lost route. Rust: retractions carry the *sender's* router id and seqno

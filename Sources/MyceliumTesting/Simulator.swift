@@ -38,7 +38,7 @@ public final class Simulator {
     public private(set) var links: [Link] = []
     public private(set) var now = Instant.zero
     /// Per node: neighbour handle → (link index, peer node).
-    private var neighbourOf: [[NeighbourId: (link: Int, peer: Int)]]
+    private var neighbourOf: [Handles]
     private var queue = EventQueue<Event>()
     private var scheduledWake: [Instant?]
     private var rng: SeededRandom
@@ -64,7 +64,7 @@ public final class Simulator {
         rng = SeededRandom(seed: seed)
         routers = []
         routers.reserveCapacity(nodes)
-        neighbourOf = Array(repeating: [:], count: nodes)
+        neighbourOf = Array(repeating: Handles(), count: nodes)
         scheduledWake = Array(repeating: nil, count: nodes)
         for i in 0..<nodes {
             routers.append(Router(routerId: makeRouterId(), now: .zero))
@@ -344,6 +344,28 @@ public final class Simulator {
             }
         }
         return matrix
+    }
+}
+
+/// One node's neighbour handles: a handful, so a list searched in order (a dictionary hashed
+/// the handle on every packet sent).
+struct Handles {
+    private var items: [(id: NeighbourId, link: Int, peer: Int)] = []
+
+    subscript(id: NeighbourId) -> (link: Int, peer: Int)? {
+        get {
+            for h in items where h.id == id { return (h.link, h.peer) }
+            return nil
+        }
+        set {
+            let i = items.firstIndex { $0.id == id }
+            switch (i, newValue) {
+            case let (i?, v?): items[i] = (id, v.link, v.peer)
+            case let (i?, nil): items.remove(at: i)
+            case let (nil, v?): items.append((id, v.link, v.peer))
+            case (nil, nil): break
+            }
+        }
     }
 }
 
