@@ -5,7 +5,9 @@ public import MyceliumRouting
 public import MyceliumSystem
 import Logging
 import NIOCore
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The data plane's shell on the router's loop: feeds `DatapathCore` (the rules, spec §4) and
 /// performs its actions.
@@ -44,7 +46,11 @@ public final class Datapath: @unchecked Sendable {
         self.audit = audit
         var options = sessions
         // Handshake timestamps are wall-clock ms: they must keep growing across restarts.
-        let wall = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        // The wall clock from libc: this was the shipped binary's only use of Foundation, whose
+        // full module (with ICU) then came along in every static build.
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        let wall = Int64(clock.tv_sec) * 1000 + Int64(clock.tv_nsec) / 1_000_000
         options.wallClockOffsetMs = wall - RouterService.now().milliseconds
         self.core = DatapathCore(identity: identity, sessions: options, now: RouterService.now())
         actions.reserveCapacity(64)
