@@ -23,6 +23,18 @@ import Testing
         #expect(Subnet.overlay.contains(key.overlayAddress))
     }
 
+    /// The address derivation takes a one-compression path; the general hasher is the reference.
+    @Test("the one-block address derivation equals the general BLAKE3 hasher for random keys")
+    func oneBlockDerivation() throws {
+        var rng = SeededRandom(seed: 0xB1A4E3)
+        for _ in 0..<500 {
+            let key = try #require(PublicKey(bytes: rng.bytes(32)))
+            var h = BLAKE3.hash(key.bytes, length: 16)
+            h[0] = 0x04 | UInt8(h[0].nonzeroBitCount & 1)
+            #expect(key.overlayAddress == IPv6Address(bytes: h))
+        }
+    }
+
     @Test("the stale README addresses (old BLAKE2b derivation) are NOT what we derive")
     func obsoleteReadmeAddresses() throws {
         for c in Vectors.vector("identity.obsolete_blake2b_readme_examples")["cases"].array {

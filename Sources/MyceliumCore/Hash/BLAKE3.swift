@@ -102,6 +102,17 @@ public struct BLAKE3: Sendable {
         return output.rootBytes(length: length)
     }
 
+    /// The first 16 bytes of the plain hash of exactly 32 bytes given as eight little-endian
+    /// words: one compression, no hasher state and no arrays (address derivation, once per
+    /// new subnet in every Update flood). Equal to `hash(bytes)[0..<16]` (tested).
+    static func hash32(words: SIMD8<UInt32>) -> SIMD4<UInt32> {
+        var block = SIMD16<UInt32>()
+        block.lowHalf = words
+        let flags = Flags([.chunkStart, .chunkEnd, .root]).rawValue
+        let out = compress(cv: iv, block: block, counter: 0, blockLength: 32, flags: flags)
+        return SIMD4(out[0], out[1], out[2], out[3])
+    }
+
     /// One-shot plain hash.
     public static func hash(_ input: some Collection<UInt8>, length: Int = outputLength) -> [UInt8] {
         var h = BLAKE3()

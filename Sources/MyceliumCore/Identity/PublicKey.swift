@@ -41,9 +41,16 @@ public struct PublicKey: Hashable, Sendable {
     /// The overlay address owned by this key (spec §1.2):
     /// BLAKE3(key)[0..<16] with byte 0 replaced by `0x04 | parity(popcount(byte 0))`.
     public var overlayAddress: IPv6Address {
-        var h = BLAKE3.hash(bytes, length: 16)
-        h[0] = 0x04 | UInt8(h[0].nonzeroBitCount & 1)
-        return IPv6Address(bytes: h)
+        // The key as BLAKE3's little-endian block words (each stored word holds 8 bytes big-endian).
+        func le(_ w: UInt64) -> (UInt32, UInt32) { (UInt32(truncatingIfNeeded: w >> 32).byteSwapped, UInt32(truncatingIfNeeded: w).byteSwapped) }
+        let (a0, a1) = le(w0), (b0, b1) = le(w1), (c0, c1) = le(w2), (d0, d1) = le(w3)
+        let h = BLAKE3.hash32(words: SIMD8(a0, a1, b0, b1, c0, c1, d0, d1))
+        // Back to bytes in order: each output word is little-endian.
+        var high = UInt64(h[0].byteSwapped) << 32 | UInt64(h[1].byteSwapped)
+        let low = UInt64(h[2].byteSwapped) << 32 | UInt64(h[3].byteSwapped)
+        let first = UInt8(truncatingIfNeeded: high >> 56)
+        high = high & 0x00FF_FFFF_FFFF_FFFF | UInt64(0x04 | UInt8(first.nonzeroBitCount & 1)) << 56
+        return IPv6Address(high: high, low: low)
     }
 
     /// The /64 this key may announce.
