@@ -38,6 +38,24 @@ import Testing
         return path
     }
 
+    /// Full Foundation drags ICU and its own code into every static build (about 5 MB of binary
+    /// and of idle RSS); the node needs only FoundationEssentials, which its dependencies use.
+    @Test("the node binary links FoundationEssentials only, not Foundation or ICU")
+    func noFullFoundation() throws {
+        let ldd = Process()
+        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        ldd.arguments = [Self.binary.path]
+        let out = Pipe()
+        ldd.standardOutput = out
+        try ldd.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ldd.waitUntilExit()
+        #expect(text.contains("libswiftCore"), "ldd output: \(text)")
+        #expect(!text.contains("libFoundation.so"))
+        #expect(!text.contains("FoundationInternationalization"))
+        #expect(!text.contains("_FoundationICU"))
+    }
+
     @Test("inspect --json of a public key prints the Rust shape plus subnet")
     func inspectJSON() throws {
         let r = try Self.run(["inspect", "--json", "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"])
