@@ -139,6 +139,13 @@ public final class RouterService: @unchecked Sendable {
     private func apply(_ event: RouterEvent) {
         actions.removeAll(keepingCapacity: true)
         router.handle(event, now: RouterService.now(), into: &actions)
+        // The new table first: the router reports a change after the route events that caused
+        // it, and the datapath releases the packets queued for an acquired route at once, which
+        // must find that route (before, they met the old table and waited for a query that had
+        // already been answered).
+        if actions.contains(where: { if case .forwardingTableChanged = $0 { true } else { false } }) {
+            onForwardingTable?(router.forwardingTable())
+        }
         var flush: Set<NeighbourId> = []
         for action in actions {
             switch action {
@@ -151,8 +158,7 @@ public final class RouterService: @unchecked Sendable {
                 peers[id] = nil
                 dataSinks[id] = nil
             case .forwardingTableChanged:
-                let table = router.forwardingTable()
-                onForwardingTable?(table)
+                break  // published above
             case .routeAcquired, .routeLost, .queryFailed:
                 onRouteEvent?(action)
             case let .refused(id, why):

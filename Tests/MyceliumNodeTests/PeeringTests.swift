@@ -3,6 +3,7 @@ import MyceliumNode
 import MyceliumRouting
 import MyceliumTesting
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import Testing
 
@@ -110,5 +111,39 @@ import Testing
         for channel in silent { try? await channel.close().get() }
         await a.peers.shutdown()
         try await group.shutdownGracefully()
+    }
+}
+
+/// The order in which the router service reports to the datapath.
+@Suite struct RouterServiceOrderTests {
+    /// Packets queued while a route is looked up are released on `.routeAcquired`; the table
+    /// the datapath then routes with must already hold the route.
+    @Test("an acquired route is in the published forwarding table before the route event")
+    func tableBeforeRouteEvent() throws {
+        let loop = EmbeddedEventLoop()
+        var rng = SeededRandom(seed: 41)
+        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: 1), loop: loop)
+        let table = TableBox()
+        service.onForwardingTable = { table.current = $0 }
+        service.onRouteEvent = { event in
+            if case let .routeAcquired(subnet) = event {
+                var routable = false
+                if case let .route(entry)? = table.current?.lookup(subnet.ipv6!) { routable = entry.nextHop != nil }
+                table.acquiredAndRoutable.append(routable)
+            }
+        }
+        let channel = EmbeddedChannel(loop: loop)
+        let id = service.attach(channel, staticCost: LinkCost.tcpIPv6)
+        let key = PublicKey(bytes: rng.bytes(32))!
+        let update = Update(interval: 400, seqno: SeqNo(1), metric: Metric(10), subnet: key.subnet,
+                            routerId: RouterId(publicKey: key, random: 2))
+        service.received(.update(update), from: id)
+        #expect(table.acquiredAndRoutable == [true])
+        _ = try? channel.finish()
+    }
+
+    final class TableBox: @unchecked Sendable {  // Touched only on the embedded loop's thread (the test's).
+        var current: ForwardingTable?
+        var acquiredAndRoutable: [Bool] = []
     }
 }
