@@ -127,6 +127,11 @@ public struct DatapathCore {
         self.table = table
     }
 
+    /// Whether packets wait for a route to `subnet` (sent, forwarded or delivered on its acquisition).
+    public func hasQueued(for subnet: Subnet) -> Bool {
+        outboundQueue.count(for: subnet) > 0 || forwardQueue.count(for: subnet) > 0 || inboundQueue.count(for: subnet) > 0
+    }
+
     public mutating func routeEvent(_ event: RouterAction, now: Instant, into actions: inout [Action]) {
         switch event {
         case let .routeAcquired(subnet):

@@ -71,6 +71,7 @@ public final class Datapath: @unchecked Sendable {
 
     private func tick() {
         service.loop.preconditionInEventLoop()
+        if service.tablePending { service.publishPendingTable() }
         core.tick(now: RouterService.now(), into: &actions)
         perform()
         flush()
@@ -111,6 +112,8 @@ public final class Datapath: @unchecked Sendable {
 
     public func routeEvent(_ event: RouterAction) {
         service.loop.preconditionInEventLoop()
+        // Packets queued for an acquired route leave now: they need the table that holds it.
+        if case let .routeAcquired(subnet) = event, core.hasQueued(for: subnet) { service.publishPendingTable() }
         core.routeEvent(event, now: RouterService.now(), into: &actions)
         perform()
         flush()
@@ -128,12 +131,14 @@ public final class Datapath: @unchecked Sendable {
 
     public func fromTun(_ packet: consuming [UInt8]) {
         service.loop.preconditionInEventLoop()
+        if service.tablePending { service.publishPendingTable() }
         core.fromTun(consume packet, now: RouterService.now(), into: &actions)
         perform()
     }
 
     public func fromPeer(_ packet: consuming DataPacket, neighbour: NeighbourId) {
         service.loop.preconditionInEventLoop()
+        if service.tablePending { service.publishPendingTable() }
         core.fromPeer(consume packet, now: RouterService.now(), into: &actions)
         perform()
     }

@@ -134,17 +134,42 @@ public final class RouterService: @unchecked Sendable {
         unflushed.removeAll(keepingCapacity: true)
     }
 
+    // MARK: publishing the forwarding table
+
+    /// The router's table changed since the datapath last got it.
+    public private(set) var tablePending = false
+    private var publishScheduled = false
+
+    /// A change is published once per loop turn, not once per Update: a table is a snapshot
+    /// of every route, and rebuilding it for each of a flood's 10 000 Updates was quadratic
+    /// work (and gigabytes of short-lived snapshots). The datapath asks for the pending table
+    /// (`publishPendingTable`) before it routes a packet, and before it releases packets queued
+    /// for an acquired route, so it never routes with a stale one.
+    private func tableChanged() {
+        tablePending = true
+        guard !publishScheduled else { return }
+        publishScheduled = true
+        loop.execute { [self] in
+            publishScheduled = false
+            publishPendingTable()
+        }
+    }
+
+    /// Hands the datapath the current table if it changed since the last one.
+    public func publishPendingTable() {
+        loop.preconditionInEventLoop()
+        guard tablePending else { return }
+        tablePending = false
+        onForwardingTable?(router.forwardingTable())
+    }
+
     // MARK: performing actions
 
     private func apply(_ event: RouterEvent) {
         actions.removeAll(keepingCapacity: true)
         router.handle(event, now: RouterService.now(), into: &actions)
-        // The new table first: the router reports a change after the route events that caused
-        // it, and the datapath releases the packets queued for an acquired route at once, which
-        // must find that route (before, they met the old table and waited for a query that had
-        // already been answered).
         if actions.contains(where: { if case .forwardingTableChanged = $0 { true } else { false } }) {
-            onForwardingTable?(router.forwardingTable())
+            tableChanged()
         }
         var flush: Set<NeighbourId> = []
         for action in actions {

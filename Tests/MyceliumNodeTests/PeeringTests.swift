@@ -117,8 +117,9 @@ import Testing
 /// The order in which the router service reports to the datapath.
 @Suite struct RouterServiceOrderTests {
     /// Packets queued while a route is looked up are released on `.routeAcquired`; the table
-    /// the datapath then routes with must already hold the route.
-    @Test("an acquired route is in the published forwarding table before the route event")
+    /// the datapath then routes with must hold the route (the datapath asks for the pending
+    /// table first, as here).
+    @Test("an acquired route is in the forwarding table the datapath gets at the route event")
     func tableBeforeRouteEvent() throws {
         let loop = EmbeddedEventLoop()
         var rng = SeededRandom(seed: 41)
@@ -127,6 +128,7 @@ import Testing
         service.onForwardingTable = { table.current = $0 }
         service.onRouteEvent = { event in
             if case let .routeAcquired(subnet) = event {
+                service.publishPendingTable()
                 var routable = false
                 if case let .route(entry)? = table.current?.lookup(subnet.ipv6!) { routable = entry.nextHop != nil }
                 table.acquiredAndRoutable.append(routable)
@@ -142,8 +144,41 @@ import Testing
         _ = try? channel.finish()
     }
 
+    /// A flood of Updates read in one loop turn rebuilds the table once, not once per Update.
+    @Test("300 new routes in one loop turn publish one forwarding table, holding all of them")
+    func onePublicationPerTurn() throws {
+        let loop = EmbeddedEventLoop()
+        var rng = SeededRandom(seed: 42)
+        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: 1), loop: loop)
+        let table = TableBox()
+        service.onForwardingTable = { table.current = $0; table.publications += 1 }
+        let channel = EmbeddedChannel(loop: loop)
+        let id = service.attach(channel, staticCost: LinkCost.tcpIPv6)
+        loop.run()
+        let before = table.publications
+        var subnets: [Subnet] = []
+        for i in 0..<300 {
+            let key = PublicKey(bytes: rng.bytes(32))!
+            subnets.append(key.subnet)
+            service.received(.update(Update(interval: 400, seqno: SeqNo(1), metric: Metric(10), subnet: key.subnet,
+                                            routerId: RouterId(publicKey: key, random: UInt64(i)))), from: id)
+        }
+        #expect(service.tablePending)
+        #expect(table.publications == before)
+        loop.run()
+        #expect(table.publications == before + 1)
+        #expect(!service.tablePending)
+        let routable = subnets.filter { subnet in
+            if case let .route(entry)? = table.current?.lookup(subnet.ipv6!) { return entry.nextHop != nil }
+            return false
+        }
+        #expect(routable.count == 300)
+        _ = try? channel.finish()
+    }
+
     final class TableBox: @unchecked Sendable {  // Touched only on the embedded loop's thread (the test's).
         var current: ForwardingTable?
         var acquiredAndRoutable: [Bool] = []
+        var publications = 0
     }
 }
