@@ -29,11 +29,11 @@ extension Router {
         queried.filter { $0.value > now }.map { ($0.key, $0.value) }.sorted { $0.subnet < $1.subnet }
     }
 
-    /// The public key owning the /64 of `address`, from any route to it (selected first):
-    /// what `GET /api/v1/pubkey/{ip}` answers.
+    /// The public key owning the /64 of `address` while any route to it is known: what
+    /// `GET /api/v1/pubkey/{ip}` answers. The key checked when the subnet was first announced,
+    /// not an entry's router id: a retraction carries its sender's id (spec §5.9).
     public func owner(of address: IPv6Address) -> PublicKey? {
-        guard let r = routes[Subnet.slash64(of: address)] else { return nil }
-        return (r.selectedEntry ?? r.entries.first)?.routerId.publicKey
+        routes[Subnet.slash64(of: address)]?.owner
     }
 
     /// The selected next hop for a subnet, if any.

@@ -91,6 +91,21 @@ import Testing
         #expect(h.router.nextHop(for: node.publicKey.subnet) == NeighbourId(3))
     }
 
+    @Test("the owner of a subnet stays its owner's key after a retraction that carries another router id")
+    func ownerAfterRetraction() {
+        var h = Harness()
+        h.add(1)
+        let node = h.makeNode()
+        let address = node.publicKey.overlayAddress
+        h.receive(Harness.update(node, metric: 0), from: 1)
+        #expect(h.router.owner(of: address) == node.publicKey)
+        // The retraction carries its sender's router id (spec §5.9), not the owner's.
+        let sender = h.makeNode()
+        h.receive(Harness.update(sender, metric: 0xFFFF, subnet: node.publicKey.subnet), from: 1)
+        #expect(h.router.nextHop(for: node.publicKey.subnet) == nil)
+        #expect(h.router.owner(of: address) == node.publicKey)
+    }
+
     @Test("a retraction from the next hop loses the route: SeqNoRequest, retraction to all, RouteRequest")
     func retractionFromNextHop() {
         var h = Harness()
