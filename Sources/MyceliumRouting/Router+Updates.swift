@@ -304,8 +304,8 @@ extension Router {
 
     /// The selected route of `subnet` as we advertise it: its metric plus the next hop's cost.
     /// `known` is the subnet's current selection when the caller has just computed it.
-    mutating func sendSelectedUpdate(_ subnet: Subnet, selection known: Selection? = nil, to targets: [NeighbourId], now: Instant,
-                                     into actions: inout [RouterAction]) {
+    mutating func sendSelectedUpdate(_ subnet: Subnet, selection known: Selection? = nil, to targets: some Collection<NeighbourId>,
+                                     now: Instant, into actions: inout [RouterAction]) {
         guard let sel = known ?? selection(of: subnet), !targets.isEmpty else { return }
         let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: sel.seqno, metric: sel.metric,
                             subnet: subnet, routerId: sel.routerId)
@@ -314,15 +314,11 @@ extension Router {
     }
 
     /// Sends the selected route to every neighbour but its next hop (never back where it came from).
-    /// The targets are not gathered into a list first: this runs on every route change.
-    mutating func triggeredUpdate(_ subnet: Subnet, selection sel: Selection, now: Instant, into actions: inout [RouterAction]) {
+    /// The targets are filtered lazily, not gathered into a list: this runs on every route change.
+    mutating func triggeredUpdate(_ subnet: Subnet, selection: Selection, now: Instant, into actions: inout [RouterAction]) {
         stats.triggeredUpdates += 1
-        let ids = neighbours.ids
-        guard ids.contains(where: { $0 != sel.neighbour }) else { return }
-        let update = Update(interval: ProtocolConstants.updateIntervalCs, seqno: sel.seqno, metric: sel.metric,
-                            subnet: subnet, routerId: sel.routerId)
-        sources.recordSent(subnet: subnet, routerId: sel.routerId, seqno: sel.seqno, metric: sel.metric, now: now)
-        for t in ids where t != sel.neighbour { actions.append(.send(.update(update), to: t)) }
+        sendSelectedUpdate(subnet, selection: selection, to: neighbours.ids.lazy.filter { $0 != selection.neighbour },
+                           now: now, into: &actions)
     }
 
     /// A retraction of a lost route. Rust: retractions carry the *sender's* router id and seqno

@@ -121,11 +121,8 @@ import Testing
     /// table first, as here).
     @Test("an acquired route is in the forwarding table the datapath gets at the route event")
     func tableBeforeRouteEvent() throws {
-        let loop = EmbeddedEventLoop()
         var rng = SeededRandom(seed: 41)
-        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: 1), loop: loop)
-        let table = TableBox()
-        service.onForwardingTable = { table.current = $0 }
+        let (service, table, channel, id) = Self.serviceWithOnePeer(&rng)
         service.onRouteEvent = { event in
             if case let .routeAcquired(subnet) = event {
                 service.publishPendingTable()
@@ -134,8 +131,6 @@ import Testing
                 table.acquiredAndRoutable.append(routable)
             }
         }
-        let channel = EmbeddedChannel(loop: loop)
-        let id = service.attach(channel, staticCost: LinkCost.tcpIPv6)
         let key = PublicKey(bytes: rng.bytes(32))!
         let update = Update(interval: 400, seqno: SeqNo(1), metric: Metric(10), subnet: key.subnet,
                             routerId: RouterId(publicKey: key, random: 2))
@@ -147,13 +142,9 @@ import Testing
     /// A flood of Updates read in one loop turn rebuilds the table once, not once per Update.
     @Test("300 new routes in one loop turn publish one forwarding table, holding all of them")
     func onePublicationPerTurn() throws {
-        let loop = EmbeddedEventLoop()
         var rng = SeededRandom(seed: 42)
-        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: 1), loop: loop)
-        let table = TableBox()
-        service.onForwardingTable = { table.current = $0; table.publications += 1 }
-        let channel = EmbeddedChannel(loop: loop)
-        let id = service.attach(channel, staticCost: LinkCost.tcpIPv6)
+        let (service, table, channel, id) = Self.serviceWithOnePeer(&rng)
+        let loop = channel.embeddedEventLoop
         loop.run()
         let before = table.publications
         var subnets: [Subnet] = []
@@ -174,6 +165,18 @@ import Testing
         }
         #expect(routable.count == 300)
         _ = try? channel.finish()
+    }
+
+    /// A router service on an embedded loop with one attached peer; `table` records what is
+    /// published.
+    static func serviceWithOnePeer(_ rng: inout SeededRandom) -> (RouterService, TableBox, EmbeddedChannel, NeighbourId) {
+        let loop = EmbeddedEventLoop()
+        let service = RouterService(routerId: RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: 1), loop: loop)
+        let table = TableBox()
+        service.onForwardingTable = { table.current = $0; table.publications += 1 }
+        let channel = EmbeddedChannel(loop: loop)
+        let id = service.attach(channel, staticCost: LinkCost.tcpIPv6)
+        return (service, table, channel, id)
     }
 
     final class TableBox: @unchecked Sendable {  // Touched only on the embedded loop's thread (the test's).
