@@ -72,7 +72,6 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_datapath_dropped", [("reason", "queue_full")]) { $0.datapath.droppedQueueFull },
             counter("mycelium_datapath_dropped", [("reason", "tun_full")]) { $0.datapath.droppedTunFull },
             counter("mycelium_datapath_dropped", [("reason", "no_tun")]) { $0.datapath.droppedNoTun },
-            counter("mycelium_datapath_dropped", [("reason", "message_unsupported")]) { $0.datapath.messagesUnsupported },
             counter("mycelium_datapath_dropped", [("reason", "unroutable")]) { $0.datapath.droppedUnroutable },
             counter("mycelium_datapath_dropped", [("reason", "spoofed")]) { $0.datapath.droppedSpoofed },
             counter("mycelium_datapath_dropped", [("reason", "peer_busy")]) { $0.datapath.droppedPeerBusy },
@@ -108,6 +107,18 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_peer_dns_lookups", [("result", "answered")]) { $0.peerDNS.lookups - $0.peerDNS.failures },
             counter("mycelium_peer_dns_lookups", [("result", "failed")]) { $0.peerDNS.failures },
             counter("mycelium_peer_dns_refused") { $0.peerDNS.refused },
+            counter("mycelium_messages", [("event", "sent")]) { $0.messages.sent },
+            counter("mycelium_messages", [("event", "delivered")]) { $0.messages.delivered },
+            counter("mycelium_messages", [("event", "received")]) { $0.messages.received },
+            counter("mycelium_messages", [("event", "forwarded")]) { $0.messages.forwarded },
+            counter("mycelium_messages", [("event", "expired")]) { $0.messages.expired },
+            counter("mycelium_messages_retransmitted") { $0.messages.retransmitted },
+            counter("mycelium_messages_refused", [("reason", "push")]) { $0.messages.refusedPush },
+            counter("mycelium_messages_refused", [("reason", "topic")]) { $0.messages.refusedTopic },
+            counter("mycelium_messages_refused", [("reason", "full")]) { $0.messages.refusedFull },
+            counter("mycelium_messages_dropped", [("reason", "malformed")]) { $0.messages.malformed },
+            counter("mycelium_messages_dropped", [("reason", "corrupt")]) { $0.messages.corrupt },
+            counter("mycelium_messages_dropped", [("reason", "no_route")]) { $0.datapath.messagesNoRoute },
         ]
         gauges = [
             (CoreMetrics.Gauge(label: "mycelium_peers_alive", factory: factory), { @Sendable in $0.connectedPeers }),
@@ -119,6 +130,8 @@ public final class NodeMetrics: Sendable {
             (CoreMetrics.Gauge(label: "mycelium_replay_filter_nonces", factory: factory), { @Sendable in $0.datapath.replayFingerprints }),
             (CoreMetrics.Gauge(label: "mycelium_discovery_interfaces", factory: factory), { @Sendable in $0.discovery.interfacesJoined }),
             (CoreMetrics.Gauge(label: "mycelium_peer_dns_endpoints", factory: factory), { @Sendable in $0.peerDNSEndpoints }),
+            (CoreMetrics.Gauge(label: "mycelium_messages_inbox", factory: factory), { @Sendable in $0.inboxMessages }),
+            (CoreMetrics.Gauge(label: "mycelium_messages_inbox_bytes", factory: factory), { @Sendable in $0.inboxBytes }),
         ]
         knownPeers = CoreMetrics.Gauge(label: "mycelium_peer_manager_known_peers", factory: factory)
         last = Mutex([UInt64](repeating: 0, count: counters.count))

@@ -49,6 +49,8 @@ public struct DatapathCore {
         case routeNeeded(IPv6Address)
         /// A packet whose sealer lied about its content: worth an audit line.
         case audit(DatapathAudit)
+        /// A message-bus packet (spec §7) from `source`, opened with its owner's `key`.
+        case message([UInt8], source: IPv6Address, key: PublicKey, destination: IPv6Address)
     }
 
     public let identity: NodeIdentity
@@ -258,6 +260,33 @@ public struct DatapathCore {
         }
     }
 
+    // MARK: messages
+
+    /// Seals a message-bus packet for `destination`'s owner and sends it from our address
+    /// (hop limit 64, as Rust). Without a route it is dropped and the route asked for: the
+    /// message stack retransmits every 100 ms, so nothing needs to wait here.
+    public mutating func sendMessage(_ body: consuming [UInt8], to destination: IPv6Address, now: Instant,
+                                     into actions: inout [Action]) {
+        guard Subnet.overlay.contains(destination), !identity.subnet.contains(destination) else {
+            stats.droppedUnroutable += 1
+            return
+        }
+        guard case let .route(entry) = table.lookup(destination), entry.nextHop != nil else {
+            stats.messagesNoRoute += 1
+            actions.append(.routeNeeded(destination))
+            return
+        }
+        defer { drainOutgoing(now: now, into: &actions) }
+        var sealed = body
+        guard sealInPlace(.message, &sealed, for: entry.owner, now: now) == .sealed else {
+            stats.messagesNoRoute += 1
+            return
+        }
+        stats.messagesOut += 1
+        route(DataPacket(hopLimit: Self.originHopLimit, source: identity.address, destination: destination, payload: sealed),
+              now: now, into: &actions)
+    }
+
     // MARK: local delivery
 
     private mutating func deliverLocally(_ packet: consuming DataPacket, now: Instant, into actions: inout [Action]) {
@@ -339,7 +368,8 @@ public struct DatapathCore {
             stats.delivered += 1
             actions.append(.toTun(body))
         case .message:
-            stats.messagesUnsupported += 1  // the message bus comes later
+            stats.messagesIn += 1
+            actions.append(.message(body, source: packet.source, key: owner, destination: packet.destination))
         case .outOfBandICMP:
             deliverOutOfBand(body[...], outer: packet, now: now, into: &actions)
         case .sessionInit:

@@ -19,7 +19,12 @@ public struct DatapathStats: Hashable, Sendable {
     public var droppedTunFull: UInt64 = 0
     public var droppedNoTun: UInt64 = 0
     public var decryptFailures: UInt64 = 0
-    public var messagesUnsupported: UInt64 = 0
+    /// Message-bus packets opened for us, and sealed and sent by us (spec §7).
+    public var messagesIn: UInt64 = 0
+    public var messagesOut: UInt64 = 0
+    /// Message-bus packets not sent: no route (or no session yet) to their destination; the
+    /// message stack sends them again.
+    public var messagesNoRoute: UInt64 = 0
     /// Destination (or, for us, source) outside 400::/7, or a source in our own /64.
     public var droppedUnroutable: UInt64 = 0
     /// Decrypted packets whose inner header or OOB report contradicts the outer header.

@@ -38,9 +38,11 @@ public final class Datapath: @unchecked Sendable {
     private var performingActions = false
 
     private var ticker: RepeatedTask?
+    /// The message bus (spec §7), on this loop; its packets travel through this datapath.
+    public let messages: MessageService
 
     public init(identity: NodeIdentity, service: RouterService, tun: TunDevice?, audit: AuditLog? = nil,
-                sessions: SessionOptions = .init()) {
+                sessions: SessionOptions = .init(), topics: TopicConfig = TopicConfig(), messageLimits: MessageLimits = .standard) {
         self.service = service
         self.tun = tun
         self.audit = audit
@@ -53,8 +55,12 @@ public final class Datapath: @unchecked Sendable {
         let wall = Int64(clock.tv_sec) * 1000 + Int64(clock.tv_nsec) / 1_000_000
         options.wallClockOffsetMs = wall - RouterService.now().milliseconds
         self.core = DatapathCore(identity: identity, sessions: options, now: RouterService.now())
+        self.messages = MessageService(identity: identity, loop: service.loop, limits: messageLimits, topics: topics,
+                                       wallOffsetMs: options.wallClockOffsetMs)
         actions.reserveCapacity(64)
         performing.reserveCapacity(64)
+        messages.send = { [unowned self] packet, destination in self.sendMessage(packet, to: destination) }
+        messages.flush = { [unowned self] in self.flush() }
     }
 
     /// The loop's packet arrays; packets written to a peer or the TUN give theirs back.
@@ -74,7 +80,29 @@ public final class Datapath: @unchecked Sendable {
         if service.tablePending { service.publishPendingTable() }
         core.tick(now: RouterService.now(), into: &actions)
         perform()
+        messages.tick()
         flush()
+    }
+
+    /// Stops the tick and answers what waits for messages (the node stops).
+    public func stop() {
+        service.loop.preconditionInEventLoop()
+        ticker?.cancel()
+        ticker = nil
+        messages.shutdown()
+    }
+
+    /// A message-bus packet from our address to `destination`; to ourselves it goes straight
+    /// back to the message stack.
+    func sendMessage(_ packet: [UInt8], to destination: IPv6Address) {
+        service.loop.preconditionInEventLoop()
+        if destination == core.identity.address {
+            messages.received(packet, from: destination, key: core.identity.publicKey, to: destination)
+            return
+        }
+        if service.tablePending { service.publishPendingTable() }
+        core.sendMessage(packet, to: destination, now: RouterService.now(), into: &actions)
+        perform()
     }
 
     /// Counters, with the session table's and the replay state's.
@@ -200,6 +228,8 @@ public final class Datapath: @unchecked Sendable {
                 pendingTun.append(packet)
             case let .routeNeeded(address):
                 if routeRequests.last != address { routeRequests.append(address) }
+            case let .message(packet, source, key, destination):
+                messages.received(packet, from: source, key: key, to: destination)
             case let .audit(lie):
                 var meta: Logger.Metadata = ["outerSource": "\(lie.outerSource)", "outerDestination": "\(lie.outerDestination)"]
                 if let s = lie.innerSource { meta["innerSource"] = "\(s)" }

@@ -1,7 +1,7 @@
 public import Logging
 public import MyceliumCore
 public import MyceliumCrypto
-import MyceliumDatapath
+public import MyceliumDatapath
 import MyceliumRouting
 import MyceliumSystem
 import NIOCore
@@ -37,6 +37,8 @@ public final class Node: Sendable {
         public var peerDiscoveryInterfaces: [String] = []
         /// Names whose SRV (or A/AAAA) records list peers (`--peer-dns`).
         public var peerDNS: [String] = []
+        /// Who may send messages on which topic (`--topic-config`; spec §7.4).
+        public var topics = TopicConfig()
 
         public init() {}
     }
@@ -142,7 +144,8 @@ public final class Node: Sendable {
         let audit = AuditLog(logger: logger) { RouterService.now().milliseconds }
         published.withLock { $0.audit = audit }
         let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit,
-                                sessions: SessionOptions(enabled: configuration.sessions, required: configuration.requireSessions))
+                                sessions: SessionOptions(enabled: configuration.sessions, required: configuration.requireSessions),
+                                topics: configuration.topics)
         try await loop.submit {
             datapath.start()
             service.onForwardingTable = { datapath.tableChanged($0) }
@@ -234,6 +237,9 @@ public final class Node: Sendable {
         dns?.shutdown()
         await discovery?.shutdown()
         await peers?.shutdown()
+        if let service = self.service, let datapath = self.datapath {
+            try? await service.loop.submit { datapath.stop() }.get()
+        }
         if let mark = configuration.firewallMark { removeFirewallMark(mark) }
         tunReady.store(false, ordering: .releasing)
         owned.withLock { $0 = Owned() }

@@ -41,6 +41,10 @@ public struct NodeCounters: Sendable {
     /// Peer lookups through DNS; zero without `--peer-dns`.
     public let peerDNS: PeerDNSPlan.Stats
     public let peerDNSEndpoints: Int
+    public let messages: MessageStats
+    /// Received messages waiting to be read, and their bytes.
+    public let inboxMessages: Int
+    public let inboxBytes: Int
 }
 
 /// Read-only views of a running node for the API, metrics and health checks. Each call hops
@@ -103,7 +107,9 @@ extension Node {
                          selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
                          tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
-                         discoveryRefused: peers?.discoveryRefused ?? 0, peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints)
+                         discoveryRefused: peers?.discoveryRefused ?? 0, peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints,
+                         messages: datapath.messages.stats, inboxMessages: datapath.messages.inbox.count,
+                         inboxBytes: datapath.messages.inbox.bytes)
         }.get()
     }
 

@@ -27,6 +27,11 @@ public final class DatapathLab {
         public var audits: [DatapathAudit] = []
         /// Packets handed to each neighbour (whatever happened to them next).
         public var sentToPeers = 0
+        /// The node's message bus (spec §7), fed by its core.
+        public var messages: MessageStack
+        /// Replies handed to a push that waited for them, and messages for a forward socket.
+        public var replies: [ReceivedMessage] = []
+        public var forwarded: [(message: ReceivedMessage, socket: String)] = []
     }
 
     public var now: Instant
@@ -36,6 +41,7 @@ public final class DatapathLab {
     /// Links whose packets vanish (a test's cut cable).
     public var cut: Set<Int> = []
     private var actions: [DatapathCore.Action] = []
+    private var messageActions: [MessageStack.Action] = []
 
     /// Every packet that crossed a link, in order (a test replays them with `inject`).
     public private(set) var carried: [(to: Int, packet: DataPacket)] = []
@@ -55,8 +61,11 @@ public final class DatapathLab {
         var random = SeededRandom(seed: seed)
         for i in 0..<count {
             let identity = NodeIdentity(secretKey: SecretKey(bytes: random.bytes(32))!)
+            var ids = SeededRandom(seed: seed &+ UInt64(i) &* 7919)
             nodes.append(LabNode(identity: identity, core: DatapathCore(identity: identity, cipherCache: cipherCache,
-                                                                        sessions: sessionOptions[i], now: now)))
+                                                                        sessions: sessionOptions[i], now: now),
+                                 messages: MessageStack(address: identity.address, publicKey: identity.publicKey,
+                                                        newId: { ids.next() })))
         }
     }
 
@@ -80,6 +89,74 @@ public final class DatapathLab {
             for i in nodes.indices {
                 nodes[i].core.tick(now: now, into: &actions)
                 perform(at: i)
+            }
+        }
+    }
+
+    /// Moves the clock on by `ms` in steps of the message stack's retransmission interval,
+    /// ticking every message stack each step and every core each second, carrying packets
+    /// after every step.
+    public func advanceMessages(_ ms: Int64) {
+        var left = ms
+        while left > 0 {
+            let step = min(left, MessageProtocol.retransmitMs)
+            let before = now.milliseconds / 1_000
+            now = now + step
+            left -= step
+            for i in nodes.indices {
+                if now.milliseconds / 1_000 != before {
+                    nodes[i].core.tick(now: now, into: &actions)
+                    perform(at: i)
+                }
+                nodes[i].messages.tick(now: now, into: &messageActions)
+                performMessages(at: i)
+            }
+            run()
+        }
+    }
+
+    /// `node` pushes a message; its packets are in flight (call `run` or `advanceMessages`).
+    public func pushMessage(_ node: Int, _ data: [UInt8], topic: [UInt8] = [], to destination: IPv6Address,
+                            replyTo: UInt64? = nil, expectReply: Bool = false) throws(MessageStack.PushError) -> UInt64 {
+        let id = try nodes[node].messages.push(data, topic: topic, to: destination, replyTo: replyTo, expectReply: expectReply,
+                                               now: now, into: &messageActions)
+        performMessages(at: node)
+        return id
+    }
+
+    /// Pops `node`'s oldest message (telling its sender it was read).
+    public func popMessage(_ node: Int, topic: [UInt8]? = nil, peek: Bool = false) -> ReceivedMessage? {
+        let message = nodes[node].messages.pop(topic: topic, peek: peek, into: &messageActions)
+        performMessages(at: node)
+        return message
+    }
+
+    /// Changes `node`'s message stack (its topics, say).
+    public func withMessages<T>(_ node: Int, _ body: (inout MessageStack) -> T) -> T {
+        body(&nodes[node].messages)
+    }
+
+    private func performMessages(at node: Int) {
+        while !messageActions.isEmpty {
+            let batch = messageActions
+            messageActions.removeAll()
+            for action in batch {
+                switch action {
+                case let .send(packet, to):
+                    if to == nodes[node].identity.address {
+                        nodes[node].messages.received(packet, from: to, sourceKey: nodes[node].identity.publicKey, to: to,
+                                                      now: now, into: &messageActions)
+                    } else {
+                        nodes[node].core.sendMessage(packet, to: to, now: now, into: &actions)
+                        perform(at: node)
+                    }
+                case let .reply(message):
+                    nodes[node].replies.append(message)
+                case let .forward(message, socket):
+                    nodes[node].forwarded.append((message, socket))
+                case .inboxChanged:
+                    break
+                }
             }
         }
     }
@@ -201,7 +278,9 @@ public final class DatapathLab {
     }
 
     private func perform(at node: Int) {
-        for action in actions {
+        let batch = actions
+        actions.removeAll(keepingCapacity: true)
+        for action in batch {
             switch action {
             case let .toPeer(packet, next):
                 nodes[node].sentToPeers += 1
@@ -214,9 +293,11 @@ public final class DatapathLab {
                 nodes[node].routeRequests.append(address)
             case let .audit(lie):
                 nodes[node].audits.append(lie)
+            case let .message(packet, source, key, destination):
+                nodes[node].messages.received(packet, from: source, sourceKey: key, to: destination, now: now, into: &messageActions)
+                performMessages(at: node)
             }
         }
-        actions.removeAll(keepingCapacity: true)
     }
 }
 
