@@ -79,4 +79,38 @@ public enum APIDocuments {
     public static func publicKey(_ key: PublicKey) -> JSON {
         .object([("publicKey", .string(key.hex))])
     }
+
+    /// `MessageReceiveInfo`: the topic is left out when empty, as Rust does.
+    public static func receivedMessage(_ m: ReceivedMessage) -> JSON {
+        var members: [(String, JSON)] = [
+            ("id", .string(APIServer.hexId(m.id))),
+            ("srcIp", .string(m.source.description)),
+            ("srcPk", .string(m.sourceKey.hex)),
+            ("dstIp", .string(m.destination.description)),
+            ("dstPk", .string(m.destinationKey.hex)),
+        ]
+        if !m.topic.isEmpty { members.append(("topic", .string(Base64.encode(m.topic)))) }
+        members.append(("payload", .string(Base64.encode(m.data))))
+        return .object(members)
+    }
+
+    /// `MessageInfo`: the state is a string, or `{"sending": {…}}` while chunks are in flight.
+    public static func messageInfo(_ s: MessageStatus, created: Int64, deadline: Int64) -> JSON {
+        let state: JSON
+        switch s.state {
+        case .pending: state = .string("pending")
+        case let .sending(pending, sent, acked):
+            state = .object([("sending", .object([("pending", .int(pending)), ("sent", .int(sent)), ("acked", .int(acked))]))])
+        case .received: state = .string("received")
+        case .read: state = .string("read")
+        case .aborted: state = .string("aborted")
+        }
+        return .object([
+            ("dst", .string(s.destination.description)),
+            ("state", state),
+            ("created", .int(created)),
+            ("deadline", .int(deadline)),
+            ("msgLen", .int(s.length)),
+        ])
+    }
 }
