@@ -215,7 +215,8 @@ extension APIServer {
         case .notRunning, .tooManyWaiters: plain(.serviceUnavailable, "\(error)")
         case .refused(.topicTooLong): plain(.badRequest, "\(error)")
         case .refused(.tooLarge): plain(.contentTooLarge, "\(error)")
-        case .refused(.busy), .refused(.duplicateId): plain(.serviceUnavailable, "\(error)")
+        case .refused(.busy): plain(.serviceUnavailable, "\(error)")
+        case .refused(.duplicateId): plain(.conflict, "\(error)")
         }
     }
 

@@ -36,6 +36,9 @@ struct APIContractTests {
             "ip", "netns", "exec", a, which.output.trimmingCharacters(in: .whitespacesAndNewlines), "run",
             "\(Self.repository)/docs/api.yaml", "--url", "http://127.0.0.1:8989", "--checks", "all",
             "--exclude-checks", "positive_data_acceptance", "--max-examples", "40", "--seed", "1", "--no-color",
+            // Pop and push wait as long as their timeout asks (any u64, as Rust): generated values
+            // would hold the run for hours. MessageAPITests covers both, shapes included.
+            "--exclude-operation-id", "popMessage", "--exclude-operation-id", "pushMessage",
         ], timeout: 300)
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("passed"), "\(run.output)")
