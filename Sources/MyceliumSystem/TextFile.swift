@@ -21,21 +21,35 @@ public enum TextFile {
     }
 
     public static func read(_ path: String) throws(SystemError) -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
+    /// A whole file's bytes, at most `limit`.
+    public static func readBytes(_ path: String, limit: Int = maxLength) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("read \(path)", errno: errno) }
         defer { close(fd) }
+        return try readAll(fd, limit: limit, what: "read \(path)")
+    }
+
+    /// Standard input until its end, at most `limit` bytes.
+    public static func readStandardInput(limit: Int) throws(SystemError) -> [UInt8] {
+        try readAll(STDIN_FILENO, limit: limit, what: "read standard input")
+    }
+
+    private static func readAll(_ fd: Int32, limit: Int, what: String) throws(SystemError) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
-        while bytes.count <= maxLength {
+        while bytes.count <= limit {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SystemError("read \(path)", errno: errno)
+                throw SystemError(what, errno: errno)
             }
-            if n == 0 { return String(decoding: bytes, as: UTF8.self) }
+            if n == 0 { return bytes }
             bytes += chunk[..<n]
         }
-        throw SystemError("read \(path) (larger than 1 MiB)", errno: EFBIG)
+        throw SystemError("\(what) (larger than \(limit) bytes)", errno: EFBIG)
     }
 
     /// Replaces `path` atomically: a temporary file in the same directory is written, synced
