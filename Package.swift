@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "MyceliumNodeTests",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumNode", "MyceliumTesting",
+                "MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumNode", "MyceliumTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

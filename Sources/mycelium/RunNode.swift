@@ -59,6 +59,9 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Find peers through DNS: SRV _mycelium._tcp.NAME, else A/AAAA of NAME on the TCP listen port; repeatable (env MYCELIUM_PEER_DNS, space or comma separated).")
     var peerDns: [String] = []
 
+    @Option(name: .long, help: "TOML file saying who may send messages on which topic, and which topics go to a Unix socket (env MYCELIUM_TOPIC_CONFIG; docs/messages.md).")
+    var topicConfig: String?
+
     @Flag(name: .long, help: "Run the CNI agent: give containers addresses in this node's /64 through the mycelium-cni plugin (env MYCELIUM_CNI=true).")
     var cni = false
 
@@ -100,7 +103,7 @@ struct NodeOptions: ParsableArguments {
     /// existing file keeps working) and reported in the log.
     static let notYetSupportedKeys: Set<String> = [
         "disable_quic", "quic_listen_port",
-        "jsonrpc_addr", "update_workers", "topic_config", "cdn_cache", "enable_dns",
+        "jsonrpc_addr", "update_workers", "cdn_cache", "enable_dns",
         "vsock_listen_port",
     ]
 
@@ -190,6 +193,13 @@ struct NodeOptions: ParsableArguments {
                 throw Invalid(description: "invalid value for --firewall-mark (MYCELIUM_FIREWALL_MARK): '\(text)' is not a number from 1 to 4294967295")
             }
             config.firewallMark = mark
+        }
+        if let path = try topicConfig ?? env["MYCELIUM_TOPIC_CONFIG"] ?? file.text("topic_config") {
+            do {
+                config.topics = try TopicConfigFile.parse(try TextFile.read(path))
+            } catch {
+                throw Invalid(description: "invalid value for --topic-config (MYCELIUM_TOPIC_CONFIG): \(path): \(error)")
+            }
         }
         var apiAddress = APIAddress.defaultAPI
         if let text = try apiAddr ?? env["MYCELIUM_API_ADDR"] ?? file.text("api_addr") {
@@ -289,7 +299,7 @@ struct NodeOptions: ParsableArguments {
         }
         let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "sessions", "require_sessions", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
-                                  "peer_discovery_interfaces", "peer_dns", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
+                                  "peer_discovery_interfaces", "peer_dns", "topic_config", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {
             throw Invalid(description: "unknown key '\(key)' in config file \(path)")
         }

@@ -35,6 +35,8 @@ struct ShowConfig: ParsableCommand {
             "\"peerDiscoveryPort\": \(config.peerDiscoveryPort)",
             "\"peerDiscoveryInterfaces\": [" + config.peerDiscoveryInterfaces.map(JSON.quoted).joined(separator: ", ") + "]",
             "\"peerDNS\": [" + config.peerDNS.map(JSON.quoted).joined(separator: ", ") + "]",
+            "\"topics\": {\"defaultAccept\": \(config.topics.defaultAccept), \"topics\": ["
+                + config.topics.names.map { JSON.quoted(String(decoding: $0, as: UTF8.self)) }.joined(separator: ", ") + "]}",
             "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
             "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
             "\"cni\": " + (resolved.cni.map { c in

@@ -64,6 +64,7 @@ import Testing
         (["MYCELIUM_API_ADDR": "127.0.0.1:1111"], "apiAddr", "\"127.0.0.1:1111\""),
         (["MYCELIUM_METRICS_API_ADDRESS": "[::]:9100"], "metricsApiAddress", "\"[::]:9100\""),
         (["MYCELIUM_CONFIG_FILE": "CONFIGFILE"], "configFile", "\"CONFIGFILE\""),
+        (["MYCELIUM_TOPIC_CONFIG": "TOPICFILE"], "topics", "{\"defaultAccept\":false,\"topics\":[\"chat.room\",\"legacy\"]}"),
         (["MYCELIUM_DEBUG": "1"], "logLevel", "\"debug\""),
         (["MYCELIUM_SILENT": "true"], "logLevel", "\"error\""),
     ]
@@ -93,9 +94,12 @@ import Testing
         let keyFile = dir + "/net.key", configFile = dir + "/probe.toml"
         try Data(repeating: 7, count: 32).write(to: URL(fileURLWithPath: keyFile))
         try "tcp_listen_port = 4444\n".write(toFile: configFile, atomically: true, encoding: .utf8)
+        let topicFile = dir + "/topics.toml"
+        try "default = \"Reject\"\n\"chat.room\" = { subnets = [\"400::/7\"] }\nlegacy = [\"400::1\"]\n"
+            .write(toFile: topicFile, atomically: true, encoding: .utf8)
         let baseline = try ConfigPrecedenceTests.show([]).1
         for probe in Self.probes {
-            var env = probe.env.mapValues { $0 == "KEYFILE" ? keyFile : $0 == "CONFIGFILE" ? configFile : $0 }
+            var env = probe.env.mapValues { $0 == "KEYFILE" ? keyFile : $0 == "CONFIGFILE" ? configFile : $0 == "TOPICFILE" ? topicFile : $0 }
             env["HOME"] = dir
             let (r, json) = try ConfigPrecedenceTests.show([], env: env)
             #expect(r.status == 0, "\(probe.env): \(r.stderr)")

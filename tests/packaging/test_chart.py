@@ -23,6 +23,7 @@ ALL_OPTIONS = {
         "logLevel": "debug",
         "stateDir": "/srv/mycelium/",
         "extraEnv": [{"name": "SWIFT_BACKTRACE", "value": "enable=yes"}],
+        "topicConfig": 'default = "Reject"\n"chat.room" = { subnets = ["400::/7"] }\n',
     },
     "cni": {"socketDir": "/run/myc", "route": "default", "mtu": 1380, "confName": "05-mycelium.conflist", "mode": "chained"},
     "health": {"port": 9199},
@@ -148,6 +149,7 @@ def test_every_node_option_is_a_value():
     assert variables["MYCELIUM_CNI_MODE"] == "chained"
     assert variables["MYCELIUM_CNI_ROUTE"] == "default" and variables["MYCELIUM_CNI_MTU"] == "1380"
     assert variables["SWIFT_BACKTRACE"] == "enable=yes"
+    assert variables["MYCELIUM_TOPIC_CONFIG"] == "/etc/mycelium/topics/topics.toml"
     assert env(container(daemonset({"node": {"noTun": True}, "cni": {"enabled": False}}), "mycelium"))["MYCELIUM_NO_TUN"] == "true"
     assert env(container(daemonset({"node": {"logLevel": "error"}}), "mycelium"))["MYCELIUM_SILENT"] == "true"
 
@@ -351,3 +353,12 @@ def test_checkov(rendered_files):
         for skipped in report["results"]["skipped_checks"]:
             reason = skipped["check_result"].get("suppress_comment", "")
             assert len(reason) > 20, f"{skipped['check_id']} is skipped without a reason"
+
+
+def test_topic_file_comes_from_a_configmap():
+    maps = [d for d in find(objects(ALL_OPTIONS), "ConfigMap") if d["metadata"]["name"].endswith("-topics")]
+    assert len(maps) == 1 and maps[0]["data"]["topics.toml"].startswith('default = "Reject"')
+    ds = daemonset(ALL_OPTIONS)
+    mount = next(m for m in container(ds, "mycelium")["volumeMounts"] if m["name"] == "topics")
+    assert mount == {"name": "topics", "mountPath": "/etc/mycelium/topics", "readOnly": True}
+    assert not find(objects(), "ConfigMap"), "no ConfigMap without a topic file"

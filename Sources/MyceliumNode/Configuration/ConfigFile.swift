@@ -4,13 +4,15 @@
 /// mirror does not carry, so it cannot resolve. The file format Mycelium needs is small:
 /// `key = value` lines with strings (basic and literal), integers (decimal, hex, `_`),
 /// booleans and arrays of those, `#` comments, multi-line arrays. Tables are rejected with a
-/// clear error rather than misread.
+/// clear error rather than misread, except where a file needs them (`allowTables`, the topic
+/// file): `[name]` sections and `{ key = value, … }` inline tables, one level deep.
 public enum ConfigFile {
     public enum Value: Hashable, Sendable {
         case string(String)
         case integer(Int64)
         case boolean(Bool)
         case array([Value])
+        case table([String: Value])
     }
 
     public struct ParseError: Error, Equatable, CustomStringConvertible {
@@ -19,17 +21,21 @@ public enum ConfigFile {
         public var description: String { "line \(line): \(message)" }
     }
 
-    public static func parse(_ text: String) throws(ParseError) -> [String: Value] {
-        var parser = Parser(Array(text.unicodeScalars))
+    public static func parse(_ text: String, allowTables: Bool = false) throws(ParseError) -> [String: Value] {
+        var parser = Parser(Array(text.unicodeScalars), allowTables: allowTables)
         return try parser.document()
     }
 
     struct Parser {
         let s: [Unicode.Scalar]
+        let allowTables: Bool
         var i = 0
         var line = 1
 
-        init(_ s: [Unicode.Scalar]) { self.s = s }
+        init(_ s: [Unicode.Scalar], allowTables: Bool) {
+            self.s = s
+            self.allowTables = allowTables
+        }
 
         func fail(_ message: String) -> ParseError { ParseError(line: line, message: message) }
 
@@ -58,22 +64,76 @@ public enum ConfigFile {
 
         mutating func document() throws(ParseError) -> [String: Value] {
             var result: [String: Value] = [:]
+            /// The `[section]` being filled, and its keys so far.
+            var section: (name: String, values: [String: Value])?
+            func close(_ section: (name: String, values: [String: Value])?, into result: inout [String: Value]) {
+                if let section { result[section.name] = .table(section.values) }
+            }
             while true {
                 skipBlank(newlines: true)
-                guard let c = peek else { return result }
-                if c == "[" { throw fail("tables ([section]) are not supported in the config file") }
+                guard let c = peek else {
+                    close(section, into: &result)
+                    return result
+                }
+                if c == "[" {
+                    guard allowTables else { throw fail("tables ([section]) are not supported in the config file") }
+                    let headerLine = line
+                    advance()
+                    skipBlank(newlines: false)
+                    let name = try key()
+                    skipBlank(newlines: false)
+                    guard peek == "]" else { throw fail("expected ']' after the table name '\(name)'") }
+                    advance()
+                    try endOfLine(after: "[\(name)]")
+                    close(section, into: &result)
+                    guard result[name] == nil else { throw ParseError(line: headerLine, message: "key '\(name)' appears twice") }
+                    section = (name, [:])
+                    continue
+                }
                 let keyLine = line
-                let key = try self.key()
+                let (key, value) = try keyValue()
+                if section != nil {
+                    guard section!.values[key] == nil else { throw ParseError(line: keyLine, message: "key '\(key)' appears twice") }
+                    section!.values[key] = value
+                } else {
+                    guard result[key] == nil else { throw ParseError(line: keyLine, message: "key '\(key)' appears twice") }
+                    result[key] = value
+                }
+                try endOfLine(after: "the value of '\(key)'")
+            }
+        }
+
+        mutating func keyValue() throws(ParseError) -> (String, Value) {
+            let key = try self.key()
+            skipBlank(newlines: false)
+            guard peek == "=" else { throw fail("expected '=' after key '\(key)'") }
+            advance()
+            skipBlank(newlines: false)
+            return (key, try value())
+        }
+
+        mutating func endOfLine(after what: String) throws(ParseError) {
+            skipBlank(newlines: false)
+            if peek == "#" { while let d = peek, d != "\n" { advance() } }
+            guard atEnd || peek == "\n" else { throw fail("unexpected text after \(what)") }
+        }
+
+        /// `{ key = value, … }` on one line.
+        mutating func inlineTable() throws(ParseError) -> Value {
+            advance()
+            var values: [String: Value] = [:]
+            skipBlank(newlines: false)
+            if peek == "}" { advance(); return .table(values) }
+            while true {
                 skipBlank(newlines: false)
-                guard peek == "=" else { throw fail("expected '=' after key '\(key)'") }
-                advance()
+                let keyLine = line
+                let (key, value) = try keyValue()
+                guard values[key] == nil else { throw ParseError(line: keyLine, message: "key '\(key)' appears twice") }
+                values[key] = value
                 skipBlank(newlines: false)
-                let value = try self.value()
-                guard result[key] == nil else { throw ParseError(line: keyLine, message: "key '\(key)' appears twice") }
-                result[key] = value
-                skipBlank(newlines: false)
-                if peek == "#" { while let d = peek, d != "\n" { advance() } }
-                guard atEnd || peek == "\n" else { throw fail("unexpected text after the value of '\(key)'") }
+                if peek == "," { advance(); continue }
+                if peek == "}" { advance(); return .table(values) }
+                throw fail("expected ',' or '}' in inline table")
             }
         }
 
@@ -98,6 +158,7 @@ public enum ConfigFile {
             case "\"": return .string(try basicString())
             case "'": return .string(try literalString())
             case "[": return try array()
+            case "{" where allowTables: return try inlineTable()
             default: return try bareValue()
             }
         }
@@ -168,7 +229,7 @@ public enum ConfigFile {
 
         mutating func bareValue() throws(ParseError) -> Value {
             var text = ""
-            while let c = peek, c != ",", c != "]", c != "\n", c != "#", c != " ", c != "\t", c != "\r" {
+            while let c = peek, c != ",", c != "]", c != "}", c != "\n", c != "#", c != " ", c != "\t", c != "\r" {
                 text.unicodeScalars.append(c)
                 advance()
             }
