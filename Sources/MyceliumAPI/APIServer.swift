@@ -196,4 +196,5 @@ public struct APIAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     public static let defaultAPI = APIAddress(host: "127.0.0.1", port: 8989)
+    public static let defaultJSONRPC = APIAddress(host: "127.0.0.1", port: 8990)
 }

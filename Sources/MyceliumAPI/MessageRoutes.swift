@@ -183,6 +183,10 @@ extension APIServer {
 
         static func parse(_ body: some Collection<UInt8>) -> Result<SendInfo, Failure> {
             guard let document = try? JSON(parsing: body) else { return .failure(Failure(text: "the body is not JSON")) }
+            return parse(document)
+        }
+
+        static func parse(_ document: JSON) -> Result<SendInfo, Failure> {
             let destination: IPv6Address
             if let ip = document["dst"]?["ip"]?.string {
                 guard let address = IPv6Address(ip) else {

@@ -60,6 +60,9 @@ struct Run: AsyncParsableCommand {
         services.append(HTTPService(option: "--api-addr", address: resolved.apiAddress, logger: logger,
                                     app: APIServer.application(router: router, address: resolved.apiAddress,
                                                                name: "mycelium-api", logger: logger)))
+        services.append(HTTPService(option: "--jsonrpc-addr", address: resolved.rpcAddress, logger: logger,
+                                    app: APIServer.application(router: RPCMethods.router(node: node), address: resolved.rpcAddress,
+                                                               name: "mycelium-jsonrpc", logger: logger)))
         if let address = resolved.metricsAddress {
             let router = APIServer.metricsRouter(node: node, metrics: NodeMetrics())
             services.append(HTTPService(option: "--metrics-api-address", address: address, logger: logger,

@@ -86,6 +86,9 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .long, help: "Address of the REST API, IP:PORT (env MYCELIUM_API_ADDR; default 127.0.0.1:8989).")
     var apiAddr: String?
 
+    @Option(name: .long, help: "Address of the JSON-RPC 2.0 API, IP:PORT (env MYCELIUM_JSONRPC_ADDR; default 127.0.0.1:8990).")
+    var jsonrpcAddr: String?
+
     @Option(name: .long, help: "Serve Prometheus /metrics, /healthz and /readyz on IP:PORT (env MYCELIUM_METRICS_API_ADDRESS; default off).")
     var metricsApiAddress: String?
 
@@ -103,7 +106,7 @@ struct NodeOptions: ParsableArguments {
     /// existing file keeps working) and reported in the log.
     static let notYetSupportedKeys: Set<String> = [
         "disable_quic", "quic_listen_port",
-        "jsonrpc_addr", "update_workers", "cdn_cache", "enable_dns",
+        "update_workers", "cdn_cache", "enable_dns",
         "vsock_listen_port",
     ]
 
@@ -111,6 +114,7 @@ struct NodeOptions: ParsableArguments {
     struct Resolved {
         var node: Node.Configuration
         var apiAddress: APIAddress
+        var rpcAddress: APIAddress
         var metricsAddress: APIAddress?
         var cni: CNIAgent.Configuration?
         var logLevel: Logger.Level
@@ -266,6 +270,17 @@ struct NodeOptions: ParsableArguments {
         if cniConfiguration == nil, conflistPath != nil {
             throw Invalid(description: "invalid value for --cni-conflist (MYCELIUM_CNI_CONFLIST): the conflist is written by the CNI agent; add --cni")
         }
+        var rpcAddress = APIAddress.defaultJSONRPC
+        if let text = try jsonrpcAddr ?? env["MYCELIUM_JSONRPC_ADDR"] ?? file.text("jsonrpc_addr") {
+            guard let address = APIAddress(text) else {
+                throw Invalid(description: "invalid value for --jsonrpc-addr (MYCELIUM_JSONRPC_ADDR): '\(text)' is not IP:PORT, e.g. 127.0.0.1:8990")
+            }
+            rpcAddress = address
+        }
+        if rpcAddress.port == apiAddress.port, rpcAddress.port != 0,
+           rpcAddress.host == apiAddress.host || ["0.0.0.0", "::"].contains(rpcAddress.host) || ["0.0.0.0", "::"].contains(apiAddress.host) {
+            throw Invalid(description: "invalid value for --jsonrpc-addr (MYCELIUM_JSONRPC_ADDR): '\(rpcAddress)' overlaps --api-addr \(apiAddress)")
+        }
         var metricsAddress: APIAddress?
         if let text = try metricsApiAddress ?? env["MYCELIUM_METRICS_API_ADDRESS"] ?? file.text("metrics_api_address") {
             guard let address = APIAddress(text) else {
@@ -279,7 +294,7 @@ struct NodeOptions: ParsableArguments {
         }
         let debug = try debug || Self.bool(env, "MYCELIUM_DEBUG", flag: "--debug")
         let silent = try silent || Self.bool(env, "MYCELIUM_SILENT", flag: "--silent")
-        return Resolved(node: config, apiAddress: apiAddress, metricsAddress: metricsAddress, cni: cniConfiguration,
+        return Resolved(node: config, apiAddress: apiAddress, rpcAddress: rpcAddress, metricsAddress: metricsAddress, cni: cniConfiguration,
                         logLevel: silent ? .error : debug ? .debug : .info, ignored: file.ignored,
                         configFile: file.read ? file.path : nil)
     }
@@ -297,7 +312,7 @@ struct NodeOptions: ParsableArguments {
         } catch {
             throw Invalid(description: "invalid value for --config-file (MYCELIUM_CONFIG_FILE): \(path): \(error)")
         }
-        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "sessions", "require_sessions", "no_tun", "firewall_mark", "api_addr", "metrics_api_address",
+        let known: Set<String> = ["peers", "tcp_listen_port", "tun_name", "tun_offload", "sessions", "require_sessions", "no_tun", "firewall_mark", "api_addr", "jsonrpc_addr", "metrics_api_address",
                                   "network_name", "network_key_file", "disable_peer_discovery", "peer_discovery_port",
                                   "peer_discovery_interfaces", "peer_dns", "topic_config", "cni", "cni_socket", "cni_conflist", "cni_mode", "cni_route", "cni_mtu", "state_dir"]
         for key in values.keys.sorted() where !known.contains(key) && !Self.notYetSupportedKeys.contains(key) {

@@ -38,6 +38,7 @@ struct ShowConfig: ParsableCommand {
             "\"topics\": {\"defaultAccept\": \(config.topics.defaultAccept), \"topics\": ["
                 + config.topics.names.map { JSON.quoted(String(decoding: $0, as: UTF8.self)) }.joined(separator: ", ") + "]}",
             "\"apiAddr\": \(JSON.quoted(resolved.apiAddress.description))",
+            "\"jsonrpcAddr\": \(JSON.quoted(resolved.rpcAddress.description))",
             "\"metricsApiAddress\": " + (resolved.metricsAddress.map { JSON.quoted($0.description) } ?? "null"),
             "\"cni\": " + (resolved.cni.map { c in
                 "{\"socket\": \(JSON.quoted(c.socketPath)), \"stateDir\": \(JSON.quoted(c.stateDirectory)), \"conflist\": "

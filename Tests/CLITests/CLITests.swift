@@ -220,6 +220,8 @@ import Testing
         (["--peer-dns", "a..b"], [:], "--peer-dns"),
         ([], ["MYCELIUM_PEER_DNS": "bad/name"], "MYCELIUM_PEER_DNS"),
         (["--topic-config", "/nonexistent/topics.toml"], [:], "--topic-config"),
+        (["--jsonrpc-addr", "8990"], [:], "--jsonrpc-addr"),
+        (["--jsonrpc-addr", "127.0.0.1:8989"], [:], "overlaps --api-addr"),
         (["--cni-conflist", "/etc/cni/net.d/10-m.conflist"], [:], "add --cni"),
         (["--cni", "--cni-conflist", "net.d/10-m.conflist"], [:], "--cni-conflist"),
         (["--cni", "--cni-mtu", "9000", "--cni-conflist", "/a/10-m.conflist"], [:], "--cni-mtu"),

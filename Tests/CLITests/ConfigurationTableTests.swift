@@ -62,6 +62,7 @@ import Testing
             + "\"socket\":\"/run/mycelium/cni.sock\",\"stateDir\":\"/var/lib/mycelium\"}"),
         (["MYCELIUM_PEER_DNS": "peers.example, other.example"], "peerDNS", "[\"peers.example\",\"other.example\"]"),
         (["MYCELIUM_API_ADDR": "127.0.0.1:1111"], "apiAddr", "\"127.0.0.1:1111\""),
+        (["MYCELIUM_JSONRPC_ADDR": "[::1]:2222"], "jsonrpcAddr", "\"[::1]:2222\""),
         (["MYCELIUM_METRICS_API_ADDRESS": "[::]:9100"], "metricsApiAddress", "\"[::]:9100\""),
         (["MYCELIUM_CONFIG_FILE": "CONFIGFILE"], "configFile", "\"CONFIGFILE\""),
         (["MYCELIUM_TOPIC_CONFIG": "TOPICFILE"], "topics", "{\"defaultAccept\":false,\"topics\":[\"chat.room\",\"legacy\"]}"),

@@ -20,6 +20,7 @@ ALL_OPTIONS = {
         "peerDiscovery": {"enabled": False, "port": 9750, "interfaces": ["eth0", "eth1"]},
         "privateNetwork": {"name": "cluster-net", "existingSecret": "mycelium-network", "secretKey": "net.key"},
         "apiAddr": "127.0.0.1:8990",
+        "jsonrpcAddr": "127.0.0.1:8991",
         "logLevel": "debug",
         "stateDir": "/srv/mycelium/",
         "extraEnv": [{"name": "SWIFT_BACKTRACE", "value": "enable=yes"}],
@@ -139,6 +140,7 @@ def test_every_node_option_is_a_value():
     assert variables["MYCELIUM_NETWORK_NAME"] == "cluster-net"
     assert variables["MYCELIUM_NETWORK_KEY_FILE"] == "/etc/mycelium/network/net.key"
     assert variables["MYCELIUM_API_ADDR"] == "127.0.0.1:8990"
+    assert variables["MYCELIUM_JSONRPC_ADDR"] == "127.0.0.1:8991"
     assert variables["MYCELIUM_METRICS_API_ADDRESS"] == "[::]:9199"
     assert variables["MYCELIUM_DEBUG"] == "true" and variables["MYCELIUM_SILENT"] == "false"
     assert variables["MYCELIUM_KEY_FILE"] == "/srv/mycelium/priv_key.bin"
