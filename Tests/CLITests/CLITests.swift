@@ -268,13 +268,15 @@ import Testing
 
     @Test("the file is read; the environment beats it; a flag beats both")
     func precedence() throws {
-        let file = "tcp_listen_port = 1111\ntun_name = \"fromfile\"\npeers = [\"tcp://10.0.0.1:9651\"]\nno_tun = true\njsonrpc_addr = \"127.0.0.1:8990\"\n"
+        let file = "tcp_listen_port = 1111\ntun_name = \"fromfile\"\npeers = [\"tcp://10.0.0.1:9651\"]\nno_tun = true\njsonrpc_addr = \"127.0.0.1:8991\"\n"
+            + "update_workers = 4\n"
             + "api_addr = \"127.0.0.1:1111\"\nmetrics_api_address = \"[::]:9100\"\n"
         let (r1, fromFile) = try Self.show([], file: file)
         #expect(r1.status == 0, "\(r1.stderr)")
         #expect(fromFile["tcpListenPort"] as? Int == 1111 && fromFile["tunName"] as? String == "fromfile")
         #expect(fromFile["peers"] as? [String] == ["tcp://10.0.0.1:9651"] && fromFile["noTun"] as? Bool == true)
-        #expect(fromFile["ignoredConfigKeys"] as? [String] == ["jsonrpc_addr"])
+        #expect(fromFile["ignoredConfigKeys"] as? [String] == ["update_workers"])
+        #expect(fromFile["jsonrpcAddr"] as? String == "127.0.0.1:8991")
         #expect(fromFile["apiAddr"] as? String == "127.0.0.1:1111" && fromFile["metricsApiAddress"] as? String == "[::]:9100")
 
         let (_, fromEnv) = try Self.show([], env: ["MYCELIUM_TCP_LISTEN_PORT": "2222", "MYCELIUM_PEERS": "tcp://10.0.0.2:1 tcp://10.0.0.3:2"], file: file)
