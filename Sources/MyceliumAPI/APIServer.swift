@@ -83,12 +83,13 @@ public enum APIServer {
             return json(APIDocuments.publicKey(key))
         }
         addMessageRoutes(to: api, node: node)
+        addProxyRoutes(to: api, node: node)
         api.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],
                      body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.api_yaml)))
         }
         addHealth(to: router, node: node)
-        addMethodNotAllowed(to: router, paths: messagePaths.merging([
+        addMethodNotAllowed(to: router, paths: messagePaths.merging(proxyPaths) { a, _ in a }.merging([
             "/api/v1/admin": [.get], "/api/v1/admin/peers": [.get, .post], "/api/v1/admin/peers/:endpoint": [.delete],
             "/api/v1/admin/routes/selected": [.get], "/api/v1/admin/routes/fallback": [.get],
             "/api/v1/admin/routes/queried": [.get], "/api/v1/admin/stats/packets": [.get], "/api/v1/admin/sessions": [.get],

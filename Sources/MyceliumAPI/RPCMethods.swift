@@ -18,6 +18,11 @@ public enum RPCMethods {
         ("getFallbackRoutes", [], "Known routes that are not selected"),
         ("getQueriedSubnets", [], "Subnets being looked for"),
         ("getPacketStatistics", [], "Traffic by source and destination"),
+        ("getProxies", [], "Open SOCKS5 proxies found by probing"),
+        ("connectProxy", ["remote"], "Relay [::]:1080 to a SOCKS5 proxy ([ipv6]:port, or null for the best known one)"),
+        ("disconnectProxy", [], "Stop relaying"),
+        ("startProxyProbe", [], "Probe the nodes we have routes to for SOCKS5 proxies, every 60 s"),
+        ("stopProxyProbe", [], "Stop probing"),
         ("popMessage", ["peek", "timeout", "topic"], "The oldest received message, waiting up to timeout seconds; null if none"),
         ("pushMessage", ["message", "reply_timeout"], "Send a message; with reply_timeout, wait for its reply"),
         ("pushMessageReply", ["id", "message"], "Reply to a received message"),
@@ -106,6 +111,27 @@ public enum RPCMethods {
             return APIDocuments.packetStats(await node.traffic())
         case "rpc.discover":
             return discover()
+        case "getProxies":
+            return .array((node.proxy?.known ?? []).map { .string($0.description) })
+        case "connectProxy":
+            var target: SocketAddress?
+            if let text = try p.optionalString(0, "remote") {
+                guard let socket = APIServer.proxyRemote(text) else { throw .invalidParams("remote must be IP:PORT, e.g. [407:8d2::1]:1080") }
+                target = socket
+            }
+            guard let proxy = node.proxy else { throw Failure(code: -32032, data: "node is not running") }
+            do throws(SOCKSProxy.Failure) { return .string(APIServer.socketText(try await proxy.connect(to: target))) } catch {
+                throw Failure(code: -32032, data: "\(error)")
+            }
+        case "disconnectProxy":
+            node.proxy?.disconnect()
+            return .bool(true)
+        case "startProxyProbe":
+            node.proxy?.startProbing()
+            return .bool(true)
+        case "stopProxyProbe":
+            node.proxy?.stopProbing()
+            return .bool(true)
         default:
             return try await messageCall(method, p, node: node)
         }

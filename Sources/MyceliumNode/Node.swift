@@ -39,6 +39,8 @@ public final class Node: Sendable {
         public var peerDNS: [String] = []
         /// Who may send messages on which topic (`--topic-config`; spec §7.4).
         public var topics = TopicConfig()
+        /// Where the SOCKS5 relay listens once connected (spec §13: 1080; tests use 0).
+        public var proxyListenPort = SOCKSProxy.port
 
         public init() {}
     }
@@ -69,6 +71,7 @@ public final class Node: Sendable {
         var peers: PeerManager?
         var discovery: LANDiscovery?
         var dnsDiscovery: PeerDNSDiscovery?
+        var proxy: SOCKSProxy?
         var audit: AuditLog?
         var listenPort: Int?
     }
@@ -93,6 +96,8 @@ public final class Node: Sendable {
     public var peers: PeerManager? { published.withLock { $0.peers } }
     public var discovery: LANDiscovery? { published.withLock { $0.discovery } }
     public var dnsDiscovery: PeerDNSDiscovery? { published.withLock { $0.dnsDiscovery } }
+    /// The SOCKS5 helper (spec §13); nil before start.
+    public var proxy: SOCKSProxy? { published.withLock { $0.proxy } }
     /// Rate-limited audit lines for refused peers, dropped lies and limits hit.
     public var audit: AuditLog? { published.withLock { $0.audit } }
     /// The port the peer listener is bound to (useful with `tcpListenPort` 0).
@@ -198,9 +203,13 @@ public final class Node: Sendable {
             }
             owned.withLock { $0.tunChannel = channel }
         }
+        let proxy = SOCKSProxy(loop: loop, listenPort: configuration.proxyListenPort) { [weak self] in
+            await self?.selectedRouteOwners() ?? []
+        }
         published.withLock {
             $0.service = service
             $0.datapath = datapath
+            $0.proxy = proxy
         }
         logger.info("node started", metadata: ["address": "\(identity.address)", "subnet": "\(identity.subnet)",
                                                "publicKey": "\(identity.publicKey)", "routerId": "\(routerId)"])
@@ -230,10 +239,12 @@ public final class Node: Sendable {
         if let channel = owned.withLock({ o -> (any Channel)? in defer { o.tunChannel = nil }; return o.tunChannel }) {
             try? await channel.close()
         }
-        let (dns, discovery, peers) = published.withLock { p in
-            defer { p.dnsDiscovery = nil; p.discovery = nil; p.peers = nil }
-            return (p.dnsDiscovery, p.discovery, p.peers)
+        let (dns, discovery, peers, proxy) = published.withLock { p in
+            defer { p.dnsDiscovery = nil; p.discovery = nil; p.peers = nil; p.proxy = nil }
+            return (p.dnsDiscovery, p.discovery, p.peers, p.proxy)
         }
+        proxy?.stopProbing()
+        proxy?.disconnect()
         dns?.shutdown()
         await discovery?.shutdown()
         await peers?.shutdown()

@@ -83,6 +83,14 @@ extension Node {
         return (try? await service.loop.submit { service.inspect { $0.owner(of: address) } }.get()) ?? nil
     }
 
+    /// The overlay addresses of the nodes owning our selected routes (the SOCKS5 probe's targets).
+    public func selectedRouteOwners() async -> [IPv6Address] {
+        guard let service else { return [] }
+        return (try? await service.loop.submit {
+            service.inspect { router in router.selectedRoutes().compactMap { r in r.subnet.ipv6.flatMap { router.owner(of: $0) }?.overlayAddress } }
+        }.get()) ?? []
+    }
+
     /// Peers with session state (docs/sessions.md), nearest address first; empty before start.
     public func sessions() async -> [SessionTable.PeerView] {
         guard let service, let datapath else { return [] }

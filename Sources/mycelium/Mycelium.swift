@@ -19,7 +19,7 @@ struct Mycelium: AsyncParsableCommand {
             Mycelium network (v0.7.10). Every node option can also be set as MYCELIUM_<OPTION>.
             """,
         version: version,
-        subcommands: [Run.self, Inspect.self, GenerateKeys.self, ShowConfig.self, Peers.self, Routes.self, Sessions.self, Stats.self, Message.self, HealthCheck.self, InstallCNI.self],
+        subcommands: [Run.self, Inspect.self, GenerateKeys.self, ShowConfig.self, Peers.self, Routes.self, Sessions.self, Stats.self, Message.self, Proxy.self, HealthCheck.self, InstallCNI.self],
         defaultSubcommand: Run.self
     )
 }

@@ -148,6 +148,12 @@ import Testing
         #expect(try await Self.call(rpcB, "removeTopicForwardSocket", #"["dA=="]"#)["result"] == .bool(true))
         #expect(try await Self.call(rpcB, "removeTopic", #"["dA=="]"#)["result"] == .bool(true))
 
+        // The SOCKS5 helper's methods (nothing to find between two loopback nodes).
+        #expect(try await Self.call(rpcB, "getProxies")["result"] == .array([]))
+        #expect(try await Self.call(rpcB, "startProxyProbe")["result"] == .bool(true))
+        #expect(try await Self.call(rpcB, "stopProxyProbe")["result"] == .bool(true))
+        #expect(try await Self.call(rpcB, "disconnectProxy")["result"] == .bool(true))
+
         // Each method's own error code (spec §10).
         let errors: [(String, String, Int)] = [
             ("getPublicKeyFromIp", #"["x"]"#, -32007), ("getPublicKeyFromIp", #"["5ff::1"]"#, -32008),
@@ -159,7 +165,8 @@ import Testing
             ("pushMessageReply", #"["xyz", {"dst":{"ip":"\#(a.node.identity.address)"},"payload":""}]"#, -32018),
             ("getMessageInfo", #"["0011223344556677"]"#, -32019), ("getMessageInfo", #"["zz"]"#, -32020),
             ("addTopic", #"["!"]"#, -32021), ("getTopicSources", #"["bm9wZQ=="]"#, -32030),
-            ("addTopicSource", #"["dA==", "nope"]"#, -32023), ("getInfo", "[1]", -32602), ("noSuchMethod", "[]", -32601),
+            ("addTopicSource", #"["dA==", "nope"]"#, -32023), ("connectProxy", "[null]", -32032),
+            ("connectProxy", #"["nonsense"]"#, -32602), ("getInfo", "[1]", -32602), ("noSuchMethod", "[]", -32601),
         ]
         for (method, params, code) in errors {
             let answer = try await Self.call(rpcB, method, params)

@@ -235,27 +235,19 @@ public struct MessageStack {
         }
     }
 
+    // Outbound and inbound entries are changed in place (`table[key]!.change()`): a copy taken
+    // out and written back would copy its whole chunk list on every acknowledgement.
+
     private mutating func initAcked(_ id: UInt64, length: UInt64, from source: IPv6Address, now: Instant, into actions: inout [Action]) {
-        guard var m = sending[id], m.destination == source, m.state == .initial else { return }
-        guard length == UInt64(m.data.count) else { stats.malformed += 1; return }
-        m.state = .inProgress
-        m.chunks = Outbound.split(length: m.data.count)
-        m.sendChunks(now: now, window: limits.chunksInFlight, into: &actions)
-        if m.chunks.isEmpty { m.sendDone(now: now, into: &actions) }
-        sending[id] = m
+        guard sending[id]?.destination == source, sending[id]?.state == .initial else { return }
+        guard length == UInt64(sending[id]!.data.count) else { stats.malformed += 1; return }
+        sending[id]!.start(now: now, window: limits.chunksInFlight, into: &actions)
     }
 
     private mutating func chunkAcked(_ id: UInt64, index: UInt64, from source: IPv6Address, now: Instant, into actions: inout [Action]) {
-        guard var m = sending[id], m.destination == source, m.state == .inProgress else { return }
-        guard index < UInt64(m.chunks.count) else { stats.malformed += 1; return }
-        let i = Int(index)
-        guard m.chunks[i].sentAt != nil, !m.chunks[i].acked else { return }
-        m.chunks[i].acked = true
-        m.ackedCount += 1
-        m.inFlight -= 1
-        m.sendChunks(now: now, window: limits.chunksInFlight, into: &actions)
-        if m.ackedCount == m.chunks.count { m.sendDone(now: now, into: &actions) }
-        sending[id] = m
+        guard sending[id]?.destination == source, sending[id]?.state == .inProgress, let count = sending[id]?.chunks.count else { return }
+        guard index < UInt64(count) else { stats.malformed += 1; return }
+        sending[id]!.acknowledge(Int(index), now: now, window: limits.chunksInFlight, into: &actions)
     }
 
     private mutating func receivedInit(_ key: InboundKey, isReply: Bool, length: UInt64, topic: [UInt8], destination: IPv6Address,
@@ -282,20 +274,15 @@ public struct MessageStack {
 
     private mutating func receivedChunk(_ key: InboundKey, index: UInt64, offset: UInt64, data: [UInt8], now: Instant,
                                         into actions: inout [Action]) {
-        guard var m = pending[key] else { return }
+        guard let fits = pending[key]?.fits(index: index, offset: offset, size: data.count) else { return }
         // Any split is accepted (Rust's is 1300 bytes, ours even): bounds and the slot count only.
-        guard index < UInt64(m.chunks.count), offset <= UInt64(m.length), UInt64(data.count) <= UInt64(m.length) - offset,
-              m.stored - (m.chunks[Int(index)]?.count ?? 0) + data.count <= m.length else {
+        guard fits else {
             stats.malformed += 1
             return
         }
-        let i = Int(index)
-        m.stored += data.count - (m.chunks[i]?.count ?? 0)
-        m.chunks[i] = data
-        m.lastHeard = now
-        pending[key] = m
-        actions.append(.send(MessagePacket(id: key.id, body: .chunkAck(index: index, offset: offset, size: UInt64(data.count))).encode(),
-                             to: key.source))
+        let size = UInt64(data.count)
+        pending[key]!.store(Int(index), data, now: now)
+        actions.append(.send(MessagePacket(id: key.id, body: .chunkAck(index: index, offset: offset, size: size)).encode(), to: key.source))
     }
 
     private mutating func receivedDone(_ key: InboundKey, count: UInt64, checksum: [UInt8], sourceKey: PublicKey, now: Instant,
@@ -348,12 +335,14 @@ public struct MessageStack {
     /// `isSending`, else about once a second.
     public mutating func tick(now: Instant, into actions: inout [Action]) {
         for id in Array(sending.keys) {
-            var m = sending[id]!
+            // Taken out while it changes (unshared, so nothing is copied), then put back.
+            var m = sending.removeValue(forKey: id)!
             if now >= m.deadline {
                 actions.append(.send(MessagePacket(id: id, body: .aborted).encode(), to: m.destination))
                 m.state = .aborted
                 replyWaiters.remove(id)
                 stats.expired += 1
+                sending[id] = m
                 finish(m, now: now)
                 continue
             }
@@ -429,6 +418,18 @@ struct Inbound {
         self.topic = topic
         self.chunks = chunks
         self.lastHeard = lastHeard
+    }
+
+    /// Whether a chunk lies inside the message and keeps the stored total within its length.
+    func fits(index: UInt64, offset: UInt64, size: Int) -> Bool {
+        index < UInt64(chunks.count) && offset <= UInt64(length) && UInt64(size) <= UInt64(length) - offset
+            && stored - (chunks[Int(index)]?.count ?? 0) + size <= length
+    }
+
+    mutating func store(_ index: Int, _ data: [UInt8], now: Instant) {
+        stored += data.count - (chunks[index]?.count ?? 0)
+        chunks[index] = data
+        lastHeard = now
     }
 }
 
@@ -519,6 +520,24 @@ struct Outbound {
         let c = chunks[i]
         return MessagePacket(id: id, body: .chunk(index: UInt64(i), offset: UInt64(c.offset),
                                                   data: Array(data[c.offset ..< c.offset + c.size]))).encode()
+    }
+
+    /// INIT was acknowledged: split, and send the first window (or DONE for an empty message).
+    mutating func start(now: Instant, window: Int, into actions: inout [MessageStack.Action]) {
+        state = .inProgress
+        chunks = Outbound.split(length: data.count)
+        sendChunks(now: now, window: window, into: &actions)
+        if chunks.isEmpty { sendDone(now: now, into: &actions) }
+    }
+
+    /// Chunk `i` was acknowledged: the window moves on; DONE once all are.
+    mutating func acknowledge(_ i: Int, now: Instant, window: Int, into actions: inout [MessageStack.Action]) {
+        guard chunks[i].sentAt != nil, !chunks[i].acked else { return }
+        chunks[i].acked = true
+        ackedCount += 1
+        inFlight -= 1
+        sendChunks(now: now, window: window, into: &actions)
+        if ackedCount == chunks.count { sendDone(now: now, into: &actions) }
     }
 
     /// Sends never-sent chunks while fewer than `window` are unacknowledged.
