@@ -97,6 +97,12 @@ public enum JSON: Hashable, Sendable {
     /// A JSON string literal, escaped as serde_json does.
     public static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings (base64 payloads of megabytes among them) need no escape: one append.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for c in s.unicodeScalars {
             switch c {
             case "\"": out += "\\\""
@@ -248,15 +254,23 @@ public enum JSON: Hashable, Sendable {
                 guard let run = String(validating: p.bytes[runStart..<p.i], as: UTF8.self) else { throw p.fail("invalid UTF-8") }
                 s.append(contentsOf: run.unicodeScalars)
             }
+            var escaped = false
             while i < bytes.count {
                 let b = bytes[i]
                 if b == UInt8(ascii: "\"") {
+                    if !escaped {
+                        // No escape: the run is the string (megabyte payloads take this path).
+                        guard let run = String(validating: bytes[runStart..<i], as: UTF8.self) else { throw fail("invalid UTF-8") }
+                        i += 1
+                        return run
+                    }
                     try flush(self, into: &scalars)
                     i += 1
                     return String(scalars)
                 }
                 if b < 0x20 { throw fail("control character in string") }
                 if b != UInt8(ascii: "\\") { i += 1; continue }
+                escaped = true
                 try flush(self, into: &scalars)
                 i += 1
                 guard i < bytes.count else { break }

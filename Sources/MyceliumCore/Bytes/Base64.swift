@@ -14,54 +14,76 @@ public enum Base64 {
 
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         let input = Array(bytes)
-        var out = [UInt8]()
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out += [alphabet[Int(n >> 18)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
-            i += 3
+        let length = (input.count + 2) / 3 * 4
+        guard length > 0 else { return "" }
+        return String(unsafeUninitializedCapacity: length) { out in
+            input.withUnsafeBufferPointer { inp in
+                alphabet.withUnsafeBufferPointer { abc in
+                    var i = 0, o = 0
+                    while i + 3 <= inp.count {
+                        let n = UInt32(inp[i]) << 16 | UInt32(inp[i + 1]) << 8 | UInt32(inp[i + 2])
+                        out[o] = abc[Int(n >> 18)]
+                        out[o + 1] = abc[Int(n >> 12 & 63)]
+                        out[o + 2] = abc[Int(n >> 6 & 63)]
+                        out[o + 3] = abc[Int(n & 63)]
+                        i += 3
+                        o += 4
+                    }
+                    let left = inp.count - i
+                    if left > 0 {
+                        let n = UInt32(inp[i]) << 16 | (left == 2 ? UInt32(inp[i + 1]) << 8 : 0)
+                        out[o] = abc[Int(n >> 18)]
+                        out[o + 1] = abc[Int(n >> 12 & 63)]
+                        out[o + 2] = left == 2 ? abc[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                        out[o + 3] = UInt8(ascii: "=")
+                    }
+                }
+            }
+            return length
         }
-        switch input.count - i {
-        case 1:
-            let n = UInt32(input[i]) << 16
-            out += [alphabet[Int(n >> 18)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
-        case 2:
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
-            out += [alphabet[Int(n >> 18)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
-        default:
-            break
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Nil unless `text` is canonical padded base64.
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let s = Array(text.utf8)
-        guard s.count % 4 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(s.count / 4 * 3)
-        var i = 0
-        while i < s.count {
-            let last = i + 4 == s.count
-            let pad = last ? (s[i + 3] == UInt8(ascii: "=") ? (s[i + 2] == UInt8(ascii: "=") ? 2 : 1) : 0) : 0
-            var n: UInt32 = 0
-            for j in 0..<(4 - pad) {
-                let v = values[Int(s[i + j])]
-                guard v != 0xFF else { return nil }
-                n |= UInt32(v) << (18 - 6 * UInt32(j))
+        var text = String(text)
+        return text.withUTF8 { s -> [UInt8]? in
+            guard s.count % 4 == 0 else { return nil }
+            guard !s.isEmpty else { return [] }
+            let pad = s[s.count - 1] == UInt8(ascii: "=") ? (s[s.count - 2] == UInt8(ascii: "=") ? 2 : 1) : 0
+            let length = s.count / 4 * 3 - pad
+            var failed = false
+            let out = [UInt8](unsafeUninitializedCapacity: length) { out, count in
+                values.withUnsafeBufferPointer { table in
+                    var i = 0, o = 0
+                    while i < s.count {
+                        let last = i + 4 == s.count
+                        let digits = last ? 4 - pad : 4
+                        var n: UInt32 = 0
+                        for j in 0..<digits {
+                            let v = table[Int(s[i + j])]
+                            if v == 0xFF { failed = true; return }
+                            n |= UInt32(v) << (18 - 6 * UInt32(j))
+                        }
+                        switch digits {
+                        case 4:
+                            out[o] = UInt8(n >> 16); out[o + 1] = UInt8(n >> 8 & 0xFF); out[o + 2] = UInt8(n & 0xFF)
+                            o += 3
+                        case 3:
+                            if n & 0xFF != 0 { failed = true; return }
+                            out[o] = UInt8(n >> 16); out[o + 1] = UInt8(n >> 8 & 0xFF)
+                            o += 2
+                        default:
+                            if n & 0xFFFF != 0 { failed = true; return }
+                            out[o] = UInt8(n >> 16)
+                            o += 1
+                        }
+                        i += 4
+                    }
+                    count = o
+                }
+                if failed { count = 0 }
             }
-            switch pad {
-            case 0: out += [UInt8(n >> 16), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
-            case 1:
-                guard n & 0xFF == 0 else { return nil }
-                out += [UInt8(n >> 16), UInt8(n >> 8 & 0xFF)]
-            default:
-                guard n & 0xFFFF == 0 else { return nil }
-                out.append(UInt8(n >> 16))
-            }
-            i += 4
+            return failed ? nil : out
         }
-        return out
     }
 }
