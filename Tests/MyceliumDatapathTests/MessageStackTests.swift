@@ -339,6 +339,23 @@ import Testing
         #expect(lab.popMessage(1) == nil)
     }
 
+    @Test("a message to another address of the node's /64 (a container's) completes, and the reply from the node reaches the waiter")
+    func otherAddressOfTheNode() throws {
+        let lab = DatapathLab(count: 2)
+        lab.line()
+        lab.installShortestPaths()
+        let b = lab.nodes[1].identity
+        let container = IPv6Address(high: b.address.high, low: 0x42)
+        let id = try lab.pushMessage(0, Array("to the pod".utf8), to: container, expectReply: true)
+        lab.advanceMessages(500)
+        let got = try #require(lab.popMessage(1))
+        #expect(got.destination == container && lab.nodes[0].messages.status(of: id)?.state == .received)
+        _ = try lab.pushMessage(1, Array("from the node".utf8), to: got.source, replyTo: id)
+        lab.advanceMessages(500)
+        #expect(lab.nodes[0].replies.map(\.data) == [Array("from the node".utf8)])
+        #expect(lab.nodes[0].messages.status(of: id)?.state == .read)
+    }
+
     @Test("a message to our own address is delivered without leaving the node")
     func toSelf() throws {
         let lab = DatapathLab(count: 1)

@@ -52,8 +52,9 @@ public struct MessageStatus: Hashable, Sendable {
 /// Receiving (`received`): INIT checked against the topic's allow list and our limits; chunks
 /// stored by index; DONE checked (count, size, BLAKE3) and the message delivered: to the push
 /// waiting for this reply, else the topic's forward socket, else the inbox.
-/// Acknowledgements are accepted only from the address the message was sent to; inbound state
-/// is keyed by sender and id, so nobody else can reset or complete it.
+/// Acknowledgements are accepted only from the node the message was sent to (its /64, which only
+/// its key can seal for); inbound state is keyed by sender and id, so nobody else can reset or
+/// complete it.
 ///
 /// A value type with one owner (the datapath's loop); every table is bounded (`MessageLimits`).
 public struct MessageStack {
@@ -209,7 +210,7 @@ public struct MessageStack {
         case let .chunkAck(index, _, _):
             chunkAcked(packet.id, index: index, from: source, now: now, into: &actions)
         case .doneAck:
-            guard var m = sending[packet.id], m.destination == source, m.state == .inProgress, m.ackedCount == m.chunks.count else { return }
+            guard var m = sending[packet.id], Self.sameNode(m.destination, source), m.state == .inProgress, m.ackedCount == m.chunks.count else { return }
             m.state = .received
             stats.delivered += 1
             finish(m, now: now)
@@ -222,7 +223,7 @@ public struct MessageStack {
             receivedDone(InboundKey(source: source, id: packet.id), count: count, checksum: checksum, sourceKey: sourceKey,
                          now: now, into: &actions)
         case .read:
-            if var f = finished[packet.id], f.destination == source, f.state == .received {
+            if var f = finished[packet.id], Self.sameNode(f.destination, source), f.state == .received {
                 f.state = .read
                 finished[packet.id] = f
             }
@@ -239,13 +240,13 @@ public struct MessageStack {
     // out and written back would copy its whole chunk list on every acknowledgement.
 
     private mutating func initAcked(_ id: UInt64, length: UInt64, from source: IPv6Address, now: Instant, into actions: inout [Action]) {
-        guard sending[id]?.destination == source, sending[id]?.state == .initial else { return }
+        guard let to = sending[id]?.destination, Self.sameNode(to, source), sending[id]?.state == .initial else { return }
         guard length == UInt64(sending[id]!.data.count) else { stats.malformed += 1; return }
         sending[id]!.start(now: now, window: limits.chunksInFlight, into: &actions)
     }
 
     private mutating func chunkAcked(_ id: UInt64, index: UInt64, from source: IPv6Address, now: Instant, into actions: inout [Action]) {
-        guard sending[id]?.destination == source, sending[id]?.state == .inProgress, let count = sending[id]?.chunks.count else { return }
+        guard let to = sending[id]?.destination, Self.sameNode(to, source), sending[id]?.state == .inProgress, let count = sending[id]?.chunks.count else { return }
         guard index < UInt64(count) else { stats.malformed += 1; return }
         sending[id]!.acknowledge(Int(index), now: now, window: limits.chunksInFlight, into: &actions)
     }
@@ -312,7 +313,7 @@ public struct MessageStack {
         actions.append(.send(ack, to: key.source))
         let message = ReceivedMessage(id: key.id, isReply: m.isReply, source: key.source, sourceKey: sourceKey,
                                       destination: m.destination, destinationKey: publicKey, topic: m.topic, data: data)
-        if m.isReply, let expected = sending[key.id]?.destination ?? finished[key.id]?.destination, expected == key.source,
+        if m.isReply, let expected = sending[key.id]?.destination ?? finished[key.id]?.destination, Self.sameNode(expected, key.source),
            replyWaiters.remove(key.id) != nil {
             actions.append(.reply(message))
         } else if !m.isReply, let socket = topics.forwardSocket(of: m.topic) {
@@ -322,6 +323,10 @@ public struct MessageStack {
             enqueue(message, into: &actions)
         }
     }
+
+    /// Two addresses of one node: the same /64, whose owner's key sealed the packet (a node
+    /// answers from the address a message was sent to, which may be any address of its /64).
+    static func sameNode(_ a: IPv6Address, _ b: IPv6Address) -> Bool { Subnet.slash64(of: a) == Subnet.slash64(of: b) }
 
     private mutating func remember(_ key: InboundKey) {
         if completed.count >= limits.completedMemory, let old = completed.popFirst() { completedSet.remove(old) }
