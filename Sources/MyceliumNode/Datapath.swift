@@ -92,12 +92,12 @@ public final class Datapath: @unchecked Sendable {
         messages.shutdown()
     }
 
-    /// A message-bus packet from our address to `destination`; to ourselves it goes straight
-    /// back to the message stack.
+    /// A message-bus packet from our address to `destination`; to an address of our own /64 it
+    /// goes straight back to the message stack.
     func sendMessage(_ packet: [UInt8], to destination: IPv6Address) {
         service.loop.preconditionInEventLoop()
-        if destination == core.identity.address {
-            messages.received(packet, from: destination, key: core.identity.publicKey, to: destination)
+        if core.identity.subnet.contains(destination) {
+            messages.received(packet, from: core.identity.address, key: core.identity.publicKey, to: destination)
             return
         }
         if service.tablePending { service.publishPendingTable() }

@@ -26,6 +26,8 @@ public final class MessageService: @unchecked Sendable {
     public static let maxPopWaiters = 256
     /// Forward-socket exchanges at once (beyond: the message goes to the inbox).
     public static let maxForwards = 64
+    /// Pushes waiting for their reply at once (beyond: refused as busy).
+    public static let maxReplyWaiters = 256
 
     private let loop: any EventLoop
     private var core: MessageStack
@@ -50,6 +52,8 @@ public final class MessageService: @unchecked Sendable {
     private var replyWaiters: [UInt64: (promise: EventLoopPromise<ReceivedMessage?>, timeout: Scheduled<Void>)] = [:]
     private var fastTick: Scheduled<Void>?
     private var forwards = 0
+    /// Set by `shutdown`: nothing waits any more (the loop's timers are about to go).
+    private var stopped = false
 
     init(identity: NodeIdentity, loop: any EventLoop, limits: MessageLimits = .standard, topics: TopicConfig, wallOffsetMs: Int64) {
         self.loop = loop
@@ -83,6 +87,7 @@ public final class MessageService: @unchecked Sendable {
     public func push(_ data: [UInt8], topic: [UInt8], to destination: IPv6Address, replyTimeoutMs: Int64?)
         throws(MessageStack.PushError) -> (id: UInt64, reply: EventLoopFuture<ReceivedMessage?>?) {
         loop.preconditionInEventLoop()
+        if replyTimeoutMs != nil, stopped || replyWaiters.count >= Self.maxReplyWaiters { throw .busy }
         let id = try core.push(data, topic: topic, to: destination, expectReply: replyTimeoutMs != nil, now: RouterService.now(),
                                into: &actions)
         var reply: EventLoopFuture<ReceivedMessage?>?
@@ -114,7 +119,7 @@ public final class MessageService: @unchecked Sendable {
             performTopLevel()
             return loop.makeSucceededFuture(message)
         }
-        guard timeoutMs > 0 else { return loop.makeSucceededFuture(nil) }
+        guard timeoutMs > 0, !stopped else { return loop.makeSucceededFuture(nil) }
         guard popWaiters.count < Self.maxPopWaiters else { throw .tooManyWaiters }
         let promise = loop.makePromise(of: ReceivedMessage?.self)
         nextSerial += 1
@@ -150,6 +155,7 @@ public final class MessageService: @unchecked Sendable {
     /// Fails what waits (the node stops).
     func shutdown() {
         loop.preconditionInEventLoop()
+        stopped = true
         fastTick?.cancel()
         fastTick = nil
         for w in popWaiters { w.timeout.cancel(); w.promise.succeed(nil) }
@@ -171,7 +177,7 @@ public final class MessageService: @unchecked Sendable {
         performing = true
         defer { performing = false }
         var rounds = 0
-        while !actions.isEmpty, rounds < 64 {
+        while !actions.isEmpty, rounds < Self.performRounds {
             rounds += 1
             let batch = actions
             actions.removeAll(keepingCapacity: true)
@@ -194,7 +200,13 @@ public final class MessageService: @unchecked Sendable {
             }
         }
         armFastTick()
+        if !actions.isEmpty, !stopped {
+            // Each round's work is bounded, so are the rounds: the rest goes on the next turn.
+            loop.execute { [weak self] in self?.performTopLevel() }
+        }
     }
+
+    static let performRounds = 64
 
     private func wakePopWaiters() {
         var i = 0
@@ -253,7 +265,11 @@ public final class MessageService: @unchecked Sendable {
             self.forwards -= 1
             switch result {
             case let .success(answer) where !answer.isEmpty:
-                _ = try? self.core.push(answer, to: message.source, replyTo: message.id, now: RouterService.now(), into: &self.actions)
+                do {
+                    _ = try self.core.push(answer, to: message.source, replyTo: message.id, now: RouterService.now(), into: &self.actions)
+                } catch {
+                    self.core.enqueue(message, into: &self.actions)  // the answer cannot go: keep the question
+                }
             default:
                 self.core.enqueue(message, into: &self.actions)
             }

@@ -356,6 +356,79 @@ import Testing
         #expect(lab.nodes[0].messages.status(of: id)?.state == .read)
     }
 
+    @Test("a repeated INIT (its INIT|ACK lost or overtaken) keeps the chunks already received")
+    func repeatedInit() throws {
+        let a = DatapathLab.identity(seed: 1), b = DatapathLab.identity(seed: 2)
+        var receiver = MessageStack(address: b.address, publicKey: b.publicKey)
+        var out: [MessageStack.Action] = []
+        let data = (0..<2_000).map { UInt8(truncatingIfNeeded: $0) }
+        func feed(_ p: MessagePacket) {
+            receiver.received(p.encode(), from: a.address, sourceKey: a.publicKey, to: b.address, now: .zero, into: &out)
+        }
+        feed(MessagePacket(id: 9, body: .initial(length: 2_000, topic: [])))
+        feed(MessagePacket(id: 9, body: .chunk(index: 0, offset: 0, data: Array(data[0..<1_000]))))
+        out.removeAll()
+        feed(MessagePacket(id: 9, body: .initial(length: 2_000, topic: [])))
+        #expect(Self.sends(out).count == 1, "acknowledged again")
+        feed(MessagePacket(id: 9, body: .chunk(index: 1, offset: 1_000, data: Array(data[1_000...]))))
+        feed(MessagePacket(id: 9, body: .done(chunkCount: 2, checksum: BLAKE3.hash(data))))
+        #expect(receiver.inboxCount == 1 && receiver.pop(topic: nil, peek: false, into: &out)?.data == data)
+    }
+
+    @Test("a receiver that never repeats DONE|ACK (Rust): its READ still marks the message delivered and read")
+    func readWithoutDoneAck() throws {
+        let lab = DatapathLab(count: 2)
+        lab.line()
+        lab.installShortestPaths()
+        lab.drop = { to, packet in
+            to == 0 && { if case .doneAck? = Self.openMessage(lab, packet, from: 1, to: 0)?.body { true } else { false } }()
+        }
+        let id = try lab.pushMessage(0, Array("x".utf8), to: lab.nodes[1].identity.address)
+        lab.advanceMessages(1_000)
+        #expect(lab.nodes[0].messages.status(of: id)?.state == .sending(pending: 0, sent: 0, acked: 1))
+        #expect(lab.popMessage(1) != nil)
+        lab.advanceMessages(300)
+        #expect(lab.nodes[0].messages.status(of: id)?.state == .read)
+        #expect(lab.nodes[0].messages.stats.delivered == 1)
+    }
+
+    @Test("REPLY on an INIT passes the allow list only when it answers a message we sent to that node")
+    func strayReplyChecked() throws {
+        let lab = DatapathLab(count: 3)
+        lab.line()
+        lab.installShortestPaths()
+        lab.withMessages(1) { $0.topics.defaultAccept = false }
+        let b = lab.nodes[1].identity.address
+        _ = try lab.pushMessage(0, [1], topic: Array("stray".utf8), to: b, replyTo: 0x1234)  // a "reply" to nothing B sent
+        lab.advanceMessages(500)
+        #expect(lab.nodes[1].messages.inboxCount == 0 && lab.nodes[1].messages.stats.refusedTopic > 0)
+        // A reply chain under one id: A → B, B replies, A replies to the reply.
+        lab.withMessages(1) { $0.topics.defaultAccept = true }
+        let id = try lab.pushMessage(0, [2], to: b)
+        lab.advanceMessages(500)
+        let first = try #require(lab.popMessage(1, topic: []))
+        _ = try lab.pushMessage(1, [3], to: first.source, replyTo: id)
+        lab.advanceMessages(500)
+        #expect(lab.popMessage(0)?.data == [3])
+        _ = try lab.pushMessage(0, [4], to: b, replyTo: id)
+        lab.advanceMessages(500)
+        #expect(lab.popMessage(1, topic: [])?.data == [4], "the second message under the id is not taken for a late copy of the first")
+    }
+
+    @Test("the inbox's byte limit is checked before anything is acknowledged")
+    func inboxBytesBeforeAck() throws {
+        let a = DatapathLab.identity(seed: 1), b = DatapathLab.identity(seed: 2)
+        var limits = MessageLimits()
+        limits.maxInboxBytes = 100
+        var receiver = MessageStack(address: b.address, publicKey: b.publicKey, limits: limits)
+        var out: [MessageStack.Action] = []
+        for id in [UInt64(1), 2] {
+            receiver.received(MessagePacket(id: id, body: .initial(length: 60, topic: [])).encode(), from: a.address,
+                              sourceKey: a.publicKey, to: b.address, now: .zero, into: &out)
+        }
+        #expect(Self.sends(out).count == 1 && receiver.pendingCount == 1 && receiver.stats.refusedFull == 1)
+    }
+
     @Test("a message to our own address is delivered without leaving the node")
     func toSelf() throws {
         let lab = DatapathLab(count: 1)

@@ -223,7 +223,15 @@ public struct MessageStack {
             receivedDone(InboundKey(source: source, id: packet.id), count: count, checksum: checksum, sourceKey: sourceKey,
                          now: now, into: &actions)
         case .read:
-            if var f = finished[packet.id], Self.sameNode(f.destination, source), f.state == .received {
+            if let m = sending[packet.id], Self.sameNode(m.destination, source), m.state == .inProgress,
+               m.ackedCount == m.chunks.count {
+                // Read there, so received there: our DONE|ACK was lost, and a Rust receiver never
+                // repeats it.
+                var done = m
+                done.state = .read
+                stats.delivered += 1
+                finish(done, now: now)
+            } else if var f = finished[packet.id], Self.sameNode(f.destination, source), f.state == .received {
                 f.state = .read
                 finished[packet.id] = f
             }
@@ -253,14 +261,33 @@ public struct MessageStack {
 
     private mutating func receivedInit(_ key: InboundKey, isReply: Bool, length: UInt64, topic: [UInt8], destination: IPv6Address,
                                        now: Instant, into actions: inout [Action]) {
-        guard isReply || topics.allows(topic, from: key.source) else {
+        // A reply skips the allow list only if it answers a message we sent to that node.
+        let answersUs = isReply && sentMessage(key.id, to: key.source)
+        guard answersUs || topics.allows(topic, from: key.source) else {
             stats.refusedTopic += 1
             return
         }
-        guard !completedSet.contains(key) else { return }  // a late copy of a message we have
-        if let old = pending.removeValue(forKey: key) { pendingBytes -= old.length }  // restarted, as Rust
+        if completedSet.contains(key) {
+            // A late copy of a message we have; but a reply to ours under the same id is new.
+            guard answersUs else { return }
+            completedSet.remove(key)
+        }
+        if let old = pending[key] {
+            if old.length == Int(length), old.topic == topic, old.isReply == isReply {
+                // A repeated INIT (our INIT|ACK was lost or overtaken): keep the chunks we have.
+                pending[key]!.lastHeard = now
+                actions.append(.send(MessagePacket(id: key.id, body: .initialAck(length: length, topicLength: UInt8(topic.count))).encode(),
+                                     to: key.source))
+                return
+            }
+            pending[key] = nil  // restarted with other content, as Rust
+            pendingBytes -= old.length
+        }
+        // Room is checked now, before anything is acknowledged: the whole message must fit the
+        // inbox once complete, so an acknowledged message is never dropped for lack of room.
         guard length <= UInt64(limits.maxMessageSize), pending.count < limits.maxPending,
-              pendingBytes + Int(length) <= limits.maxPendingBytes, inbox.count + pending.count < limits.maxInbox else {
+              pendingBytes + Int(length) <= limits.maxPendingBytes, inbox.count + pending.count < limits.maxInbox,
+              inboxBytes + pendingBytes + Int(length) <= limits.maxInboxBytes else {
             // No acknowledgement: the sender retries, and gets through once there is room.
             stats.refusedFull += 1
             return
@@ -313,8 +340,7 @@ public struct MessageStack {
         actions.append(.send(ack, to: key.source))
         let message = ReceivedMessage(id: key.id, isReply: m.isReply, source: key.source, sourceKey: sourceKey,
                                       destination: m.destination, destinationKey: publicKey, topic: m.topic, data: data)
-        if m.isReply, let expected = sending[key.id]?.destination ?? finished[key.id]?.destination, Self.sameNode(expected, key.source),
-           replyWaiters.remove(key.id) != nil {
+        if m.isReply, sentMessage(key.id, to: key.source), replyWaiters.remove(key.id) != nil {
             actions.append(.reply(message))
         } else if !m.isReply, let socket = topics.forwardSocket(of: m.topic) {
             stats.forwarded += 1
@@ -322,6 +348,12 @@ public struct MessageStack {
         } else {
             enqueue(message, into: &actions)
         }
+    }
+
+    /// Whether we sent message `id` to `source`'s node (being sent, or its status still kept).
+    private func sentMessage(_ id: UInt64, to source: IPv6Address) -> Bool {
+        guard let to = sending[id]?.destination ?? finished[id]?.destination else { return false }
+        return Self.sameNode(to, source)
     }
 
     /// Two addresses of one node: the same /64, whose owner's key sealed the packet (a node

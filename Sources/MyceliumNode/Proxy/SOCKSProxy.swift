@@ -37,6 +37,9 @@ public final class SOCKSProxy: Sendable {
         var listener: (any Channel)?
         var target: SocketAddress?
         var relays = 0
+        /// Bumped by every connect and disconnect: a connect that finds it moved while it bound
+        /// lost the race and closes what it bound.
+        var generation = 0
     }
 
     private let state = Mutex(State())
@@ -62,17 +65,20 @@ public final class SOCKSProxy: Sendable {
 
     // MARK: probing
 
+    /// Starts probing; a no-op while probing already (one round at a time).
     public func startProbing() {
+        guard state.withLock({ $0.probing == nil }) else { return }
         let task = loop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: .seconds(Self.probeIntervalSeconds)) { [self] _ in
             let promise = loop.makePromise(of: Void.self)
             promise.completeWithTask { await self.probeAll() }
             return promise.futureResult
         }
-        let old = state.withLock { s -> RepeatedTask? in
-            defer { s.probing = task }
-            return s.probing
+        let raced = state.withLock { s -> Bool in
+            guard s.probing == nil else { return true }
+            s.probing = task
+            return false
         }
-        old?.cancel()
+        if raced { task.cancel() }
     }
 
     public func stopProbing() {
@@ -104,14 +110,17 @@ public final class SOCKSProxy: Sendable {
     func probe(_ address: IPv6Address, port: Int) async -> Status {
         guard let socket = try? SocketAddress(ipAddress: address.description, port: port) else { return .notListening }
         let answer = loop.makePromise(of: [UInt8].self)
-        let timeout = loop.scheduleTask(in: .seconds(Self.probeTimeoutSeconds)) { answer.fail(Failure(description: "timeout")) }
+        // Everything that may answer (reply, close, error, timeout, failed connect) runs on `loop`
+        // and goes through the handler, which completes the promise once.
+        let greeter = GreetingHandler(answer: answer)
+        let timeout = loop.scheduleTask(in: .seconds(Self.probeTimeoutSeconds)) { greeter.complete(.failure(Failure(description: "timeout"))) }
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(Self.probeTimeoutSeconds))
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(GreetingHandler(answer: answer)) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(greeter) }
             }
             .connect(to: socket)
-        connected.whenFailure { answer.fail($0) }
+        connected.whenFailure { greeter.complete(.failure($0)) }
         let reply = try? await answer.futureResult.get()
         timeout.cancel()
         if let channel = try? await connected.get() { try? await channel.close() }
@@ -130,8 +139,16 @@ public final class SOCKSProxy: Sendable {
         typealias OutboundOut = ByteBuffer
         let answer: EventLoopPromise<[UInt8]>
         var received: [UInt8] = []
+        private var finished = false
 
         init(answer: EventLoopPromise<[UInt8]>) { self.answer = answer }
+
+        /// The promise is completed once, whoever comes first.
+        func complete(_ result: Result<[UInt8], any Error>) {
+            guard !finished else { return }
+            finished = true
+            answer.completeWith(result)
+        }
 
         func channelActive(context: ChannelHandlerContext) {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [0x05, 0x01, 0x00])), promise: nil)
@@ -139,19 +156,20 @@ public final class SOCKSProxy: Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !finished else { return }
             received += unwrapInboundIn(data).readableBytesView
             if received.count >= 2 {
-                answer.succeed(Array(received.prefix(2)))
+                complete(.success(Array(received.prefix(2))))
                 context.close(promise: nil)
             }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            answer.fail(Failure(description: "closed"))
+            complete(.failure(Failure(description: "closed")))
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            answer.fail(error)
+            complete(.failure(error))
             context.close(promise: nil)
         }
     }
@@ -176,9 +194,9 @@ public final class SOCKSProxy: Sendable {
             target = socket
         }
         // The old listener must be gone before [::]:1080 is bound again.
-        let old = state.withLock { s -> (any Channel)? in
-            defer { s.listener = nil; s.target = nil }
-            return s.listener
+        let (old, generation) = state.withLock { s -> ((any Channel)?, Int) in
+            defer { s.listener = nil; s.target = nil; s.generation += 1 }
+            return (s.listener, s.generation + 1)
         }
         if let old { try? await old.close() }
         let chosen = target!
@@ -192,16 +210,22 @@ public final class SOCKSProxy: Sendable {
         } catch {
             throw Failure(description: "cannot listen on [::]:\(listenPort): \(error)")
         }
-        state.withLock { s in
+        let current = state.withLock { s -> Bool in
+            guard s.generation == generation else { return false }
             s.listener = listener
             s.target = chosen
+            return true
+        }
+        guard current else {
+            try? await listener.close()
+            throw Failure(description: "disconnected while connecting")
         }
         return chosen
     }
 
     public func disconnect() {
         let listener = state.withLock { s -> (any Channel)? in
-            defer { s.listener = nil; s.target = nil }
+            defer { s.listener = nil; s.target = nil; s.generation += 1 }
             return s.listener
         }
         listener?.close(promise: nil)
