@@ -113,7 +113,7 @@ let package = Package(
 
         // Every decoder and the router's handling of decoded TLVs, driven by one fuzz input;
         // `mycelium-fuzz` runs it under libFuzzer (scripts/fuzz.sh) or replays files.
-        .target(name: "MyceliumFuzz", dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumCNI", "MyceliumJSON"],
+        .target(name: "MyceliumFuzz", dependencies: ["MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumCNI", "MyceliumJSON"],
                 swiftSettings: strictSettings),
         .target(name: "CFuzzerDriver"),
         .executableTarget(name: "mycelium-fuzz", dependencies: ["MyceliumFuzz", "CFuzzerDriver"], swiftSettings: strictSettings),

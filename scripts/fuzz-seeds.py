@@ -4,13 +4,14 @@
 Each seed is one byte naming the target (FuzzTarget in Sources/MyceliumFuzz) and the target's
 input: every frame vector alone and all of them as one stream (frames, router), the beacon,
 decrypted payloads (an L3 packet, message-bus packets, an out-of-band report), the IPv6 packet
-as read from the TUN, CNI configurations, and a DNS SRV answer with glue (compressed names). Usage: fuzz-seeds.py OUTPUT_DIR
+as read from the TUN, CNI configurations, a DNS SRV answer with glue (compressed names), and the
+message exchange as a record stream for the message stack. Usage: fuzz-seeds.py OUTPUT_DIR
 """
 import json
 import os
 import sys
 
-FRAMES, ROUTER, BEACON, PAYLOAD, TUN, CNI, DNS = range(7)
+FRAMES, ROUTER, BEACON, PAYLOAD, TUN, CNI, DNS, MESSAGES = range(8)
 
 here = os.path.dirname(os.path.abspath(__file__))
 vectors = json.load(open(os.path.join(here, "..", "Tests", "Fixtures", "mycelium.json")))["vectors"]
@@ -57,6 +58,14 @@ answer = rr(b"\xc0\x0c", 33, 30, b"\0\0\0\x64\x25\xb3" + target)
 glue = rr(dns_name("10-0-0-1.mycelium-peers.kube-system.svc.cluster.local"), 1, 30, bytes([10, 0, 0, 1]))
 glue6 = rr(dns_name("10-0-0-1.mycelium-peers.kube-system.svc.cluster.local"), 28, 30, bytes(15) + b"\1")
 header = bytes.fromhex("00078180") + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (0).to_bytes(2, "big") + (2).to_bytes(2, "big")
+# The message stack: the spec's exchange as records (control byte 0 = received, length, packet),
+# a push (3), a pop (4), time (5), our own acknowledgements fed back (7).
+records = b""
+for k in ("init_hex", "chunk0_hex", "done_hex", "abort_hex", "init_hex", "read_hex"):
+    packet = bytes.fromhex(message[k])
+    records += bytes([0, len(packet)]) + packet
+records += bytes([3, 5]) + b"hello" + bytes([7, 0, 5, 0, 7, 0, 4, 0, 6, 0])
+seeds["messages-exchange"] = bytes([MESSAGES]) + records
 seeds["dns-srv"] = bytes([DNS]) + header + dns_name(srv_owner) + b"\0\x21\0\1" + answer + glue + glue6
 for name, content in seeds.items():
     with open(os.path.join(out, name), "wb") as f:

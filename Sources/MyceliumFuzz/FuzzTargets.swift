@@ -1,5 +1,6 @@
 import MyceliumCNI
 import MyceliumCore
+import MyceliumDatapath
 import MyceliumJSON
 import MyceliumRouting
 
@@ -27,6 +28,10 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
     /// A DNS response to a peer lookup (`--peer-dns`): parsed, its SRV targets and addresses
     /// taken, and the outcome fed to a discovery plan.
     case dns = 6
+    /// Message-bus packets from two senders fed to a message stack with small limits, with
+    /// pushes, pops and time in between: the state machine never traps and its tables stay
+    /// within their limits.
+    case messages = 7
 
     public static func run(_ data: UnsafeRawBufferPointer) {
         guard let first = data.first else { return }
@@ -47,6 +52,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
         case .tunPacket: Self.tunPacket(input)
         case .cni: Self.cni(input)
         case .dns: Self.dns(input)
+        case .messages: Self.messages(input)
         }
     }
 
@@ -109,6 +115,59 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
         }
         _ = router.forwardingTable()
         router.handle(.timer, now: now + 3_600_000, into: &actions)
+    }
+
+    static func messages(_ input: [UInt8]) {
+        var limits = MessageLimits()
+        limits.maxMessageSize = 4_096
+        limits.maxPending = 4
+        limits.maxPendingBytes = 8_192
+        limits.maxInbox = 4
+        limits.maxInboxBytes = 8_192
+        limits.maxSending = 4
+        limits.chunksInFlight = 2
+        limits.completedMemory = 4
+        var ids: UInt64 = 0
+        var stack = MessageStack(address: local.overlayAddress, publicKey: local, limits: limits, newId: { ids += 1; return ids % 3 })
+        try? stack.topics.addSource(Subnet.slash64(of: remote.overlayAddress), to: [1])
+        let other = IPv6Address("5ff::1")!
+        var actions: [MessageStack.Action] = []
+        var now = Instant(milliseconds: 0)
+        var rest = input[...]
+        // Each record: one control byte, a length byte, that many bytes of packet.
+        while let control = rest.first {
+            rest = rest.dropFirst()
+            let length = Int(rest.first ?? 0)
+            rest = rest.dropFirst()
+            let packet = Array(rest.prefix(length))
+            rest = rest.dropFirst(min(length, rest.count))
+            switch control % 8 {
+            case 0, 1, 2:
+                stack.received(packet, from: control & 0x10 == 0 ? remote.overlayAddress : other, sourceKey: remote,
+                               to: local.overlayAddress, now: now, into: &actions)
+            case 3:
+                _ = try? stack.push(packet, topic: Array(packet.prefix(Int(control >> 4))), to: remote.overlayAddress,
+                                    replyTo: control & 0x80 == 0 ? nil : UInt64(length % 3), expectReply: control & 0x40 != 0,
+                                    now: now, into: &actions)
+            case 4:
+                _ = stack.pop(topic: control & 0x10 == 0 ? nil : [1], peek: control & 0x20 != 0, into: &actions)
+            case 5:
+                now = now + Int64(control) * 37
+                stack.tick(now: now, into: &actions)
+            case 6:
+                now = now + MessageProtocol.sendWindowMs
+                stack.tick(now: now, into: &actions)
+            default:
+                // Our own acknowledgements, fed back as if the far side were another stack.
+                for case let .send(bytes, _) in actions.suffix(4) {
+                    stack.received(bytes, from: remote.overlayAddress, sourceKey: remote, to: local.overlayAddress, now: now,
+                                   into: &actions)
+                }
+            }
+            precondition(stack.pendingCount <= limits.maxPending && stack.inboxCount <= limits.maxInbox
+                && stack.inboxByteCount <= limits.maxInboxBytes && stack.sendingCount <= limits.maxSending, "a limit was exceeded")
+            if actions.count > 4_096 { actions.removeAll(keepingCapacity: true) }
+        }
     }
 
     static func beacon(_ input: [UInt8]) {

@@ -273,7 +273,7 @@ public struct MessageStack {
             completedSet.remove(key)
         }
         if let old = pending[key] {
-            if old.length == Int(length), old.topic == topic, old.isReply == isReply {
+            if UInt64(old.length) == length, old.topic == topic, old.isReply == isReply {
                 // A repeated INIT (our INIT|ACK was lost or overtaken): keep the chunks we have.
                 pending[key]!.lastHeard = now
                 actions.append(.send(MessagePacket(id: key.id, body: .initialAck(length: length, topicLength: UInt8(topic.count))).encode(),
