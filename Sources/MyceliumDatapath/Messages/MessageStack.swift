@@ -44,12 +44,10 @@ public struct MessageStatus: Hashable, Sendable {
 
 /// The reliable message bus (spec §7) with no I/O: packets and `now` in, actions out.
 ///
-/// Sending (`push`): INIT, and right behind it the first window of chunks (and DONE when that is
-/// all of them: one round trip for a small message); INIT again every 100 ms until INIT|ACK;
-/// the data in ceil(len/1300) chunks split evenly (so no chunk is short enough to trip Rust's
-/// receiver, spec §7.3), at most `chunksInFlight` unacknowledged, each resent after 100 ms;
-/// once all are acknowledged, DONE every 100 ms until DONE|ACK; READ when the receiver's
-/// application read it. At the deadline
+/// Sending (`push`): INIT every 100 ms until INIT|ACK; then the data in ceil(len/1300) chunks
+/// split evenly (so no chunk is short enough to trip Rust's receiver, spec §7.3), at most
+/// `chunksInFlight` unacknowledged, each resent after 100 ms; when all are acknowledged, DONE
+/// every 100 ms until DONE|ACK; READ when the receiver's application read it. At the deadline
 /// (300 s) an unfinished message is aborted (ABORTED sent); its status is kept as long again.
 /// Receiving (`received`): INIT checked against the topic's allow list and our limits; chunks
 /// stored by index; DONE checked (count, size, BLAKE3) and the message delivered: to the push
@@ -146,7 +144,6 @@ public struct MessageStack {
         message.lastSent = now
         actions.append(.send(MessagePacket(id: id, isReply: message.isReply, body: .initial(length: UInt64(data.count), topic: topic)).encode(),
                              to: destination))
-        message.firstFlight(now: now, window: limits.chunksInFlight, into: &actions)
         sending[id] = message
         sendingBytes += data.count
         if expectReply { replyWaiters.insert(id) }
@@ -528,7 +525,6 @@ struct Outbound {
     var ackedCount = 0
     /// When INIT or DONE was last sent.
     var lastSent = Instant.zero
-    var doneSent = false
     /// BLAKE3 of the data, computed for the first DONE.
     var checksum: [UInt8]?
 
@@ -563,22 +559,12 @@ struct Outbound {
                                                   data: Array(data[c.offset ..< c.offset + c.size]))).encode()
     }
 
-    /// Right behind INIT, without waiting for INIT|ACK: the first window of chunks, and DONE if
-    /// they are all of them. Packets on one path arrive in order, so a receiver (Rust's too)
-    /// takes INIT, then the chunks, then DONE: a small message costs one round trip, not three.
-    /// Whatever was lost goes again after INIT|ACK (chunks unacknowledged for 100 ms, DONE every
-    /// 100 ms once all are acknowledged).
-    mutating func firstFlight(now: Instant, window: Int, into actions: inout [MessageStack.Action]) {
-        chunks = Outbound.split(length: data.count)
-        sendChunks(now: now, window: window, into: &actions)
-        if nextUnsent == chunks.count { sendDone(now: now, into: &actions) }
-    }
-
-    /// INIT was acknowledged: the window moves on from what the first flight sent.
+    /// INIT was acknowledged: split, and send the first window (or DONE for an empty message).
     mutating func start(now: Instant, window: Int, into actions: inout [MessageStack.Action]) {
         state = .inProgress
+        chunks = Outbound.split(length: data.count)
         sendChunks(now: now, window: window, into: &actions)
-        if ackedCount == chunks.count, !doneSent { sendDone(now: now, into: &actions) }
+        if chunks.isEmpty { sendDone(now: now, into: &actions) }
     }
 
     /// Chunk `i` was acknowledged: the window moves on; DONE once all are.
@@ -588,7 +574,7 @@ struct Outbound {
         ackedCount += 1
         inFlight -= 1
         sendChunks(now: now, window: window, into: &actions)
-        if ackedCount == chunks.count, !doneSent { sendDone(now: now, into: &actions) }
+        if ackedCount == chunks.count { sendDone(now: now, into: &actions) }
     }
 
     /// Sends never-sent chunks while fewer than `window` are unacknowledged.
@@ -617,7 +603,6 @@ struct Outbound {
 
     mutating func sendDone(now: Instant, into actions: inout [MessageStack.Action]) {
         lastSent = now
-        doneSent = true
         if checksum == nil { checksum = BLAKE3.hash(data) }
         actions.append(.send(MessagePacket(id: id, body: .done(chunkCount: UInt64(chunks.count), checksum: checksum!)).encode(),
                              to: destination))
