@@ -256,8 +256,9 @@ public final class Datapath: @unchecked Sendable {
                     (try? packet.withUnsafeBytes { try tun.write(header: h, packet: $0) }) ?? false
                 }
                 account(written: ok, packet: packet, segments: header.segmentCount(packetLength: packet.count))
-                pool.recycle(consume packet)
             }
+            // Super-packet buffers stay in the coalescer; every other array goes back to the pool.
+            while let array = coalescer.popFreed() { pool.recycle(array) }
         } else {
             for i in pendingTun.indices {
                 var packet: [UInt8] = []

@@ -523,4 +523,28 @@ private func itemSizes(_ packets: [[UInt8]]) -> [Int] {
         coalescer.drain { _, p in drained.append(p.count) }
         #expect(drained == [72 + 4000, 72 + 2000])
     }
+
+    @Test("a super-packet's 64 KiB buffer is kept and built into again: no allocation per super-packet in steady state")
+    func spareBuffers() {
+        var coalescer = TCPCoalescer()
+        // Nothing here keeps a reference to a drained array (that would make the next write copy it).
+        func batch() -> (base: UInt?, bytes: [UInt8], freed: Int) {
+            for s in Self.segments { _ = coalescer.add(s) }
+            var base: UInt?
+            var bytes: [UInt8] = []
+            coalescer.drain { header, p in
+                if header.segmentCount(packetLength: p.count) > 1 {
+                    base = p.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+                    bytes = p.withUnsafeBufferPointer { Array($0) }
+                }
+            }
+            var freed = 0
+            while coalescer.popFreed() != nil { freed += 1 }
+            return (base, bytes, freed)
+        }
+        let first = batch(), second = batch(), third = batch()
+        #expect(first.base != nil && second.base == first.base && third.base == first.base, "the same buffer each time")
+        #expect(first.bytes == second.bytes && second.bytes == third.bytes, "and the same super-packet built in it")
+        #expect(first.freed == 0 && second.freed == 1, "from the second batch on, the first segment's own array is freed")
+    }
 }

@@ -19,6 +19,13 @@ public struct TCPCoalescer: Sendable {
     private var items: [Item] = []
     /// Indices in `items` of the items a segment may still join, at most one per flow.
     private var open: [Int] = []
+    /// Super-packet buffers (64 KiB) kept from earlier batches, so building one allocates
+    /// nothing in steady state; at most `maxSpares`.
+    private var spares: [[UInt8]] = []
+    public static let maxSpares = 8
+    /// Arrays the caller may reuse (`popFreed`): packets merged into others, first segments
+    /// moved into a spare buffer, and everything drained that is not kept as a spare.
+    private var freed: [[UInt8]] = []
 
     public init() {}
 
@@ -57,8 +64,9 @@ public struct TCPCoalescer: Sendable {
     /// comes with `VirtioNetHeader.none`, unchanged; a super-packet with a TCPV6 header, its
     /// payload length set and its checksum field holding the folded pseudo-header sum
     /// (CHECKSUM_PARTIAL: the kernel completes or segments it).
-    /// Each packet's array is handed over (the caller may reuse it).
-    public mutating func drain(_ body: (VirtioNetHeader, consuming [UInt8]) -> Void) {
+    /// After `body` a super-packet's buffer is kept for the next batches (up to `maxSpares`),
+    /// every other array is left in `popFreed` for the caller to reuse.
+    public mutating func drain(_ body: (VirtioNetHeader, [UInt8]) -> Void) {
         var batch: [Item] = []
         swap(&batch, &items)  // `batch` holds the only reference, so the fix-ups below do not copy
         open.removeAll(keepingCapacity: true)
@@ -66,11 +74,19 @@ public struct TCPCoalescer: Sendable {
             let header = batch[i].segments > 1 ? batch[i].finish() : .none
             var packet: [UInt8] = []
             swap(&packet, &batch[i].packet)
-            body(header, consume packet)
+            body(header, packet)
+            if batch[i].segments > 1, packet.capacity >= Self.maxPacketLength, spares.count < Self.maxSpares {
+                spares.append(packet)
+            } else {
+                freed.append(packet)
+            }
         }
         batch.removeAll(keepingCapacity: true)
         items = batch
     }
+
+    /// An array the caller may reuse (see `freed`), until none is left.
+    public mutating func popFreed() -> [UInt8]? { freed.popLast() }
 
     /// Whether `segment` continues the item at `index` exactly (checksum aside).
     private func continues(_ index: Int, with segment: Segment, _ packet: [UInt8]) -> Bool {
@@ -114,7 +130,17 @@ public struct TCPCoalescer: Sendable {
     /// Appends the segment's payload; true if the item stays open.
     private mutating func merge(_ packet: [UInt8], _ segment: Segment, into index: Int) -> Bool {
         let tcpFlags = IPv6Header.length + TCPLayout.flags
-        if items[index].segments == 1 { items[index].packet.reserveCapacity(Self.maxPacketLength) }
+        if items[index].segments == 1 {
+            // The item becomes a super-packet: into a spare 64 KiB buffer when there is one.
+            if var big = spares.popLast() {
+                big.removeAll(keepingCapacity: true)
+                big.append(contentsOf: items[index].packet)
+                swap(&big, &items[index].packet)
+                freed.append(big)  // the first segment's own array
+            } else {
+                items[index].packet.reserveCapacity(Self.maxPacketLength)
+            }
+        }
         items[index].packet.append(contentsOf: packet[(packet.count - segment.payloadLength)...])
         items[index].segments += 1
         items[index].nextSequence &+= UInt32(truncatingIfNeeded: segment.payloadLength)
