@@ -39,6 +39,15 @@ extension Router {
     /// The selected next hop for a subnet, if any.
     public func nextHop(for subnet: Subnet) -> NeighbourId? { selection(of: subnet)?.neighbour }
 
+    /// Every subnet that `nextHop(for:)` answers for, with that answer, in no particular order:
+    /// one pass over the table, for checks of a whole network (a lookup per subnet costs a
+    /// cache miss each once the table outgrows the cache).
+    public func forEachNextHop(_ body: (Subnet, NeighbourId) -> Void) {
+        routes.forEachSlot { subnet, slot in
+            if let sel = selection(at: slot) { body(subnet, sel.neighbour) }
+        }
+    }
+
     /// The selected route's total metric (advertised + link cost), if any.
     public func totalMetric(for subnet: Subnet) -> Metric? { selection(of: subnet)?.metric }
 

@@ -166,6 +166,14 @@ struct SubnetTable<Value: SubnetTableValue> {
 
     // MARK: views
 
+    /// Calls `body` with every key and its slot, in slot order: one sequential pass, where a
+    /// lookup per key is a cache miss each on a table bigger than the cache.
+    func forEachSlot(_ body: (Subnet, Slot) -> Void) {
+        for i in entries.indices {
+            if let key = entries[i].key { body(key, i) }
+        }
+    }
+
     /// The keys, in no particular order.
     var keys: [Subnet] { entries.compactMap(\.key) }
 }

@@ -31,6 +31,30 @@ import Testing
         #expect(report.loops == 0)
     }
 
+    @Test("forEachNextHop visits exactly the subnets nextHop(for:) answers, with its answers, mid-convergence and after a cut")
+    func forEachNextHopAgrees() {
+        let sim = Self.build(.random, nodes: 60, degree: 3)
+        func check(_ what: String) {
+            let subnets = (0..<sim.nodeCount).map { sim.subnet(of: $0) }
+            for node in 0..<sim.nodeCount {
+                var visited: [Subnet: NeighbourId] = [:]
+                sim.routers[node].forEachNextHop { subnet, hop in
+                    #expect(visited.updateValue(hop, forKey: subnet) == nil, "\(what): \(subnet) visited twice")
+                }
+                var expected: [Subnet: NeighbourId] = [:]
+                for s in subnets { expected[s] = sim.routers[node].nextHop(for: s) }
+                #expect(visited == expected, "\(what): node \(node)")
+            }
+        }
+        sim.run(until: Instant(milliseconds: 40))  // partly converged: some routes missing
+        check("early")
+        sim.run(until: Instant(milliseconds: 30_000))
+        check("converged")
+        for link in 0..<5 { sim.setLink(link, up: false) }
+        sim.run(until: Instant(milliseconds: 30_050))  // routes lost and retracted in flight
+        check("after cuts")
+    }
+
     @Test("cutting links in a ring re-converges the long way round, with no loops")
     func ringCut() {
         let sim = Self.build(.ring, nodes: 50)
