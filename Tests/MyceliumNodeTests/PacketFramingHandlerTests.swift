@@ -50,6 +50,49 @@ import Testing
         #expect(handler.counters.packetsOut == 1)
     }
 
+    @Test("a data packet's frame is the codec's, and batches reuse their buffer only once the channel let go of it")
+    func batchBufferReuse() throws {
+        let (channel, _) = try Self.channel()
+        var gen = SeededRandom(seed: 8)
+        func packet() -> Packet {
+            .data(DataPacket(hopLimit: 64, source: IPv6Address(bytes: gen.bytes(16)), destination: IPv6Address(bytes: gen.bytes(16)),
+                             payload: gen.bytes(Int.random(in: 0...1500, using: &gen))))
+        }
+        func base(_ b: ByteBuffer) -> UnsafeRawPointer? { b.withUnsafeReadableBytes { $0.baseAddress } }
+
+        // Held by someone (as NIO holds a batch it has not sent yet): the next batch must not
+        // write into it, and its bytes stay what was written.
+        let first = [packet(), packet()]
+        for p in first { try channel.writeOutbound(p) }  // a write and flush each: two batches
+        let held = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(held.readableBytesView) == first[0].encode())
+        let second = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(second.readableBytesView) == first[1].encode())
+        #expect(base(held) != base(second))
+        let third = packet()
+        try channel.writeOutbound(third)
+        #expect(Array(held.readableBytesView) == first[0].encode())
+        #expect(Array(second.readableBytesView) == first[1].encode())
+
+        // Let go of: the next batch is written into the same storage.
+        var released = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(released.readableBytesView) == third.encode())
+        let address = base(released)
+        let capacity = released.capacity
+        released = ByteBuffer()
+        // Were the storage freed, this would likely get it from malloc, and the batch could not.
+        var decoy = channel.allocator.buffer(capacity: capacity)
+        decoy.writeInteger(UInt8(1))
+        let fourth = [packet(), packet(), packet()]
+        for p in fourth { channel.write(p, promise: nil) }
+        channel.flush()
+        let reused = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(reused.readableBytesView) == fourth.flatMap { $0.encode() })
+        #expect(base(reused) == address)
+        #expect(base(decoy) != address)
+        _ = released
+    }
+
     @Test("rejected TLVs are counted and skipped; the connection stays up and in sync")
     func droppedFrames() throws {
         let (channel, handler) = try Self.channel()

@@ -31,8 +31,8 @@ public enum Packet: Hashable, Sendable {
         switch self {
         case let .data(packet):
             out.reserveCapacity(out.count + Packet.headerLength + DataPacket.headerLength + packet.payload.count)
-            out += [Packet.version, PacketType.data.rawValue, 0, 0]
-            packet.write(to: &out)
+            packet.appendFrameHeader(to: &out)
+            out += packet.payload
         case let .control(tlv):
             out += [Packet.version, PacketType.control.rawValue, 0, 0]
             ControlPacket.write(tlv, to: &out)
@@ -83,13 +83,18 @@ public struct DataPacket: Hashable, Sendable {
         }
     }
 
-    func write(to out: inout [UInt8]) {
+    /// The frame's first 40 bytes (outer header and data header); the payload follows them
+    /// on the stream. Apart so a writer can copy the payload once, straight into its own buffer.
+    public func appendFrameHeader(to out: inout [UInt8]) {
+        out.append(Packet.version)
+        out.append(Packet.PacketType.data.rawValue)
+        out.append(0)
+        out.append(0)
         out.append(0)
         out.appendU16(UInt16(payload.count))
         out.append(hopLimit)
         source.append(to: &out)
         destination.append(to: &out)
-        out += payload
     }
 }
 

@@ -30,6 +30,10 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private var scratch: [UInt8] = []
     /// Frames written since the last flush, not yet handed to the channel.
     private var pending: ByteBuffer?
+    /// The last batch handed to the channel, kept to be written into again once the channel
+    /// has let go of it (sent it to the socket): a batch then costs no allocation. One per
+    /// connection, of at most `batchBytes` plus one frame.
+    private var spare: ByteBuffer?
     /// Above this many pending bytes the batch goes down without waiting for `flush`.
     static let batchBytes = 64 << 10
     public private(set) var counters = PeerCounters()
@@ -135,20 +139,30 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     }
 
     private func append(_ packet: Packet, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        // A data packet's payload is copied once, from its array into the batch; only its
+        // 40 header bytes (and control packets, which are small) go through `scratch`.
         scratch.removeAll(keepingCapacity: true)
-        packet.encode(to: &scratch)
-        counters.bytesOut += UInt64(scratch.count)
+        let frameLength: Int
+        if case let .data(data) = packet {
+            data.appendFrameHeader(to: &scratch)
+            frameLength = scratch.count + data.payload.count
+        } else {
+            packet.encode(to: &scratch)
+            frameLength = scratch.count
+        }
+        counters.bytesOut += UInt64(frameLength)
         counters.packetsOut += 1
         if !context.channel.isWritable {
-            overflow += scratch.count
+            overflow += frameLength
             if overflow > PeerTuning.outboxOverflowBytes {
                 promise?.fail(ChannelError.outputClosed)
                 closeForOutbox(context: context, "outbox over \(PeerTuning.outboxHighWater + PeerTuning.outboxOverflowBytes) bytes")
                 return
             }
         }
-        if pending == nil { pending = context.channel.allocator.buffer(capacity: Self.batchBytes + scratch.count) }
+        if pending == nil { pending = takeBatchBuffer(minimumCapacity: frameLength, context: context) }
         pending!.writeBytes(scratch)
+        if case let .data(data) = packet { pending!.writeBytes(data.payload) }
         // A promise completes when its own bytes are written: send the batch with it.
         if promise != nil || pending!.readableBytes >= Self.batchBytes { writePending(context: context, promise: promise) }
     }
@@ -164,7 +178,21 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
             return
         }
         pending = nil
+        if batch.capacity <= Self.batchBytes + Self.maxFrameLength { spare = batch }
         context.write(wrapOutboundOut(batch), promise: promise)
+    }
+
+    /// The largest frame: both headers and a full data payload.
+    static let maxFrameLength = Packet.headerLength + DataPacket.headerLength + DataPacket.maxPayloadLength
+
+    /// The spare batch buffer, emptied, if nobody else holds it any more (the channel has
+    /// written it out and dropped it); else a new one.
+    private func takeBatchBuffer(minimumCapacity: Int, context: ChannelHandlerContext) -> ByteBuffer {
+        if var reused = spare.take() {
+            let cleared: Void? = reused.modifyIfUniquelyOwned { $0.clear() }
+            if cleared != nil, reused.capacity >= minimumCapacity { return reused }
+        }
+        return context.channel.allocator.buffer(capacity: Self.batchBytes + minimumCapacity)
     }
 }
 
