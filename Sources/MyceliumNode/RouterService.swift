@@ -13,6 +13,8 @@ public final class RouterService: @unchecked Sendable {
     /// Packet arrays shared by everything on `loop` that reads or writes packets (TUN reads,
     /// frame decoders, the datapath): confined to `loop`, as this class is.
     public let packetPool = PacketPool()
+    /// Batch buffers of the peer connections on `loop`, reused once written (confined likewise).
+    public let batchBuffers = BatchBufferPool()
     private var router: Router
     private var peers: [NeighbourId: any Channel] = [:]
     /// Where data for a neighbour goes without crossing its pipeline (its framing handler).

@@ -30,10 +30,10 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     private var scratch: [UInt8] = []
     /// Frames written since the last flush, not yet handed to the channel.
     private var pending: ByteBuffer?
-    /// The last batch handed to the channel, kept to be written into again once the channel
-    /// has let go of it (sent it to the socket): a batch then costs no allocation. One per
-    /// connection, of at most `batchBytes` plus one frame.
-    private var spare: ByteBuffer?
+    /// Where batch buffers come from and go back to once the channel has sent them: the
+    /// loop's pool once the router knows the connection (`PeerHandler`), a small one of this
+    /// connection's own before.
+    var batchBuffers = BatchBufferPool(limit: 2)
     /// Above this many pending bytes the batch goes down without waiting for `flush`.
     static let batchBytes = 64 << 10
     public private(set) var counters = PeerCounters()
@@ -160,7 +160,11 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
                 return
             }
         }
-        if pending == nil { pending = takeBatchBuffer(minimumCapacity: frameLength, context: context) }
+        if pending == nil {
+            // Room for a full batch of ordinary packets: the batch goes once it holds `batchBytes`.
+            pending = batchBuffers.take(minimumCapacity: frameLength, newCapacity: Self.batchBytes + 4096,
+                                        allocator: context.channel.allocator)
+        }
         pending!.writeBytes(scratch)
         if case let .data(data) = packet { pending!.writeBytes(data.payload) }
         // A promise completes when its own bytes are written: send the batch with it.
@@ -178,21 +182,8 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
             return
         }
         pending = nil
-        if batch.capacity <= Self.batchBytes + Self.maxFrameLength { spare = batch }
+        batchBuffers.keep(batch)
         context.write(wrapOutboundOut(batch), promise: promise)
-    }
-
-    /// The largest frame: both headers and a full data payload.
-    static let maxFrameLength = Packet.headerLength + DataPacket.headerLength + DataPacket.maxPayloadLength
-
-    /// The spare batch buffer, emptied, if nobody else holds it any more (the channel has
-    /// written it out and dropped it); else a new one.
-    private func takeBatchBuffer(minimumCapacity: Int, context: ChannelHandlerContext) -> ByteBuffer {
-        if var reused = spare.take() {
-            let cleared: Void? = reused.modifyIfUniquelyOwned { $0.clear() }
-            if cleared != nil, reused.capacity >= minimumCapacity { return reused }
-        }
-        return context.channel.allocator.buffer(capacity: Self.batchBytes + minimumCapacity)
     }
 }
 

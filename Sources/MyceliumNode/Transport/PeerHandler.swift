@@ -31,6 +31,7 @@ public final class PeerHandler: ChannelInboundHandler {
             let onData = self.onData
             framing.onData = { packet in onData(consume packet, id) }
             framing.pool = service.packetPool
+            framing.batchBuffers = service.batchBuffers
         }
         context.fireChannelActive()
     }
