@@ -198,7 +198,7 @@ public final class Node: Sendable {
             published.withLock { $0.dnsDiscovery = dns }
         }
         if let tun {
-            let channel = try await TunReadHandler.open(tun: tun, datapath: datapath, loop: loop, logger: logger) { [weak self] in
+            let channel = try await TunReading.open(tun: tun, datapath: datapath, loop: loop, logger: logger) { [weak self] in
                 self?.tunChannelClosed(tun.name)
             }
             owned.withLock { $0.tunChannel = channel }
