@@ -2,8 +2,8 @@ public import MyceliumNode
 
 /// `/healthz` and `/readyz`: what the Kubernetes probes ask.
 ///
-/// Health: the process answers and the router's event loop runs a task within a second (a stuck
-/// loop stalls every peer, so restarting is the cure). Readiness: the TUN is configured (or
+/// Health: the process answers and a task runs through the datapath's event loop and then the
+/// router's within a second (a stuck loop stalls every peer, so restarting is the cure). Readiness: the TUN is configured (or
 /// `--no-tun`), the peer listener is bound, and at least one peer is alive when peers are
 /// configured or DNS (`--peer-dns`) lists other nodes. Each check says why in a short JSON body:
 /// `{"status":"ok","checks":{"eventLoop":{"ok":true,"detail":"responded in 0.1 ms"}}}`.

@@ -39,6 +39,7 @@ public final class NodeMetrics: Sendable {
                     + r.wildcardRouteRequestsReceived + r.seqnoRequestsReceived)
             },
             counter("mycelium_router_tlv_discarded") { Self.u($0.router.tlvsDiscarded) },
+            counter("mycelium_router_input_dropped") { UInt64($0.routerInputDropped) },
             counter("mycelium_router_update_denied") { Self.u($0.router.updatesDenied) },
             counter("mycelium_router_peer_added") { Self.u($0.router.peersAdded) },
             counter("mycelium_router_peer_removed") { Self.u($0.router.peersRemoved) },

@@ -62,7 +62,9 @@ public final class Node: Sendable {
     /// Unix seconds at which the node was created (the API's `nodeStartTime`).
     public let startTime = Node.unixNow()
     private let logger: Logger
-    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// The datapath's loop (peers, TUN, packets, messages) and the router's: two threads.
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    private let loops: (datapath: any EventLoop, router: any EventLoop)
 
     /// What the API reads while `start()`/`stop()` change it: behind one lock.
     private struct Published {
@@ -111,10 +113,12 @@ public final class Node: Sendable {
         self.routerId = identity.makeRouterId()
         self.configuration = configuration
         self.logger = logger
+        let all = Array(group.makeIterator())
+        loops = (all[0], all[1])
     }
 
     public func start() async throws {
-        let loop = group.next()
+        let loop = loops.datapath
         if !configuration.noTun || configuration.firewallMark != nil {
             try owned.withLock { $0.netlink = try Netlink() }
         }
@@ -145,7 +149,7 @@ public final class Node: Sendable {
         let tun = owned.withLock { $0.tun }
         if let mark = configuration.firewallMark { try installFirewallMark(mark) }
 
-        let service = RouterService(routerId: routerId, loop: loop)
+        let service = RouterService(routerId: routerId, loop: loop, routerLoop: loops.router)
         let audit = AuditLog(logger: logger) { RouterService.now().milliseconds }
         published.withLock { $0.audit = audit }
         let datapath = Datapath(identity: identity, service: service, tun: tun, audit: audit,

@@ -27,6 +27,9 @@ public struct RouteView: Hashable, Sendable {
 /// Everything the counters and gauges of `/metrics` are read from, taken at one moment.
 public struct NodeCounters: Sendable {
     public let router: RouterStats
+    /// Control packets and route requests dropped on their way to the router's loop, while
+    /// `RouterService.crossingLimit` waited.
+    public let routerInputDropped: Int
     public let datapath: DatapathStats
     public let selectedRoutes: Int
     public let queuedPackets: Int
@@ -56,21 +59,23 @@ extension Node {
 
     public func routes() async -> (selected: [RouteView], fallback: [RouteView]) {
         guard let service else { return ([], []) }
+        // The routes on the router's loop, the connections they name on the datapath's.
+        guard let (selected, fallback) = try? await service.routerLoop.submit({
+            service.inspect { ($0.selectedRoutes(), $0.fallbackRoutes()) }
+        }).get() else { return ([], []) }
         return (try? await service.loop.submit {
-            service.inspect { router in
-                let view = { (r: RouteSnapshot) in
-                    RouteView(subnet: r.subnet, nextHop: service.connectionDescription(of: r.neighbour) ?? "unknown",
-                              metric: r.metric, seqno: r.seqno.rawValue)
-                }
-                return (router.selectedRoutes().map(view), router.fallbackRoutes().map(view))
+            let view = { (r: RouteSnapshot) in
+                RouteView(subnet: r.subnet, nextHop: service.connectionDescription(of: r.neighbour) ?? "unknown",
+                          metric: r.metric, seqno: r.seqno.rawValue)
             }
+            return (selected.map(view), fallback.map(view))
         }.get()) ?? ([], [])
     }
 
     /// Subnets being looked for, with the whole seconds until their query expires.
     public func queriedSubnets() async -> [(subnet: Subnet, secondsLeft: Int64)] {
         guard let service else { return [] }
-        return (try? await service.loop.submit {
+        return (try? await service.routerLoop.submit {
             let now = RouterService.now()
             return service.inspect { $0.queriedSubnets(now: now) }.map { ($0.subnet, ($0.expires - now) / 1000) }
         }.get()) ?? []
@@ -80,13 +85,13 @@ extension Node {
     public func publicKey(for address: IPv6Address) async -> PublicKey? {
         if identity.subnet.contains(address) { return identity.publicKey }
         guard let service else { return nil }
-        return (try? await service.loop.submit { service.inspect { $0.owner(of: address) } }.get()) ?? nil
+        return (try? await service.routerLoop.submit { service.inspect { $0.owner(of: address) } }.get()) ?? nil
     }
 
     /// The overlay addresses of the nodes owning our selected routes (the SOCKS5 probe's targets).
     public func selectedRouteOwners() async -> [IPv6Address] {
         guard let service else { return [] }
-        return (try? await service.loop.submit {
+        return (try? await service.routerLoop.submit {
             service.inspect { router in router.selectedRoutes().compactMap { r in r.subnet.ipv6.flatMap { router.owner(of: $0) }?.overlayAddress } }
         }.get()) ?? []
     }
@@ -108,11 +113,14 @@ extension Node {
         let (discovery, peers, dns) = (self.discovery, self.peers, self.dnsDiscovery)
         let (dnsStats, dnsEndpoints) = (dns?.stats ?? PeerDNSPlan.Stats(), dns?.endpointCount ?? 0)
         let tunDrops = tunQueueDrops()
+        guard let (routerStats, selected) = try? await service.routerLoop.submit({
+            service.inspect { ($0.stats, $0.selectedCount) }
+        }).get() else { return nil }
         return try? await service.loop.submit {
             var stats = datapath.stats
             stats.droppedTunBacklog = tunDrops
-            return NodeCounters(router: service.inspect { $0.stats }, datapath: stats,
-                         selectedRoutes: service.inspect { $0.selectedCount }, queuedPackets: datapath.queuedPackets,
+            return NodeCounters(router: routerStats, routerInputDropped: service.droppedAtCrossing, datapath: stats,
+                         selectedRoutes: selected, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
                          tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
                          discoveryRefused: peers?.discoveryRefused ?? 0, peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints,
@@ -133,8 +141,11 @@ extension Node {
         }
         return await withCheckedContinuation { continuation in
             pending.withLock { $0 = continuation }
+            // Through both loops: a stuck router stalls routing as a stuck datapath stalls packets.
             service.loop.execute {
-                finish(.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - start.uptimeNanoseconds)))
+                service.routerLoop.execute {
+                    finish(.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - start.uptimeNanoseconds)))
+                }
             }
             Task {
                 try? await Task.sleep(for: .milliseconds(timeoutMs))

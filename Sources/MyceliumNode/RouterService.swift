@@ -1,28 +1,45 @@
 public import MyceliumCore
 public import MyceliumRouting
 public import NIOCore
+import Synchronization
 
-/// The router on its own event loop: every peer channel hands it control packets, it performs
-/// the router's actions (sends, disconnects), keeps its one timer armed, and publishes new
-/// forwarding tables.
+/// The router on its own loop, beside the datapath's: peer channels hand it control packets,
+/// it performs the router's actions (sends, disconnects), keeps its one timer armed, and
+/// publishes new forwarding tables to the datapath.
 ///
-/// Confinement: all state is touched on `loop` only (checked in debug builds). Peer channels
-/// live on the same loop, so no packet crosses a thread on the control path.
+/// Two loops (the node): the peer registry (channels, their sends and flushes, the packet and
+/// batch pools) lives on `loop`, the datapath's; the routing state on `routerLoop`. Control
+/// packets, new and gone neighbours and route requests cross from `loop` to `routerLoop` in
+/// batches (`toRouter`, at most `RouterService.crossingLimit` waiting; beyond it they are
+/// dropped and counted); the router's sends and route events cross back in one batch per
+/// router turn together with the table that holds them (`drain`), so the datapath never sees
+/// a route event before the table with that route. A route flood then costs the router's core,
+/// not the packets' latency.
+///
+/// One loop (tests, and what an embedder may choose): `routerLoop` is `loop`, and every call
+/// runs inline, in order, as in a single-threaded router.
+///
+/// Confinement: the registry's state is touched on `loop` only, the router's on `routerLoop`
+/// only (asserted at each entry point); the crossings are behind `Mutex`es.
 public final class RouterService: @unchecked Sendable {
+    /// The datapath's loop: peer connections, their writes, the packet pools.
     public let loop: any EventLoop
+    /// The router's loop (`loop` itself when the service was built with one).
+    public let routerLoop: any EventLoop
+    /// True when `routerLoop` is `loop`: calls run inline, no crossings.
+    public let sharedLoop: Bool
+
+    // MARK: on `loop`
+
     /// Packet arrays shared by everything on `loop` that reads or writes packets (TUN reads,
     /// frame decoders, the datapath): confined to `loop`, as this class is.
     public let packetPool = PacketPool()
     /// Batch buffers of the peer connections on `loop`, reused once written (confined likewise).
     public let batchBuffers = BatchBufferPool()
-    private var router: Router
     private var peers: [NeighbourId: any Channel] = [:]
     /// Where data for a neighbour goes without crossing its pipeline (its framing handler).
     private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:]
     private var nextNeighbour: UInt64 = 1
-    private var scheduledWake: Instant?
-    private var wakeTask: Scheduled<Void>?
-    private var actions: [RouterAction] = []
     /// Called on `loop` with every new forwarding table.
     public var onForwardingTable: ((ForwardingTable) -> Void)?
     /// Called on `loop` for route events the datapath's queues care about.
@@ -32,15 +49,49 @@ public final class RouterService: @unchecked Sendable {
     /// Called on `loop` when the router refused something a neighbour sent (audit log).
     public var onRefused: ((NeighbourId, Refusal) -> Void)?
 
-    public init(routerId: RouterId, loop: any EventLoop) {
+    // MARK: on `routerLoop`
+
+    private var router: Router
+    private var scheduledWake: Instant?
+    private var wakeTask: Scheduled<Void>?
+    private var actions: [RouterAction] = []
+    /// Two loops: what the router did this turn, for `loop` (sends, disconnects, events).
+    private var outbox: [RouterAction] = []
+    private var drainScheduled = false
+
+    // MARK: crossings (two loops only)
+
+    private struct ToRouter {
+        var events: [RouterEvent] = []
+        var scheduled = false
+    }
+    private let crossing = Mutex(ToRouter())
+    /// Control packets and other router events dropped because `crossingLimit` were waiting.
+    private let crossingDrops = Atomic<Int>(0)
+
+    public init(routerId: RouterId, loop: any EventLoop, routerLoop: (any EventLoop)? = nil) {
         self.loop = loop
+        self.routerLoop = routerLoop ?? loop
+        sharedLoop = routerLoop.map { $0 === loop } ?? true
         self.router = Router(routerId: routerId, now: RouterService.now())
     }
+
+    /// Router events that may wait to cross to `routerLoop` (two loops). A neighbour's whole
+    /// table arrives as a burst of Updates (one per route: thousands when a node joins a large
+    /// network, and up to `RouterLimits.routesPerNeighbour` accepted at once), which must not
+    /// be cut short; at about 100 bytes an event this holds at most ~6 MiB. Beyond it control
+    /// packets are dropped and counted (Babel repeats what matters: Hellos, IHUs and Updates
+    /// come again), never connections coming or going.
+    public static let crossingLimit = 65_536
 
     /// Monotonic milliseconds: the router's time.
     public static func now() -> Instant {
         Instant(milliseconds: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000))
     }
+
+    /// Router events dropped at the crossing because it was full (a flood the router could not
+    /// keep up with).
+    public var droppedAtCrossing: Int { crossingDrops.load(ordering: .relaxed) }
 
     // MARK: entry points (on `loop`)
 
@@ -52,7 +103,7 @@ public final class RouterService: @unchecked Sendable {
         nextNeighbour += 1
         peers[id] = channel
         dataSinks[id] = dataSink
-        apply(.neighbourAdded(id, staticCost: staticCost))
+        toRouter(.neighbourAdded(id, staticCost: staticCost), mayDrop: false)
         return id
     }
 
@@ -60,23 +111,28 @@ public final class RouterService: @unchecked Sendable {
         loop.preconditionInEventLoop()
         dataSinks[id] = nil
         guard peers.removeValue(forKey: id) != nil else { return }
-        apply(.neighbourRemoved(id))
+        toRouter(.neighbourRemoved(id), mayDrop: false)
     }
 
     public func received(_ tlv: ControlTLV, from id: NeighbourId) {
         loop.preconditionInEventLoop()
-        apply(.received(tlv, from: id))
+        toRouter(.received(tlv, from: id), mayDrop: true)
     }
 
     public func routeNeeded(_ address: IPv6Address) {
         loop.preconditionInEventLoop()
-        apply(.routeNeeded(address))
+        toRouter(.routeNeeded(address), mayDrop: true)
     }
 
-    /// A read-only look at the router (API, tests), on `loop`.
+    /// A read-only look at the router (API, tests), on `routerLoop`.
     public func inspect<T>(_ body: (Router) -> T) -> T {
-        loop.preconditionInEventLoop()
+        routerLoop.preconditionInEventLoop()
         return body(router)
+    }
+
+    /// Runs `body` on the router's loop with the router (read-only).
+    public func inspectRouter<T: Sendable>(_ body: @escaping @Sendable (Router) -> T) -> EventLoopFuture<T> {
+        routerLoop.submit { [self] in body(router) }
     }
 
     public var peerCount: Int { peers.count }
@@ -138,54 +194,140 @@ public final class RouterService: @unchecked Sendable {
 
     // MARK: publishing the forwarding table
 
-    /// The router's table changed since the datapath last got it.
-    public private(set) var tablePending = false
+    /// The router's table changed since the datapath last got it (one loop only; with two the
+    /// table is pushed, so this is false for `loop`).
+    public var tablePending: Bool { sharedLoop && tableChangedSincePublished }
+    private var tableChangedSincePublished = false
     private var publishScheduled = false
 
-    /// A change is published once per loop turn, not once per Update: a table is a snapshot
+    /// A change is published once per router turn, not once per Update: a table is a snapshot
     /// of every route, and rebuilding it for each of a flood's 10 000 Updates was quadratic
-    /// work (and gigabytes of short-lived snapshots). The datapath asks for the pending table
-    /// (`publishPendingTable`) before it routes a packet, and before it releases packets queued
-    /// for an acquired route, so it never routes with a stale one.
+    /// work (and gigabytes of short-lived snapshots). One loop: the datapath asks for the
+    /// pending table (`publishPendingTable`) before it routes a packet, and before it releases
+    /// packets queued for an acquired route, so it never routes with a stale one. Two loops:
+    /// the table crosses with the turn's route events (`drain`).
     private func tableChanged() {
-        tablePending = true
-        guard !publishScheduled else { return }
-        publishScheduled = true
-        loop.execute { [self] in
-            publishScheduled = false
-            publishPendingTable()
+        tableChangedSincePublished = true
+        if sharedLoop {
+            guard !publishScheduled else { return }
+            publishScheduled = true
+            loop.execute { [self] in
+                publishScheduled = false
+                publishPendingTable()
+            }
+        } else {
+            scheduleDrain()
         }
     }
 
-    /// Hands the datapath the current table if it changed since the last one.
+    /// Hands the datapath the current table if it changed since the last one (one loop; with
+    /// two, the table is already on its way and this does nothing).
     public func publishPendingTable() {
         loop.preconditionInEventLoop()
-        guard tablePending else { return }
-        tablePending = false
+        guard sharedLoop, tableChangedSincePublished else { return }
+        tableChangedSincePublished = false
         onForwardingTable?(router.forwardingTable())
+    }
+
+    // MARK: crossings
+
+    /// An event for the router: inline with one loop; else queued for `routerLoop`, which takes
+    /// all that waits in one task. Control packets and route requests are dropped (counted)
+    /// while `RouterService.crossingLimit` wait; peers coming and going never are.
+    private func toRouter(_ event: RouterEvent, mayDrop: Bool) {
+        if sharedLoop {
+            apply(event)
+            return
+        }
+        let schedule: Bool? = crossing.withLock { crossing in
+            if mayDrop, crossing.events.count >= RouterService.crossingLimit { return nil }
+            crossing.events.append(event)
+            defer { crossing.scheduled = true }
+            return !crossing.scheduled
+        }
+        guard let schedule else {
+            crossingDrops.add(1, ordering: .relaxed)
+            return
+        }
+        if schedule { routerLoop.execute { [self] in takeCrossing() } }
+    }
+
+    /// On `routerLoop`: every event that crossed since the last take.
+    private func takeCrossing() {
+        var events = crossing.withLock { crossing in
+            crossing.scheduled = false
+            var taken: [RouterEvent] = []
+            swap(&taken, &crossing.events)
+            return taken
+        }
+        for i in events.indices { apply(events[i]) }
+        events.removeAll()
+    }
+
+    private func scheduleDrain() {
+        guard !drainScheduled else { return }
+        drainScheduled = true
+        routerLoop.execute { [self] in drain() }
+    }
+
+    /// On `routerLoop`, once per turn with something to hand over: the table (if it changed)
+    /// and the turn's actions cross to `loop` in one task, the table first.
+    private func drain() {
+        drainScheduled = false
+        var table: ForwardingTable?
+        if tableChangedSincePublished {
+            tableChangedSincePublished = false
+            table = router.forwardingTable()
+        }
+        var batch: [RouterAction] = []
+        swap(&batch, &outbox)
+        guard table != nil || !batch.isEmpty else { return }
+        loop.execute { [self, table, batch] in
+            if let table { onForwardingTable?(table) }
+            perform(batch)
+        }
     }
 
     // MARK: performing actions
 
+    /// On `routerLoop`.
     private func apply(_ event: RouterEvent) {
+        routerLoop.preconditionInEventLoop()
         actions.removeAll(keepingCapacity: true)
         router.handle(event, now: RouterService.now(), into: &actions)
-        if actions.contains(where: { if case .forwardingTableChanged = $0 { true } else { false } }) {
-            tableChanged()
+        var changed = false
+        for action in actions {
+            if case .forwardingTableChanged = action {
+                changed = true
+            } else if !sharedLoop {
+                outbox.append(action)
+            }
         }
-        var flush: Set<NeighbourId> = []
+        if changed { tableChanged() }
+        armTimer()
+        if sharedLoop {
+            perform(actions)
+        } else if !outbox.isEmpty {
+            scheduleDrain()
+        }
+    }
+
+    /// On `loop`: the router's sends, disconnects and events.
+    private func perform(_ actions: [RouterAction]) {
+        loop.preconditionInEventLoop()
+        var flush: [NeighbourId] = []
         for action in actions {
             switch action {
             case let .send(tlv, to):
                 guard let channel = peers[to] else { continue }
                 channel.write(Packet.control(tlv), promise: nil)
-                flush.insert(to)
+                if !flush.contains(to) { flush.append(to) }
             case let .disconnect(id):
                 peers[id]?.close(promise: nil)
                 peers[id] = nil
                 dataSinks[id] = nil
             case .forwardingTableChanged:
-                break  // published above
+                break  // published by `tableChanged`
             case .routeAcquired, .routeLost, .queryFailed:
                 onRouteEvent?(action)
             case let .refused(id, why):
@@ -193,7 +335,6 @@ public final class RouterService: @unchecked Sendable {
             }
         }
         for id in flush { peers[id]?.flush() }
-        armTimer()
     }
 
     private func armTimer() {
@@ -202,7 +343,7 @@ public final class RouterService: @unchecked Sendable {
         wakeTask?.cancel()
         scheduledWake = wake
         let delay = max(0, wake - RouterService.now())
-        wakeTask = loop.scheduleTask(in: .milliseconds(delay)) { [self] in
+        wakeTask = routerLoop.scheduleTask(in: .milliseconds(delay)) { [self] in
             scheduledWake = nil
             apply(.timer)
         }

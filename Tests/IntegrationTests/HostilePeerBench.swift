@@ -94,6 +94,42 @@ struct HostilePeerBench {
         Self.report("forward-flood", s, rssBefore: rss, cpuBefore: cpu)
     }
 
+    @Test("route flood: 40 000 valid routes announced at once while the victim pings its honest neighbour every 10 ms")
+    func routeFlood() throws {
+        let s = try HostilePeerTests.Setup()
+        let rss = s.lab.rssKiB(of: s.v), cpu = Self.cpuSeconds(s.lab, s.v)
+        let evil = try s.hostile()
+        // Keys of our choosing: each /64 is announced with the router id that owns it.
+        let updates: [Packet] = (0..<40_000).map { i in
+            var bytes = [UInt8](repeating: 0, count: 32)
+            for j in 0..<32 { bytes[j] = UInt8.random(in: 0...255) }
+            let key = PublicKey(bytes: bytes)!
+            return .control(.update(Update(interval: 30_000, seqno: SeqNo(1), metric: Metric(1), subnet: key.subnet,
+                                           routerId: RouterId(publicKey: key, random: UInt64(i)))))
+        }
+        let ping = Process()
+        ping.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        ping.arguments = ["netns", "exec", s.v, "ping", "-c", "400", "-i", "0.01", "-W", "1", s.hAddress]
+        let out = Pipe()
+        ping.standardOutput = out
+        try ping.run()
+        usleep(500_000)
+        for start in stride(from: 0, to: updates.count, by: 5_000) {
+            guard evil.send(Array(updates[start..<(start + 5_000)])) else { break }
+        }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ping.waitUntilExit()
+        let rtts = text.split(separator: "\n").compactMap { line in
+            line.range(of: "time=").flatMap { r in Double(line[r.upperBound...].prefix { $0 == "." || $0.isNumber }) }
+        }.sorted()
+        let avg = rtts.isEmpty ? 0 : rtts.reduce(0, +) / Double(rtts.count)
+        let p99 = rtts.isEmpty ? 0 : rtts[min(rtts.count - 1, rtts.count * 99 / 100)]
+        let routes = s.metric("mycelium_router_route_selections")
+        Self.report("route-flood", s, rssBefore: rss, cpuBefore: cpu,
+                    extra: String(format: "pings=%d/400 ping_avg_ms=%.3f ping_p99_ms=%.3f ping_max_ms=%.3f route_selections=%d",
+                                  rtts.count, avg, p99, rtts.last ?? 0, Int(routes)))
+    }
+
     @Test("a peer that does not read while the host sends it UDP for 30 s")
     func notReading() throws {
         let s = try HostilePeerTests.Setup()

@@ -16,11 +16,13 @@ import Testing
         var subnet: Subnet { service.inspect { $0.localSubnet } }
     }
 
+    /// `routerLoop`: the router on a loop of its own (as in the node), else on the peers' loop.
     static func makeNode(_ group: any EventLoopGroup, seed: UInt64, peers: [Endpoint] = [],
-                         network: TLSPSKContext? = nil, redialMs: Int64 = 5000) async throws -> Node {
+                         network: TLSPSKContext? = nil, redialMs: Int64 = 5000,
+                         routerLoop: (any EventLoop)? = nil) async throws -> Node {
         var rng = SeededRandom(seed: seed)
         let id = RouterId(publicKey: PublicKey(bytes: rng.bytes(32))!, random: rng.next())
-        let service = RouterService(routerId: id, loop: group.next())
+        let service = RouterService(routerId: id, loop: group.next(), routerLoop: routerLoop)
         var configuration = PeerManager.Configuration(listenPort: 0, peers: peers, privateNetwork: network)
         configuration.redialIntervalMs = redialMs
         let manager = PeerManager(configuration: configuration, service: service)
@@ -28,11 +30,11 @@ import Testing
         return Node(service: service, peers: manager, port: address.port!)
     }
 
-    /// Polls `condition` on the node's loop every 50 ms, for at most `seconds`.
+    /// Polls `condition` on the router's loop every 50 ms, for at most `seconds`.
     static func eventually(_ node: Node, seconds: Int = 10, _ condition: @escaping @Sendable (Router) -> Bool) async throws -> Bool {
         for _ in 0..<(seconds * 20) {
             let service = node.service
-            if try await service.loop.submit({ service.inspect(condition) }).get() { return true }
+            if try await service.routerLoop.submit({ service.inspect(condition) }).get() { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
         return false
