@@ -254,6 +254,10 @@ public final class Node: Sendable {
         await peers?.shutdown()
         if let service = self.service, let datapath = self.datapath {
             try? await service.loop.submit { datapath.stop() }.get()
+            // No more hand-overs between the loops; then let both finish what they hold.
+            service.shutdown()
+            try? await service.routerLoop.submit {}.get()
+            try? await service.loop.submit {}.get()
         }
         if let mark = configuration.firewallMark { removeFirewallMark(mark) }
         tunReady.store(false, ordering: .releasing)

@@ -9,12 +9,14 @@ import Synchronization
 ///
 /// Two loops (the node): the peer registry (channels, their sends and flushes, the packet and
 /// batch pools) lives on `loop`, the datapath's; the routing state on `routerLoop`. Control
-/// packets, new and gone neighbours and route requests cross from `loop` to `routerLoop` in
-/// batches (`toRouter`, at most `RouterService.crossingLimit` waiting; beyond it they are
-/// dropped and counted); the router's sends and route events cross back in one batch per
-/// router turn together with the table that holds them (`drain`), so the datapath never sees
-/// a route event before the table with that route. A route flood then costs the router's core,
-/// not the packets' latency.
+/// packets, new and gone neighbours and route requests cross from `loop` to `routerLoop`
+/// (`toRouter`); the router takes them `crossingChunk` at a time, and after each chunk the new
+/// table and the chunk's sends and route events cross back in one task, table first (`drain`),
+/// so the datapath never sees a route event before the table with that route. A neighbour with
+/// `neighbourQuota` control packets waiting stops being read (TCP pushes back on it, as it did
+/// when the router ran inline) until half have been taken; `crossingLimit` bounds the whole, and
+/// beyond it control packets are dropped and counted. A route flood then costs the router's
+/// core, not the packets' latency.
 ///
 /// One loop (tests, and what an embedder may choose): `routerLoop` is `loop`, and every call
 /// runs inline, in order, as in a single-threaded router.
@@ -61,13 +63,23 @@ public final class RouterService: @unchecked Sendable {
 
     // MARK: crossings (two loops only)
 
-    private struct ToRouter {
+    private struct Crossing {
+        /// Waiting from `head` on (taken from the front, a chunk at a time).
         var events: [RouterEvent] = []
+        var head = 0
+        /// Control packets waiting, per neighbour (for backpressure).
+        var waiting: [NeighbourId: Int] = [:]
+        /// A take is scheduled on `routerLoop`.
         var scheduled = false
+        var count: Int { events.count - head }
     }
-    private let crossing = Mutex(ToRouter())
+    private let crossing = Mutex(Crossing())
     /// Control packets and other router events dropped because `crossingLimit` were waiting.
     private let crossingDrops = Atomic<Int>(0)
+    /// Set by `shutdown()`: nothing crosses any more.
+    private let closed = Atomic<Bool>(false)
+    /// Neighbours not being read because their quota of control packets waits (on `loop`).
+    private var paused: Set<NeighbourId> = []
 
     public init(routerId: RouterId, loop: any EventLoop, routerLoop: (any EventLoop)? = nil) {
         self.loop = loop
@@ -76,13 +88,19 @@ public final class RouterService: @unchecked Sendable {
         self.router = Router(routerId: routerId, now: RouterService.now())
     }
 
-    /// Router events that may wait to cross to `routerLoop` (two loops). A neighbour's whole
-    /// table arrives as a burst of Updates (one per route: thousands when a node joins a large
-    /// network, and up to `RouterLimits.routesPerNeighbour` accepted at once), which must not
-    /// be cut short; at about 100 bytes an event this holds at most ~6 MiB. Beyond it control
-    /// packets are dropped and counted (Babel repeats what matters: Hellos, IHUs and Updates
-    /// come again), never connections coming or going.
+    /// Control packets one neighbour may have waiting to cross before its connection stops
+    /// being read (resumed at half). A neighbour's whole table arrives as a burst of Updates,
+    /// thousands when a node joins a large network: the quota delays the rest of such a burst,
+    /// it never drops it.
+    public static let neighbourQuota = 4096
+    /// Router events waiting to cross, in all (about 100 bytes each: at most ~6 MiB). Only
+    /// reached when many neighbours flood at once (each may exceed its quota by what one read
+    /// held); beyond it control packets and route requests are dropped and counted, never
+    /// neighbours coming or going.
     public static let crossingLimit = 65_536
+    /// Events the router applies in one task before the table and actions cross back (and its
+    /// timer and health probe get their turn).
+    public static let crossingChunk = 1024
 
     /// Monotonic milliseconds: the router's time.
     public static func now() -> Instant {
@@ -103,25 +121,26 @@ public final class RouterService: @unchecked Sendable {
         nextNeighbour += 1
         peers[id] = channel
         dataSinks[id] = dataSink
-        toRouter(.neighbourAdded(id, staticCost: staticCost), mayDrop: false)
+        toRouter(.neighbourAdded(id, staticCost: staticCost))
         return id
     }
 
     public func detach(_ id: NeighbourId) {
         loop.preconditionInEventLoop()
         dataSinks[id] = nil
+        paused.remove(id)
         guard peers.removeValue(forKey: id) != nil else { return }
-        toRouter(.neighbourRemoved(id), mayDrop: false)
+        toRouter(.neighbourRemoved(id))
     }
 
     public func received(_ tlv: ControlTLV, from id: NeighbourId) {
         loop.preconditionInEventLoop()
-        toRouter(.received(tlv, from: id), mayDrop: true)
+        toRouter(.received(tlv, from: id))
     }
 
     public func routeNeeded(_ address: IPv6Address) {
         loop.preconditionInEventLoop()
-        toRouter(.routeNeeded(address), mayDrop: true)
+        toRouter(.routeNeeded(address))
     }
 
     /// A read-only look at the router (API, tests), on `routerLoop`.
@@ -178,6 +197,12 @@ public final class RouterService: @unchecked Sendable {
         return .queued
     }
 
+    /// A neighbour's connection (on `loop`).
+    public func channel(of id: NeighbourId) -> (any Channel)? {
+        loop.preconditionInEventLoop()
+        return peers[id]
+    }
+
     /// The remote address of a neighbour's connection, for log lines.
     public func remoteDescription(of id: NeighbourId) -> String {
         loop.preconditionInEventLoop()
@@ -231,41 +256,98 @@ public final class RouterService: @unchecked Sendable {
 
     // MARK: crossings
 
-    /// An event for the router: inline with one loop; else queued for `routerLoop`, which takes
-    /// all that waits in one task. Control packets and route requests are dropped (counted)
-    /// while `RouterService.crossingLimit` wait; peers coming and going never are.
-    private func toRouter(_ event: RouterEvent, mayDrop: Bool) {
+    /// An event for the router: inline with one loop; else queued for `routerLoop`. A control
+    /// packet counts against its neighbour's quota (reaching it pauses reading that neighbour);
+    /// control packets and route requests are dropped (counted) while `crossingLimit` wait;
+    /// neighbours coming and going always cross.
+    private func toRouter(_ event: RouterEvent) {
         if sharedLoop {
             apply(event)
             return
         }
-        let schedule: Bool? = crossing.withLock { crossing in
-            if mayDrop, crossing.events.count >= RouterService.crossingLimit { return nil }
-            crossing.events.append(event)
-            defer { crossing.scheduled = true }
-            return !crossing.scheduled
+        guard !closed.load(ordering: .relaxed) else { return }
+        var from: NeighbourId?
+        var droppable = false
+        switch event {
+        case let .received(_, id): (from, droppable) = (id, true)
+        case .routeNeeded: droppable = true
+        default: break
         }
-        guard let schedule else {
+        let outcome: (schedule: Bool, pause: Bool)? = crossing.withLock { c in
+            if droppable, c.count >= RouterService.crossingLimit { return nil }
+            c.events.append(event)
+            var pause = false
+            if let from {
+                let waiting = c.waiting[from, default: 0] + 1
+                c.waiting[from] = waiting
+                pause = waiting == RouterService.neighbourQuota
+            }
+            defer { c.scheduled = true }
+            return (!c.scheduled, pause)
+        }
+        guard let outcome else {
             crossingDrops.add(1, ordering: .relaxed)
             return
         }
-        if schedule { routerLoop.execute { [self] in takeCrossing() } }
+        if outcome.pause, let from, let channel = peers[from] {
+            // The rest of what this read held still comes; then TCP holds the sender back.
+            try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+            paused.insert(from)
+        }
+        if outcome.schedule { routerLoop.execute { [self] in takeCrossing() } }
     }
 
-    /// On `routerLoop`: every event that crossed since the last take.
+    /// On `routerLoop`: up to `crossingChunk` events, then the drain (scheduled by what they
+    /// did) and the next chunk, in that order.
     private func takeCrossing() {
-        var events = crossing.withLock { crossing in
-            crossing.scheduled = false
-            var taken: [RouterEvent] = []
-            swap(&taken, &crossing.events)
-            return taken
+        guard !closed.load(ordering: .relaxed) else { return }
+        var resume: [NeighbourId] = []
+        let (chunk, more) = crossing.withLock { c in
+            let n = min(c.count, RouterService.crossingChunk)
+            let chunk = Array(c.events[c.head..<(c.head + n)])
+            c.head += n
+            if c.head == c.events.count {
+                c.events.removeAll(keepingCapacity: true)
+                c.head = 0
+            } else if c.head >= 4 * RouterService.crossingChunk, c.head * 2 >= c.events.count {
+                c.events.removeFirst(c.head)
+                c.head = 0
+            }
+            for event in chunk {
+                guard case let .received(_, id) = event, let waiting = c.waiting[id] else { continue }
+                c.waiting[id] = waiting > 1 ? waiting - 1 : nil
+                if waiting - 1 == RouterService.neighbourQuota / 2 { resume.append(id) }
+            }
+            c.scheduled = c.count > 0
+            return (chunk, c.scheduled)
         }
-        for i in events.indices { apply(events[i]) }
-        events.removeAll()
+        for event in chunk { apply(event) }
+        if !resume.isEmpty {
+            let ids = resume
+            loop.execute { [self] in resumeReading(ids) }
+        }
+        if more { routerLoop.execute { [self] in takeCrossing() } }
+    }
+
+    /// On `loop`: neighbours whose waiting control packets fell to half their quota are read again.
+    private func resumeReading(_ ids: [NeighbourId]) {
+        for id in ids where paused.remove(id) != nil {
+            try? peers[id]?.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        }
+    }
+
+    /// Stops the crossings (the node stops): nothing more is handed from one loop to the other,
+    /// and the router's timer is cancelled. Call before the loops shut down.
+    public func shutdown() {
+        closed.store(true, ordering: .relaxed)
+        routerLoop.execute { [self] in
+            wakeTask?.cancel()
+            wakeTask = nil
+        }
     }
 
     private func scheduleDrain() {
-        guard !drainScheduled else { return }
+        guard !drainScheduled, !closed.load(ordering: .relaxed) else { return }
         drainScheduled = true
         routerLoop.execute { [self] in drain() }
     }
@@ -281,7 +363,7 @@ public final class RouterService: @unchecked Sendable {
         }
         var batch: [RouterAction] = []
         swap(&batch, &outbox)
-        guard table != nil || !batch.isEmpty else { return }
+        guard table != nil || !batch.isEmpty, !closed.load(ordering: .relaxed) else { return }
         loop.execute { [self, table, batch] in
             if let table { onForwardingTable?(table) }
             perform(batch)

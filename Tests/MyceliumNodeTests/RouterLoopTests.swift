@@ -65,28 +65,55 @@ import Testing
         try await group.shutdownGracefully()
     }
 
-    @Test("while the router's loop is busy, at most crossingLimit control packets wait; the rest are dropped and counted, none lost past the bound")
+    @Test("while the router's loop is busy, a flooding neighbour stops being read at its quota and is read again at half; the whole is bounded, the excess dropped and counted")
     func boundedCrossing() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
         let loops = Array(group.makeIterator())
-        let id = RouterId(publicKey: PublicKey(bytes: [UInt8](repeating: 7, count: 32))!, random: 1)
-        let service = RouterService(routerId: id, loop: loops[0], routerLoop: loops[1])
-        let before = try await service.routerLoop.submit { service.inspect { $0.stats.tlvsDiscarded + $0.stats.hellosReceived } }.get()
-        // Hold the router's loop while the datapath's loop sends it more than the limit.
+        let a = try await PeeringTests.makeNode(group, seed: 15, routerLoop: loops[2])
+        let b = try await PeeringTests.makeNode(group, seed: 16, peers: [try Endpoint(parsing: "tcp://[::1]:\(a.port)")],
+                                                routerLoop: loops[3])
+        let subnetB = try await b.service.routerLoop.submit { b.subnet }.get()
+        #expect(try await PeeringTests.eventually(a) { $0.nextHop(for: subnetB) != nil })
+        let service = a.service
+        let neighbour = try await service.routerLoop.submit { service.inspect { $0.neighbourIds.first! } }.get()
+        let channel = try await service.loop.submit { try #require(service.channel(of: neighbour)) }.get()
+        let before = try await service.routerLoop.submit { service.inspect { $0.stats.hellosReceived } }.get()
+
+        // Hold the router's loop while the datapath's loop hands it B's control packets.
         let release = Mutex(false)
         service.routerLoop.execute {
             for _ in 0..<500 where !release.withLock({ $0 }) { usleep(10_000) }
         }
+        let hello = ControlTLV.hello(Hello(seqno: SeqNo(1), interval: 400))
+        let reading = { () async throws -> Bool in
+            try await service.loop.submit { try channel.syncOptions!.getOption(ChannelOptions.autoRead) }.get()
+        }
+        try await service.loop.submit {
+            for _ in 0..<(RouterService.neighbourQuota - 1) { service.received(hello, from: neighbour) }
+        }.get()
+        #expect(try await reading())
+        try await service.loop.submit { service.received(hello, from: neighbour) }.get()
+        #expect(try await !reading(), "B is not read once its quota waits")
+        // Past the quota (what a read still held) nothing is lost, up to the limit in all.
         let extra = 1000
         try await service.loop.submit {
-            for _ in 0..<(RouterService.crossingLimit + extra) {
-                service.received(.hello(Hello(seqno: SeqNo(1), interval: 400)), from: NeighbourId(999))
-            }
+            for _ in 0..<(RouterService.crossingLimit - RouterService.neighbourQuota + extra) { service.received(hello, from: neighbour) }
         }.get()
         #expect(service.droppedAtCrossing == extra)
+
         release.withLock { $0 = true }
-        let after = try await service.routerLoop.submit { service.inspect { $0.stats.tlvsDiscarded + $0.stats.hellosReceived } }.get()
-        #expect(after - before == RouterService.crossingLimit)
+        var resumed = false
+        for _ in 0..<200 where !resumed {
+            try await Task.sleep(for: .milliseconds(20))
+            resumed = try await reading()
+        }
+        #expect(resumed, "B is read again once the router has taken its packets")
+        // Every Hello that crossed reached the router (B's own come on top).
+        let after = try await service.routerLoop.submit { service.inspect { $0.stats.hellosReceived } }.get()
+        #expect(after - before >= RouterService.crossingLimit)
+        await b.peers.shutdown()
+        await a.peers.shutdown()
+        service.shutdown()
         try await group.shutdownGracefully()
     }
 }
