@@ -9,7 +9,7 @@ import NIOCore
 import Glibc
 #endif
 
-/// The data plane's shell on the router's loop: feeds `DatapathCore` (the rules, spec §4) and
+/// The data plane's shell on the datapath's loop: feeds `DatapathCore` (the rules, spec §4) and
 /// performs its actions.
 ///
 /// Flow: TUN read batch (`TunReadHandler`, on this loop) → `fromTun` ×n → `flush` | peer read → `fromPeer` ×n → read complete →
@@ -18,8 +18,8 @@ import Glibc
 /// rate-limited audit line. `flush` writes the pending TUN packets: with offloads, consecutive
 /// segments of a TCP flow coalesced (GRO) into one write with a `virtio_net_hdr`.
 ///
-/// Confinement: every method runs on the router's loop (`preconditionInEventLoop` at each entry
-/// point); `@unchecked Sendable` only so the TUN channel and peers can capture it in closures they
+/// Confinement: every method runs on the datapath's loop, `RouterService.loop`
+/// (`preconditionInEventLoop` at each entry point); `@unchecked Sendable` only so the TUN channel and peers can capture it in closures they
 /// run on that loop.
 public final class Datapath: @unchecked Sendable {
     private let service: RouterService

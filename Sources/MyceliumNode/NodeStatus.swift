@@ -24,7 +24,8 @@ public struct RouteView: Hashable, Sendable {
     }
 }
 
-/// Everything the counters and gauges of `/metrics` are read from, taken at one moment.
+/// Everything the counters and gauges of `/metrics` are read from: the router's at one moment on
+/// its loop, the rest just after on the datapath's.
 public struct NodeCounters: Sendable {
     public let router: RouterStats
     /// Control packets and route requests dropped on their way to the router's loop, while
@@ -51,8 +52,9 @@ public struct NodeCounters: Sendable {
 }
 
 /// Read-only views of a running node for the API, metrics and health checks. Each call hops
-/// onto the router's loop once and copies what it needs; nil or empty when the node is not
-/// running.
+/// onto the loop that owns what it reads (the router's for routes, the datapath's for packets
+/// and peers; both, one after the other, for some) and copies it; nil or empty when the node is
+/// not running.
 extension Node {
     /// Seconds since the Unix epoch at which this node was created.
     public static func unixNow() -> Int64 { Int64(time(nil)) }
@@ -129,7 +131,7 @@ extension Node {
         }.get()
     }
 
-    /// How long the router's loop took to run an empty task, or nil if it did not within
+    /// How long a task took to run through the datapath's loop and then the router's, or nil if not within
     /// `timeoutMs` (a stuck loop stalls every peer). The timeout runs off the loop, so a stuck
     /// loop cannot hold the answer back.
     public func loopLatency(timeoutMs: Int64) async -> Duration? {

@@ -18,7 +18,7 @@ import NIOPosix
 /// still tentative (DAD) or before an interface existed announces itself as soon as it can,
 /// not a minute later. An interface is usable once its link-local address passed DAD. Datagram in → `verdict` (source
 /// in fe80::/64, exactly 50 bytes, magic, not our own RouterId) → `PeerManager.discovered`.
-/// Everything runs on the router's loop. Beacons are not authenticated (as in Rust): in a
+/// Everything runs on the datapath's loop. Beacons are not authenticated (as in Rust): in a
 /// private network the dialled peer must still pass the TLS handshake.
 public final class LANDiscovery: @unchecked Sendable {
     public struct Configuration: Sendable {

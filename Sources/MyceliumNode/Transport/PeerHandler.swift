@@ -11,7 +11,7 @@ public final class PeerHandler: ChannelInboundHandler {
     private let onData: (consuming DataPacket, NeighbourId) -> Void
     public private(set) var neighbour: NeighbourId?
 
-    /// `onData` receives data packets (the datapath); it runs on the router's loop.
+    /// `onData` receives data packets (the datapath); it runs on the datapath's loop.
     public init(service: RouterService, onData: @escaping (consuming DataPacket, NeighbourId) -> Void) {
         self.service = service
         self.onData = onData

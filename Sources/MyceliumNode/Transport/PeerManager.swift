@@ -12,14 +12,14 @@ import Synchronization
 /// Peer connections over TCP (spec §2): a listener, dialling of configured peers, and a re-dial
 /// of every configured peer that is not connected every 5 s (no back-off, as Rust).
 ///
-/// Every peer pipeline is `PacketFramingHandler` → `PeerHandler`, on the router's loop; in a
+/// Every peer pipeline is `PacketFramingHandler` → `PeerHandler`, on the datapath's loop; in a
 /// private network (spec §3.5) `TLSPSKHandler` comes first, every `tcp://` peer is dialled with
 /// TLS and `tls://` peers are accepted. Peers found by LAN discovery (spec §6) are dialled the
 /// same way and forgotten after `discoveredPeerAttempts` failed attempts in a row. With a
 /// firewall mark, sockets are marked before `connect()`, so even the SYN carries it (Rust marks
 /// after connect).
 ///
-/// `@unchecked Sendable`: peer tables and counters live on the router's loop (`preconditionInEventLoop` at each entry), the rest in a `Mutex`.
+/// `@unchecked Sendable`: peer tables and counters live on the datapath's loop (`preconditionInEventLoop` at each entry), the rest in a `Mutex`.
 public final class PeerManager: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var listenPort: UInt16 = 9651
@@ -145,7 +145,7 @@ public final class PeerManager: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: Self.waterMark)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    self.loop.preconditionInEventLoop()  // child channels share the listener's (the router's) loop
+                    self.loop.preconditionInEventLoop()  // child channels share the listener's (the datapath's) loop
                     guard let remote = channel.remoteAddress,
                           let endpoint = Self.endpoint(of: remote)?.with(proto: self.configuration.privateNetwork == nil ? .tcp : .tls) else {
                         throw Refused(description: "no remote address")
