@@ -98,11 +98,15 @@ import Testing
         let network = try TLSPSKContext(network: try PrivateNetwork(name: "flood", key: [UInt8](repeating: 3, count: 32)))
         let a = try await Self.makeNode(group, seed: 6, network: network)
         // From 9 loopback addresses (8 connections each at most), none ever sends a ClientHello.
-        var silent: [any Channel] = []
-        for n in 0..<(PeerTuning.maxPendingHandshakes + 6) {
+        // All dialled at once, then awaited: awaited one by one, a test run that keeps the
+        // cooperative threads busy spread them over more than the 10 s handshake timeout, and
+        // the first ones timed out before the last arrived.
+        let connects = try (0..<(PeerTuning.maxPendingHandshakes + 6)).map { n in
             let source = try SocketAddress(ipAddress: "127.0.0.\(2 + n / 8)", port: 0)
-            silent.append(try await ClientBootstrap(group: group).bind(to: source).connect(host: "127.0.0.1", port: a.port).get())
+            return ClientBootstrap(group: group).bind(to: source).connect(host: "127.0.0.1", port: a.port)
         }
+        var silent: [any Channel] = []
+        for connect in connects { silent.append(try await connect.get()) }
         let peers = a.peers
         var refused: UInt64 = 0
         for _ in 0..<100 where refused < 6 {

@@ -144,8 +144,9 @@ import Testing
         let port = try Self.freePort()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = Task.detached {
-            try Self.shell("sleep 4 | timeout -s KILL 4 openssl s_server -accept 127.0.0.1:\(port) -tls1_3 -nocert "
-                + "-psk \(keyHex) -psk_identity \(identity) -quiet", timeout: 8)
+            // 8 s: a busy test run can delay the node's start by seconds.
+            try Self.shell("sleep 8 | timeout -s KILL 8 openssl s_server -accept 127.0.0.1:\(port) -tls1_3 -nocert "
+                + "-psk \(keyHex) -psk_identity \(identity) -quiet", timeout: 12)
         }
         try await Task.sleep(for: .milliseconds(300))
         let a = try await PeeringTests.makeNode(group, seed: 23, peers: [try Endpoint(parsing: "tcp://127.0.0.1:\(port)")],
