@@ -129,6 +129,29 @@ public struct DatapathCore {
         self.table = table
     }
 
+    /// A new table, and the packets waiting for a route it now has sent on at once: a route can
+    /// appear, or move to another next hop, without an acquisition event (`nextHopGone`).
+    /// Costs a lookup per subnet with packets waiting (bounded by the queues' limits).
+    public mutating func tableChanged(_ table: ForwardingTable, now: Instant, into actions: inout [Action]) {
+        self.table = table
+        for subnet in Set(outboundQueue.subnets + forwardQueue.subnets + inboundQueue.subnets) {
+            guard let address = subnet.ipv6, case let .route(entry) = table.lookup(address), entry.nextHop != nil else { continue }
+            routeEvent(.routeAcquired(subnet), now: now, into: &actions)
+        }
+    }
+
+    /// A packet the shell could not hand to its next hop because that neighbour's connection
+    /// is gone (the router's table without it has not arrived yet): it waits for a route like a
+    /// forwarded packet, and the route is asked for; the next table that has one sends it on.
+    public mutating func nextHopGone(_ packet: consuming DataPacket, into actions: inout [Action]) {
+        let destination = packet.destination
+        guard forwardQueue.enqueue(packet, for: Subnet.slash64(of: destination)) == .queued else {
+            stats.droppedNoRoute += 1
+            return
+        }
+        actions.append(.routeNeeded(destination))
+    }
+
     /// Whether packets wait for a route to `subnet` (sent, forwarded or delivered on its acquisition).
     public func hasQueued(for subnet: Subnet) -> Bool {
         outboundQueue.count(for: subnet) > 0 || forwardQueue.count(for: subnet) > 0 || inboundQueue.count(for: subnet) > 0

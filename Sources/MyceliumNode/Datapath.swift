@@ -135,7 +135,11 @@ public final class Datapath: @unchecked Sendable {
 
     public func tableChanged(_ table: ForwardingTable) {
         service.loop.preconditionInEventLoop()
-        core.tableChanged(table)
+        core.tableChanged(table, now: RouterService.now(), into: &actions)
+        if !actions.isEmpty {
+            perform()
+            flush()
+        }
     }
 
     public func routeEvent(_ event: RouterAction) {
@@ -212,7 +216,9 @@ public final class Datapath: @unchecked Sendable {
                 var sent = consume packet
                 switch service.send(.data(sent), to: next) {
                 case .queued: core.stats.peerPacketsOut += 1
-                case .gone: core.stats.droppedNoRoute += 1
+                case .gone:
+                    // Its neighbour just went: the packet waits (copied) for the router's next table.
+                    core.nextHopGone(copy sent, into: &actions)
                 case .busy: core.stats.droppedPeerBusy += 1
                 }
                 var payload: [UInt8] = []

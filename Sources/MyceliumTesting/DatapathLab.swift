@@ -228,8 +228,25 @@ public final class DatapathLab {
         }
     }
 
+    /// A new table for `node`, as the router hands it over: packets waiting for a route it has go.
     public func setTable(_ node: Int, entries: [ForwardingTable.Entry]) {
-        nodes[node].core.tableChanged(ForwardingTable(localSubnet: nodes[node].identity.subnet, entries: entries))
+        nodes[node].core.tableChanged(ForwardingTable(localSubnet: nodes[node].identity.subnet, entries: entries),
+                                      now: now, into: &actions)
+        perform(at: node)
+    }
+
+    /// What `node`'s core does with a TUN packet, returned instead of performed (what a shell
+    /// holds before it writes to a connection).
+    public func actionsFromTun(_ node: Int, _ packet: [UInt8]) -> [DatapathCore.Action] {
+        var out: [DatapathCore.Action] = []
+        nodes[node].core.fromTun(packet, now: now, into: &out)
+        return out
+    }
+
+    /// `node`'s shell found the connection to `packet`'s next hop gone.
+    public func nextHopGone(_ node: Int, _ packet: DataPacket) {
+        nodes[node].core.nextHopGone(packet, into: &actions)
+        perform(at: node)
     }
 
     // MARK: driving

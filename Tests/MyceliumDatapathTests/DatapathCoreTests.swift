@@ -109,6 +109,27 @@ import Testing
         #expect(lab.nodes[0].core.stats.tunPacketsIn == 3, "released packets are not counted twice")
     }
 
+    @Test("a packet whose next hop's connection is gone waits, the route is asked for, and the next table with a route sends it on")
+    func nextHopGone() throws {
+        let lab = DatapathLab(count: 3)
+        lab.line()
+        lab.installShortestPaths()
+        let a = lab.nodes[0].identity, c = lab.nodes[2].identity
+        // What the shell had in hand when the connection to B turned out to be gone.
+        let actions = lab.actionsFromTun(0, TestPackets.echoRequest(from: a.address, to: c.address))
+        guard case let .toPeer(sealed, _)? = actions.first else { Issue.record("not sent: \(actions)"); return }
+        lab.nextHopGone(0, sealed)
+        #expect(lab.nodes[0].core.queuedPackets == 1 && lab.nodes[0].routeRequests == [c.address])
+        #expect(lab.pending.isEmpty)
+        // A table without a route to C keeps it waiting; one with a route sends it on.
+        lab.setTable(0, entries: lab.shortestPathEntries(from: 0).filter { $0.subnet != c.subnet })
+        #expect(lab.nodes[0].core.queuedPackets == 1 && lab.pending.isEmpty)
+        lab.setTable(0, entries: lab.shortestPathEntries(from: 0))
+        #expect(lab.nodes[0].core.queuedPackets == 0)
+        lab.run()
+        #expect(lab.nodes[2].tun.written.count == 1)
+    }
+
     @Test("no route: the query fails, the waiting packets become ICMPv6 no-route on the TUN")
     func queuedUntilQueryFails() {
         let lab = DatapathLab(count: 2)
