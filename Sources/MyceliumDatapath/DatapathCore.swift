@@ -134,9 +134,13 @@ public struct DatapathCore {
     /// Costs a lookup per subnet with packets waiting (bounded by the queues' limits).
     public mutating func tableChanged(_ table: ForwardingTable, now: Instant, into actions: inout [Action]) {
         self.table = table
-        for subnet in Set(outboundQueue.subnets + forwardQueue.subnets + inboundQueue.subnets) {
-            guard let address = subnet.ipv6, case let .route(entry) = table.lookup(address), entry.nextHop != nil else { continue }
-            routeEvent(.routeAcquired(subnet), now: now, into: &actions)
+        guard queuedPackets > 0 else { return }
+        // A subnet waiting in several queues is released from all of them by its first visit.
+        for queue in [outboundQueue.subnets, forwardQueue.subnets, inboundQueue.subnets] {
+            for subnet in queue where hasQueued(for: subnet) {
+                guard let address = subnet.ipv6, case let .route(entry) = table.lookup(address), entry.nextHop != nil else { continue }
+                routeEvent(.routeAcquired(subnet), now: now, into: &actions)
+            }
         }
     }
 

@@ -69,7 +69,9 @@ public struct PacketQueue<Packet: ByteSized & Sendable>: Sendable {
 
     public func count(for subnet: Subnet) -> Int { queues[subnet]?.packets.count ?? 0 }
 
-    public var subnets: [Subnet] { queues.keys.sorted() }
+    /// The subnets with packets waiting, in no particular order (not sorted: read on every new
+    /// forwarding table while packets wait).
+    public var subnets: [Subnet] { Array(queues.keys) }
 }
 
 /// How much a `PacketQueue` may hold.
