@@ -58,7 +58,12 @@ import Testing
                                                 routerLoop: loops[3])
         let subnetB = try await b.service.routerLoop.submit { b.subnet }.get()
         #expect(try await PeeringTests.eventually(a) { $0.nextHop(for: subnetB) != nil })
-        let (acquired, missing) = try await service.loop.submit { (seen.acquired, seen.acquiredWithoutTable) }.get()
+        // The router has the route; its event crosses to the datapath's loop just after (bounded wait).
+        var (acquired, missing) = (0, 0)
+        for _ in 0..<250 where acquired == 0 {
+            (acquired, missing) = try await service.loop.submit { (seen.acquired, seen.acquiredWithoutTable) }.get()
+            if acquired == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
         #expect(acquired >= 1 && missing == 0)
         await b.peers.shutdown()
         await a.peers.shutdown()
@@ -108,8 +113,13 @@ import Testing
             resumed = try await reading()
         }
         #expect(resumed, "B is read again once the router has taken its packets")
-        // Every Hello that crossed reached the router (B's own come on top).
-        let after = try await service.routerLoop.submit { service.inspect { $0.stats.hellosReceived } }.get()
+        // Every Hello that crossed reaches the router (B's own come on top); reading resumes at
+        // half, while the router still takes the last chunks, so wait for them (bounded).
+        var after = before
+        for _ in 0..<250 where after - before < RouterService.crossingLimit {
+            after = try await service.routerLoop.submit { service.inspect { $0.stats.hellosReceived } }.get()
+            if after - before < RouterService.crossingLimit { try await Task.sleep(for: .milliseconds(20)) }
+        }
         #expect(after - before >= RouterService.crossingLimit)
         await b.peers.shutdown()
         await a.peers.shutdown()
