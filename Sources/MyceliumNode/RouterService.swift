@@ -93,11 +93,16 @@ public final class RouterService: @unchecked Sendable {
     /// thousands when a node joins a large network: the quota delays the rest of such a burst,
     /// it never drops it.
     public static let neighbourQuota = 4096
-    /// Router events waiting to cross, in all (about 100 bytes each: at most ~6 MiB). Only
-    /// reached when many neighbours flood at once (each may exceed its quota by what one read
-    /// held); beyond it control packets and route requests are dropped and counted, never
-    /// neighbours coming or going.
+    /// Router events waiting to cross, in all (about 100 bytes each: ~6 MiB). Only reached when
+    /// many neighbours flood at once (each may exceed its quota by what one read held); beyond
+    /// it control packets and route requests are dropped and counted, never neighbours coming
+    /// or going, and never a neighbour's first `fairShare`.
     public static let crossingLimit = 65_536
+    /// Control packets a neighbour may have waiting that cross even when `crossingLimit` wait:
+    /// the flooders filled the crossing, so a quiet neighbour's Hellos and IHUs must not be
+    /// dropped with their excess (its link would be declared dead and its routes lost). Bounds
+    /// the whole at `crossingLimit` + neighbours × `fairShare`.
+    public static let fairShare = 64
     /// Events the router applies in one task before the table and actions cross back (and its
     /// timer and health probe get their turn).
     public static let crossingChunk = 1024
@@ -258,8 +263,9 @@ public final class RouterService: @unchecked Sendable {
 
     /// An event for the router: inline with one loop; else queued for `routerLoop`. A control
     /// packet counts against its neighbour's quota (reaching it pauses reading that neighbour);
-    /// control packets and route requests are dropped (counted) while `crossingLimit` wait;
-    /// neighbours coming and going always cross.
+    /// while `crossingLimit` wait, route requests and the control packets of neighbours with
+    /// `fairShare` or more waiting are dropped (counted); neighbours coming and going always
+    /// cross.
     private func toRouter(_ event: RouterEvent) {
         if sharedLoop {
             apply(event)
@@ -274,7 +280,8 @@ public final class RouterService: @unchecked Sendable {
         default: break
         }
         let outcome: (schedule: Bool, pause: Bool)? = crossing.withLock { c in
-            if droppable, c.count >= RouterService.crossingLimit { return nil }
+            if droppable, c.count >= RouterService.crossingLimit,
+               from.map({ c.waiting[$0, default: 0] >= RouterService.fairShare }) ?? true { return nil }
             c.events.append(event)
             var pause = false
             if let from {

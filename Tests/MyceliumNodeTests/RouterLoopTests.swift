@@ -70,7 +70,7 @@ import Testing
         try await group.shutdownGracefully()
     }
 
-    @Test("while the router's loop is busy, a flooding neighbour stops being read at its quota and is read again at half; the whole is bounded, the excess dropped and counted")
+    @Test("while the router's loop is busy, a flooding neighbour stops being read at its quota and is read again at half; the whole is bounded, the excess dropped and counted, a quiet neighbour's share still crosses")
     func boundedCrossing() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
         let loops = Array(group.makeIterator())
@@ -83,11 +83,12 @@ import Testing
         let neighbour = try await service.routerLoop.submit { service.inspect { $0.neighbourIds.first! } }.get()
         let channel = try await service.loop.submit { try #require(service.channel(of: neighbour)) }.get()
         let before = try await service.routerLoop.submit { service.inspect { $0.stats.hellosReceived } }.get()
+        let discardedBefore = try await service.routerLoop.submit { service.inspect { $0.stats.tlvsDiscarded } }.get()
 
         // Hold the router's loop while the datapath's loop hands it B's control packets.
         let release = Mutex(false)
         service.routerLoop.execute {
-            for _ in 0..<500 where !release.withLock({ $0 }) { usleep(10_000) }
+            for _ in 0..<1500 where !release.withLock({ $0 }) { usleep(10_000) }
         }
         let hello = ControlTLV.hello(Hello(seqno: SeqNo(1), interval: 400))
         let reading = { () async throws -> Bool in
@@ -105,6 +106,14 @@ import Testing
             for _ in 0..<(RouterService.crossingLimit - RouterService.neighbourQuota + extra) { service.received(hello, from: neighbour) }
         }.get()
         #expect(service.droppedAtCrossing == extra)
+        // A quiet neighbour's packets still cross, up to its fair share: the flood's excess is
+        // what is dropped, not its Hellos (this neighbour is unknown to the router, which
+        // discards and counts what reaches it).
+        let quiet = NeighbourId(1 << 40)
+        try await service.loop.submit {
+            for _ in 0..<(RouterService.fairShare + 5) { service.received(hello, from: quiet) }
+        }.get()
+        #expect(service.droppedAtCrossing == extra + 5)
 
         release.withLock { $0 = true }
         var resumed = false
@@ -121,6 +130,12 @@ import Testing
             if after - before < RouterService.crossingLimit { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(after - before >= RouterService.crossingLimit)
+        var discarded = discardedBefore
+        for _ in 0..<250 where discarded - discardedBefore < RouterService.fairShare {
+            discarded = try await service.routerLoop.submit { service.inspect { $0.stats.tlvsDiscarded } }.get()
+            if discarded - discardedBefore < RouterService.fairShare { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(discarded - discardedBefore == RouterService.fairShare)
         await b.peers.shutdown()
         await a.peers.shutdown()
         service.shutdown()
