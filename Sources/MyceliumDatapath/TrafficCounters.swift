@@ -27,15 +27,32 @@ public struct TrafficCounters: Sendable {
     public init() {}
 
     public mutating func count(source: IPv6Address, destination: IPv6Address, bytes: Int) {
-        Self.add(&bySource, source, bytes, &overflow)
-        Self.add(&byDestination, destination, bytes, &overflow)
+        Self.add(&bySource, source, bytes, &overflow, &lastSource)
+        Self.add(&byDestination, destination, bytes, &overflow, &lastDestination)
     }
 
-    private static func add(_ table: inout [IPv6Address: Count], _ key: IPv6Address, _ bytes: Int, _ overflow: inout UInt64) {
-        // One hash per packet and table (this runs for every packet routed).
+    /// Each table's last address and where it is: a flow's packets come in runs, and a
+    /// dictionary lookup (SipHash over the address) per packet and table was 3 % of a sending
+    /// daemon's CPU. Indices stay valid while nothing is inserted (the tables never shrink).
+    private struct Last: Sendable {
+        let key: IPv6Address
+        let index: [IPv6Address: Count].Index
+    }
+
+    private var lastSource: Last?
+    private var lastDestination: Last?
+
+    private static func add(_ table: inout [IPv6Address: Count], _ key: IPv6Address, _ bytes: Int, _ overflow: inout UInt64,
+                            _ last: inout Last?) {
+        if let l = last, l.key == key {
+            table.values[l.index].packets += 1
+            table.values[l.index].bytes += UInt64(bytes)
+            return
+        }
         if let i = table.index(forKey: key) {
             table.values[i].packets += 1
             table.values[i].bytes += UInt64(bytes)
+            last = Last(key: key, index: i)
             return
         }
         guard table.count < limit else {
@@ -43,5 +60,6 @@ public struct TrafficCounters: Sendable {
             return
         }
         table[key] = Count(packets: 1, bytes: UInt64(bytes))
+        last = nil
     }
 }

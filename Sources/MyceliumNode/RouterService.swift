@@ -38,9 +38,20 @@ public final class RouterService: @unchecked Sendable {
     public let packetPool = PacketPool()
     /// Batch buffers of the peer connections on `loop`, reused once written (confined likewise).
     public let batchBuffers = BatchBufferPool()
-    private var peers: [NeighbourId: any Channel] = [:]
+    // `peers`, `dataSinks`, `lastSend` and `unflushed` are read for every packet sent: exempt
+    // from run-time exclusivity checks, sound because they are touched on `loop` only
+    // (asserted) and `send` holds no access across the sink it calls.
+    @exclusivity(unchecked) private var peers: [NeighbourId: any Channel] = [:] {
+        didSet { lastSend = nil }
+    }
     /// Where data for a neighbour goes without crossing its pipeline (its framing handler).
-    private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:]
+    @exclusivity(unchecked) private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:] {
+        didSet { lastSend = nil }
+    }
+    /// The neighbour last sent to, its channel and data sink: a batch's packets go to one
+    /// neighbour in runs, and two dictionary lookups per packet were 2 % of a sending daemon's
+    /// CPU. Forgotten whenever a neighbour comes or goes.
+    @exclusivity(unchecked) private var lastSend: (id: NeighbourId, channel: any Channel, sink: ((DataPacket) -> Void)?)?
     private var nextNeighbour: UInt64 = 1
     /// Called on `loop` with every new forwarding table.
     public var onForwardingTable: ((ForwardingTable) -> Void)?
@@ -174,7 +185,7 @@ public final class RouterService: @unchecked Sendable {
     }
 
     /// Connections written to since the last flush: a handful, so a list (no hash per packet).
-    private var unflushed: [NeighbourId] = []
+    @exclusivity(unchecked) private var unflushed: [NeighbourId] = []
 
     public enum SendResult: Sendable {
         case queued
@@ -191,9 +202,16 @@ public final class RouterService: @unchecked Sendable {
     @discardableResult
     public func send(_ packet: Packet, to id: NeighbourId) -> SendResult {
         loop.preconditionInEventLoop()
-        guard let channel = peers[id] else { return .gone }
+        let channel: any Channel, dataSink: ((DataPacket) -> Void)?
+        if let last = lastSend, last.id == id {
+            (channel, dataSink) = (last.channel, last.sink)
+        } else {
+            guard let known = peers[id] else { return .gone }
+            (channel, dataSink) = (known, dataSinks[id])
+            lastSend = (id, channel, dataSink)
+        }
         guard channel.isWritable else { return .busy }
-        if case let .data(data) = packet, let sink = dataSinks[id] {
+        if case let .data(data) = packet, let sink = dataSink {
             sink(data)
         } else {
             channel.write(packet, promise: nil)

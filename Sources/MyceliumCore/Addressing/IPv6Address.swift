@@ -15,6 +15,15 @@ public struct IPv6Address: Hashable, Sendable, Comparable {
     /// The first 16 bytes of `bytes` (network order). Precondition: at least 16 bytes.
     public init<C: Collection<UInt8>>(bytes: C) {
         precondition(bytes.count >= 16, "IPv6Address needs 16 bytes")
+        // Contiguous bytes (arrays, slices: every packet's header): two loads.
+        if let words = bytes.withContiguousStorageIfAvailable({ b in
+            let raw = UnsafeRawBufferPointer(b)
+            return (UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        }) {
+            self.init(high: words.0, low: words.1)
+            return
+        }
         var h: UInt64 = 0
         var l: UInt64 = 0
         var i = 0

@@ -3,20 +3,30 @@
 /// O(1) lookup, insert and eviction: entries live in one array, chained from most to least
 /// recently used by indices (no per-entry allocation once the array has grown to `capacity`).
 /// Not thread-safe: its owner confines it (the datapath keeps one per core).
+///
+/// Inlinable: the datapath looks a session up per packet from another module, and unspecialized
+/// it built the metadata of its result tuple at run time on every call.
 public struct LRUCache<Key: Hashable, Value> {
-    private struct Slot {
-        var key: Key
-        var value: Value
-        var newer: Int
-        var older: Int
+    @usableFromInline struct Slot {
+        @usableFromInline var key: Key
+        @usableFromInline var value: Value
+        @usableFromInline var newer: Int
+        @usableFromInline var older: Int
+
+        @inlinable init(key: Key, value: Value, newer: Int, older: Int) {
+            self.key = key
+            self.value = value
+            self.newer = newer
+            self.older = older
+        }
     }
 
     public let capacity: Int
-    private var slots: [Slot] = []
-    private var index: [Key: Int] = [:]
+    @usableFromInline var slots: [Slot] = []
+    @usableFromInline var index: [Key: Int] = [:]
     /// Most and least recently used slots; -1 when empty.
-    private var newest = -1
-    private var oldest = -1
+    @usableFromInline var newest = -1
+    @usableFromInline var oldest = -1
 
     public init(capacity: Int) {
         precondition(capacity > 0, "an LRU cache needs room for one entry")
@@ -24,9 +34,10 @@ public struct LRUCache<Key: Hashable, Value> {
         index.reserveCapacity(capacity)
     }
 
-    public var count: Int { index.count }
+    @inlinable public var count: Int { index.count }
 
     /// The value for `key`, which becomes the most recently used.
+    @inlinable
     public mutating func get(_ key: Key) -> Value? {
         guard let i = index[key] else { return nil }
         touch(i)
@@ -34,12 +45,14 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     /// Without changing the order (inspection, tests).
+    @inlinable
     public func peek(_ key: Key) -> Value? {
         index[key].map { slots[$0].value }
     }
 
     /// Stores `value`; returns the entry evicted to make room, if any.
     @discardableResult
+    @inlinable
     public mutating func set(_ key: Key, _ value: Value) -> (key: Key, value: Value)? {
         if let i = index[key] {
             slots[i].value = value
@@ -68,15 +81,19 @@ public struct LRUCache<Key: Hashable, Value> {
     /// Changes the value for `key` in place (no copy of a collection it holds), inserting
     /// `make()` first if absent; the entry becomes the most recently used.
     @discardableResult
+    @inlinable
     public mutating func modify<R>(_ key: Key, default make: @autoclosure () -> Value,
                                    _ body: (inout Value) -> R) -> (evicted: (key: Key, value: Value)?, result: R) {
-        var evicted: (key: Key, value: Value)?
-        if index[key] == nil { evicted = set(key, make()) } else { touch(index[key]!) }
-        let result = body(&slots[index[key]!].value)
-        return (evicted, result)
+        if let i = index[key] {
+            touch(i)
+            return (nil, body(&slots[i].value))
+        }
+        let evicted = set(key, make())
+        return (evicted, body(&slots[newest].value))
     }
 
     /// Changes an existing value in place; nil when `key` is absent.
+    @inlinable
     public mutating func modifyExisting<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
         guard let i = index[key] else { return nil }
         touch(i)
@@ -85,6 +102,7 @@ public struct LRUCache<Key: Hashable, Value> {
 
     /// Removes `key`; its slot is reused by the next insertion.
     @discardableResult
+    @inlinable
     public mutating func remove(_ key: Key) -> Value? {
         guard let i = index.removeValue(forKey: key) else { return nil }
         unlink(i)
@@ -103,21 +121,25 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     /// Every entry, in no particular order.
+    @inlinable
     public func forEachEntry(_ body: (Key, Value) -> Void) {
         for slot in slots { body(slot.key, slot.value) }
     }
 
     /// Every value, in no particular order.
+    @inlinable
     public func forEachValue(_ body: (Value) -> Void) {
         for i in index.values { body(slots[i].value) }
     }
 
     /// Changes every value in place, in no particular order.
+    @inlinable
     public mutating func updateEach(_ body: (Key, inout Value) -> Void) {
         for i in slots.indices where index[slots[i].key] == i { body(slots[i].key, &slots[i].value) }
     }
 
     /// Keys from most to least recently used (tests, inspection).
+    @inlinable
     public var keysByRecency: [Key] {
         var keys: [Key] = []
         keys.reserveCapacity(count)
@@ -129,13 +151,13 @@ public struct LRUCache<Key: Hashable, Value> {
         return keys
     }
 
-    private mutating func touch(_ i: Int) {
+    @inlinable mutating func touch(_ i: Int) {
         guard i != newest else { return }
         unlink(i)
         pushNewest(i)
     }
 
-    private mutating func unlink(_ i: Int) {
+    @inlinable mutating func unlink(_ i: Int) {
         let newer = slots[i].newer, older = slots[i].older
         if newer >= 0 { slots[newer].older = older } else { newest = older }
         if older >= 0 { slots[older].newer = newer } else { oldest = newer }
@@ -143,7 +165,7 @@ public struct LRUCache<Key: Hashable, Value> {
         slots[i].older = -1
     }
 
-    private mutating func pushNewest(_ i: Int) {
+    @inlinable mutating func pushNewest(_ i: Int) {
         slots[i].older = newest
         slots[i].newer = -1
         if newest >= 0 { slots[newest].newer = i }
