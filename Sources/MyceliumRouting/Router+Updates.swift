@@ -134,7 +134,7 @@ extension Router {
 
     mutating func ownerAddress(of key: PublicKey) -> IPv6Address {
         if let known = ownerAddresses[key] { return known }
-        if ownerAddresses.count >= RouterTuning.ownerCacheLimit { ownerAddresses.removeAll(keepingCapacity: true) }
+        if ownerAddresses.count >= ownerCacheLimit { ownerAddresses.removeAll(keepingCapacity: true) }
         let address = key.overlayAddress
         ownerAddresses[key] = address
         return address

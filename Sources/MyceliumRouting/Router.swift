@@ -50,9 +50,15 @@ public struct Router: Sendable {
     var tableDirty = true
     var cachedTable: ForwardingTable?
 
-    /// `routerId` carries our public key; the /64 we own is derived from it.
-    public init(routerId: RouterId, now: Instant) {
+    /// Public keys whose derived address `ownerAddresses` keeps (`RouterTuning.ownerCacheLimit`).
+    let ownerCacheLimit: Int
+
+    /// `routerId` carries our public key; the /64 we own is derived from it. `ownerCacheLimit`:
+    /// a simulation of thousands of routers keeps each one's cache small (it saves BLAKE3 in a
+    /// route flood, and never changes a decision).
+    public init(routerId: RouterId, now: Instant, ownerCacheLimit: Int = RouterTuning.ownerCacheLimit) {
         self.routerId = routerId
+        self.ownerCacheLimit = max(1, ownerCacheLimit)
         self.localSubnet = routerId.publicKey.subnet
         nextHello = now + ProtocolConstants.helloIntervalMs
         nextDeadCheck = now + ProtocolConstants.deadPeerCheckIntervalMs

@@ -68,6 +68,10 @@ public final class Simulator {
 
     public var nodeCount: Int { routers.count }
 
+    /// Each router's cache of owner addresses: 4096 in a daemon, ~400 kB a router once full,
+    /// which 10 000 routers cannot afford; a smaller one only costs BLAKE3 time.
+    static let ownerCacheLimit = 256
+
     /// Linux's minimum TCP retransmission timeout.
     static let retransmissionTimeoutMs: Int64 = 200
 
@@ -78,7 +82,7 @@ public final class Simulator {
         neighbourOf = Array(repeating: Handles(), count: nodes)
         scheduledWake = Array(repeating: nil, count: nodes)
         for i in 0..<nodes {
-            routers.append(Router(routerId: makeRouterId(), now: .zero))
+            routers.append(Router(routerId: makeRouterId(), now: .zero, ownerCacheLimit: Self.ownerCacheLimit))
             schedule(i)
         }
         var owners: [Subnet: Int32] = [:]
@@ -139,7 +143,7 @@ public final class Simulator {
         let linked = links.indices.filter { (links[$0].a == node || links[$0].b == node) && links[$0].isUp }
         for l in linked { setLink(l, up: false) }
         let key = routers[node].routerId.publicKey
-        updateSelected(node) { $0 = Router(routerId: makeRouterId(key: key), now: now) }
+        updateSelected(node) { $0 = Router(routerId: makeRouterId(key: key), now: now, ownerCacheLimit: Self.ownerCacheLimit) }
         scheduledWake[node] = nil
         schedule(node)
         at(now + downMs) { [unowned self] in for l in linked { self.setLink(l, up: true) } }

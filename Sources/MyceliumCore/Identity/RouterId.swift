@@ -13,19 +13,23 @@ public struct RouterId: Hashable, Sendable {
     public static let randomMask: UInt64 = 0xFFFF_FFFF_FFFF
 
     public let publicKey: PublicKey
-    public let zone: UInt16
+    /// Zone (high 16 bits) and random part (low 48) in one word: 40 bytes a router id, not 48
+    /// with the padding of two fields, and every route entry, source and Update holds one (a
+    /// 1000-node simulation holds millions).
+    private let tail: UInt64
+
+    public var zone: UInt16 { UInt16(truncatingIfNeeded: tail >> 48) }
     /// Only the low 48 bits are used.
-    public let random: UInt64
+    public var random: UInt64 { tail & RouterId.randomMask }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(publicKey)
-        hasher.combine(random ^ UInt64(zone) << 48)
+        hasher.combine(tail)
     }
 
     public init(publicKey: PublicKey, zone: UInt16 = 0, random: UInt64) {
         self.publicKey = publicKey
-        self.zone = zone
-        self.random = random & RouterId.randomMask
+        self.tail = UInt64(zone) << 48 | random & RouterId.randomMask
     }
 
     /// From 6 random bytes (as drawn by the caller's RNG).
@@ -37,10 +41,9 @@ public struct RouterId: Hashable, Sendable {
     public init(reading reader: inout WireReader) throws(WireError) {
         guard let key = PublicKey(bytes: try reader.take(32)) else { throw .truncated(needed: 32, available: 0) }
         self.publicKey = key
-        self.zone = try reader.u16()
-        var r: UInt64 = 0
-        for _ in 0..<6 { r = r << 8 | UInt64(try reader.u8()) }
-        self.random = r
+        var t = UInt64(try reader.u16())
+        for _ in 0..<6 { t = t << 8 | UInt64(try reader.u8()) }
+        self.tail = t
     }
 
     public init?(bytes: [UInt8]) {
