@@ -25,22 +25,35 @@ public final class Datapath: @unchecked Sendable {
     private let service: RouterService
     private let tun: TunDevice?
     private let audit: AuditLog?
-    // The state every packet touches is exempt from run-time exclusivity checks (a call into
-    // the runtime and a search of the thread's access set per access: 5 % of a sending
-    // daemon's CPU). Sound because the class is confined to its loop (asserted at each entry
-    // point), the core is pure (its mutations never call out), and `perform` holds no access
-    // across the calls that can re-enter (it pops one action at a time; re-entry is guarded).
+    // `performing`: the actions being performed (swapped with `actions`, so both keep their
+    // capacity). `pendingTun`: IPv6 packets for the TUN, written at the end of the batch
+    // (bounded: one batch's worth). `routeRequests`: route requests of the actions performed,
+    // asked once the actions are done: the router may answer at once with a route event, which
+    // re-enters the datapath (`routeEvent`).
+    //
+    // In release builds this state, which every packet touches, is exempt from run-time
+    // exclusivity checks (a call into the runtime and a search of the thread's access set per
+    // access: 5 % of a sending daemon's CPU). Sound because the class is confined to its loop
+    // (asserted at each entry point), the core is pure (its mutations never call out), and
+    // `perform` holds no access across the calls that can re-enter (it pops one action at a
+    // time; re-entry is guarded). Debug builds, which the tests run, keep the checks, so a
+    // change that breaks this traps there.
+    #if DEBUG
+    private var core: DatapathCore
+    private var actions: [DatapathCore.Action] = []
+    private var performing: [DatapathCore.Action] = []
+    private var pendingTun: [[UInt8]] = []
+    private var routeRequests: [IPv6Address] = []
+    private var performingActions = false
+    #else
     @exclusivity(unchecked) private var core: DatapathCore
     @exclusivity(unchecked) private var actions: [DatapathCore.Action] = []
-    /// The actions being performed (swapped with `actions`, so both keep their capacity).
     @exclusivity(unchecked) private var performing: [DatapathCore.Action] = []
-    /// IPv6 packets for the TUN, written at the end of the batch (bounded: one batch's worth).
     @exclusivity(unchecked) private var pendingTun: [[UInt8]] = []
-    private var coalescer = TCPCoalescer()
-    /// Route requests of the actions performed, asked once the actions are done: the router may
-    /// answer at once with a route event, which re-enters the datapath (`routeEvent`).
     @exclusivity(unchecked) private var routeRequests: [IPv6Address] = []
     @exclusivity(unchecked) private var performingActions = false
+    #endif
+    private var coalescer = TCPCoalescer()
 
     private var ticker: RepeatedTask?
     /// The message bus (spec §7), on this loop; its packets travel through this datapath.

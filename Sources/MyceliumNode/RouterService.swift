@@ -38,20 +38,31 @@ public final class RouterService: @unchecked Sendable {
     public let packetPool = PacketPool()
     /// Batch buffers of the peer connections on `loop`, reused once written (confined likewise).
     public let batchBuffers = BatchBufferPool()
-    // `peers`, `dataSinks`, `lastSend` and `unflushed` are read for every packet sent: exempt
-    // from run-time exclusivity checks, sound because they are touched on `loop` only
-    // (asserted) and `send` holds no access across the sink it calls.
+    // `dataSinks`: where data for a neighbour goes without crossing its pipeline (its framing
+    // handler). `lastSend`: the neighbour last sent to, its channel and data sink: a batch's
+    // packets go to one neighbour in runs, and two dictionary lookups per packet were 2 % of a
+    // sending daemon's CPU; forgotten whenever a neighbour comes or goes.
+    //
+    // These and `unflushed` are read for every packet sent: in release builds exempt from
+    // run-time exclusivity checks, sound because they are touched on `loop` only (asserted) and
+    // `send` holds no access across the sink it calls. Debug builds (the tests) keep the checks.
+    #if DEBUG
+    private var peers: [NeighbourId: any Channel] = [:] {
+        didSet { lastSend = nil }
+    }
+    private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:] {
+        didSet { lastSend = nil }
+    }
+    private var lastSend: (id: NeighbourId, channel: any Channel, sink: ((DataPacket) -> Void)?)?
+    #else
     @exclusivity(unchecked) private var peers: [NeighbourId: any Channel] = [:] {
         didSet { lastSend = nil }
     }
-    /// Where data for a neighbour goes without crossing its pipeline (its framing handler).
     @exclusivity(unchecked) private var dataSinks: [NeighbourId: (DataPacket) -> Void] = [:] {
         didSet { lastSend = nil }
     }
-    /// The neighbour last sent to, its channel and data sink: a batch's packets go to one
-    /// neighbour in runs, and two dictionary lookups per packet were 2 % of a sending daemon's
-    /// CPU. Forgotten whenever a neighbour comes or goes.
     @exclusivity(unchecked) private var lastSend: (id: NeighbourId, channel: any Channel, sink: ((DataPacket) -> Void)?)?
+    #endif
     private var nextNeighbour: UInt64 = 1
     /// Called on `loop` with every new forwarding table.
     public var onForwardingTable: ((ForwardingTable) -> Void)?
@@ -185,7 +196,12 @@ public final class RouterService: @unchecked Sendable {
     }
 
     /// Connections written to since the last flush: a handful, so a list (no hash per packet).
+    /// Unchecked in release builds, as `peers` is.
+    #if DEBUG
+    private var unflushed: [NeighbourId] = []
+    #else
     @exclusivity(unchecked) private var unflushed: [NeighbourId] = []
+    #endif
 
     public enum SendResult: Sendable {
         case queued
