@@ -36,9 +36,11 @@ public final class Datapath: @unchecked Sendable {
     // access: 5 % of a sending daemon's CPU). Sound because the class is confined to its loop
     // (asserted at each entry point), the core is pure (its mutations never call out), and
     // `perform` holds no access across the calls that can re-enter (it pops one action at a
-    // time; re-entry is guarded). Debug builds, which the tests run, keep the checks, so a
-    // change that breaks this traps there.
+    // time; re-entry is guarded); `coalescer.drain`'s body writes to the TUN and counts in
+    // `core`, never reaching the coalescer. Debug builds, which the tests run, keep the
+    // checks, so a change that breaks this traps there.
     #if DEBUG
+    private var coalescer = TCPCoalescer()
     private var core: DatapathCore
     private var actions: [DatapathCore.Action] = []
     private var performing: [DatapathCore.Action] = []
@@ -46,6 +48,7 @@ public final class Datapath: @unchecked Sendable {
     private var routeRequests: [IPv6Address] = []
     private var performingActions = false
     #else
+    @exclusivity(unchecked) private var coalescer = TCPCoalescer()
     @exclusivity(unchecked) private var core: DatapathCore
     @exclusivity(unchecked) private var actions: [DatapathCore.Action] = []
     @exclusivity(unchecked) private var performing: [DatapathCore.Action] = []
@@ -53,7 +56,6 @@ public final class Datapath: @unchecked Sendable {
     @exclusivity(unchecked) private var routeRequests: [IPv6Address] = []
     @exclusivity(unchecked) private var performingActions = false
     #endif
-    private var coalescer = TCPCoalescer()
 
     private var ticker: RepeatedTask?
     /// The message bus (spec §7), on this loop; its packets travel through this datapath.

@@ -17,10 +17,20 @@ public final class PacketPool {
     public static let defaultLimit = 1024
 
     public let limit: Int
+    // `allocations`: arrays allocated because none was free (or the packet was larger than a
+    // pooled buffer). Not counted: the new buffer `recycle` gets for an array something else
+    // still holds.
+    //
+    // Touched twice per packet: in release builds exempt from run-time exclusivity checks,
+    // sound because the pool has one owner (its loop) and no method calls out while it holds
+    // an access. Debug builds (the tests) keep the checks.
+    #if DEBUG
     private var free: [[UInt8]] = []
-    /// Arrays allocated because none was free (or the packet was larger than a pooled buffer).
-    /// Not counted: the new buffer `recycle` gets for an array something else still holds.
     public private(set) var allocations: UInt64 = 0
+    #else
+    @exclusivity(unchecked) private var free: [[UInt8]] = []
+    @exclusivity(unchecked) public private(set) var allocations: UInt64 = 0
+    #endif
 
     public init(limit: Int = PacketPool.defaultLimit) {
         self.limit = limit
