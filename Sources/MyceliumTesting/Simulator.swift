@@ -30,12 +30,29 @@ public final class Simulator {
 
     /// A plain value (no references): the queue moves millions of them, and a payload with a
     /// closure in it made every move a call through the type's value witness.
+    ///
+    /// 32 bytes: while 2000 nodes' tables flood at once, 7.7 M packets are in flight (the peak
+    /// grows as n²), and a whole `ControlTLV` in each made an event 112 bytes. An Update (nearly
+    /// all of them) travels as its fields, with its /64 as the network word and its router id
+    /// as an index into `routerIds`; any other TLV waits in `parked`. The receiving end's
+    /// handle for the sender is read from the link at delivery: a delivered packet's epoch is
+    /// the link's, and a link's handles change only with its epoch.
     enum Event {
-        case deliver(node: Int32, from: NeighbourId, tlv: ControlTLV, link: Int32, epoch: Int32)
+        case update(node: Int32, link: Int32, epoch: Int32, routerId: Int32, network: UInt64,
+                    seqno: UInt16, metric: UInt16, interval: UInt16, flags: UInt8)
+        /// Any other TLV: `parked[slot]`.
+        case deliver(node: Int32, link: Int32, epoch: Int32, slot: Int32)
         case wake(node: Int)
         /// `scheduled[id]` runs.
         case act(id: Int)
     }
+
+    /// Router ids of queued Updates, by index (a restarted node's new id is added on its first
+    /// Update; at most one per router ever made).
+    private var routerIds = RouterIdRegistry()
+    /// TLVs other than /64 Updates in flight, and their free slots.
+    private var parked: [ControlTLV?] = []
+    private var freeParked: [Int32] = []
 
     // The state every event touches is exempt from run-time exclusivity checks: each access
     // cost a call into the runtime and a search of the thread's access set, 5 % of a 1000-node
@@ -170,10 +187,20 @@ public final class Simulator {
             let (time, event) = queue.pop()!
             now = Instant(milliseconds: time)
             switch event {
-            case let .deliver(node, from, tlv, link, epoch):
-                guard links[Int(link)].epoch == epoch, links[Int(link)].isUp else { continue }
-                let delivered = roundTripThroughCodec ? Self.viaCodec(tlv) : tlv
-                feed(Int(node), .received(delivered, from: from))
+            case let .update(node, link, epoch, routerId, network, seqno, metric, interval, flags):
+                let l = links[Int(link)]
+                guard l.epoch == epoch, l.isUp else { continue }
+                let u = Update(flags: flags, interval: interval, seqno: SeqNo(seqno), metric: Metric(metric),
+                               subnet: Subnet(IPv6Address(high: network, low: 0), prefixLength: 64)!,
+                               routerId: routerIds[routerId])
+                deliver(.update(u), to: Int(node), over: l)
+            case let .deliver(node, link, epoch, slot):
+                let tlv = parked[Int(slot)]!
+                parked[Int(slot)] = nil
+                freeParked.append(slot)
+                let l = links[Int(link)]
+                guard l.epoch == epoch, l.isUp else { continue }
+                deliver(tlv, to: Int(node), over: l)
             case let .wake(node):
                 guard scheduledWake[node] == now else { continue }
                 scheduledWake[node] = nil
@@ -191,6 +218,31 @@ public final class Simulator {
             fatalError("codec round trip failed for \(tlv)")
         }
         return decoded
+    }
+
+    /// A TLV arriving at `node` over `link` (up, and of the epoch it was sent in).
+    private func deliver(_ tlv: ControlTLV, to node: Int, over l: Link) {
+        let delivered = roundTripThroughCodec ? Self.viaCodec(tlv) : tlv
+        feed(node, .received(delivered, from: node == l.a ? l.idAtA : l.idAtB))
+    }
+
+    /// Queues `tlv` for delivery to `peer` over `link` at `arrival`.
+    private func push(_ tlv: ControlTLV, to peer: Int, link: Int, epoch: Int32, at arrival: Int64) {
+        if case let .update(u) = tlv, u.subnet.prefixLength == 64, case let .v6(a) = u.subnet.address {
+            queue.push(.update(node: Int32(peer), link: Int32(link), epoch: epoch, routerId: routerIds.index(of: u.routerId),
+                               network: a.high, seqno: u.seqno.rawValue, metric: u.metric.rawValue,
+                               interval: u.interval, flags: u.flags), at: arrival)
+            return
+        }
+        let slot: Int32
+        if let free = freeParked.popLast() {
+            slot = free
+            parked[Int(slot)] = tlv
+        } else {
+            slot = Int32(parked.count)
+            parked.append(tlv)
+        }
+        queue.push(.deliver(node: Int32(peer), link: Int32(link), epoch: epoch, slot: slot), at: arrival)
     }
 
     private func feed(_ node: Int, _ event: RouterEvent) {
@@ -215,8 +267,7 @@ public final class Simulator {
                     arrival = max(arrival, l.lastDelivery.1)
                     links[link].lastDelivery.1 = arrival
                 }
-                let from = peer == l.a ? l.idAtA : l.idAtB
-                queue.push(.deliver(node: Int32(peer), from: from, tlv: tlv, link: Int32(link), epoch: l.epoch), at: arrival)
+                push(tlv, to: peer, link: link, epoch: l.epoch, at: arrival)
             case let .disconnect(id):
                 if let (link, _) = neighbourOf[node][id] { setLink(link, up: false) }
             case .forwardingTableChanged:
@@ -418,5 +469,46 @@ extension ControlTLV {
 
     private static func prefixBytes(_ s: Subnet) -> Int {
         s.ipv6 != nil && s.prefixLength == 0 ? 0 : (Int(s.prefixLength) + 7) / 8
+    }
+}
+
+/// Router ids numbered in order of first use: open addressing keyed by the id's random part
+/// (48 random bits and the zone: a multiplication spreads them), the whole id compared on a
+/// hit. A `Dictionary` would run SipHash over 40 bytes for every Update queued.
+struct RouterIdRegistry {
+    private(set) var ids: [RouterId] = []
+    /// Index into `ids` + 1; 0 is empty. A power of two, at most half full.
+    private var slots = [Int32](repeating: 0, count: 1024)
+
+    subscript(index: Int32) -> RouterId { ids[Int(index)] }
+
+    private static func word(_ id: RouterId) -> UInt64 { UInt64(id.zone) << 48 | id.random }
+
+    private func home(_ id: RouterId) -> Int {
+        Int(truncatingIfNeeded: (Self.word(id) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - slots.count.trailingZeroBitCount))
+    }
+
+    /// The index of `id`, added if new.
+    mutating func index(of id: RouterId) -> Int32 {
+        let mask = slots.count - 1
+        var i = home(id)
+        while slots[i] != 0 {
+            if ids[Int(slots[i] - 1)] == id { return slots[i] - 1 }
+            i = (i + 1) & mask
+        }
+        ids.append(id)
+        slots[i] = Int32(ids.count)
+        if ids.count * 2 > slots.count { grow() }
+        return Int32(ids.count - 1)
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (n, id) in ids.enumerated() {
+            var i = home(id)
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = Int32(n + 1)
+        }
     }
 }
