@@ -102,13 +102,11 @@ public final class Simulator {
             routers.append(Router(routerId: makeRouterId(), now: .zero, ownerCacheLimit: Self.ownerCacheLimit))
             schedule(i)
         }
-        var owners: [Subnet: Int32] = [:]
-        for (i, r) in routers.enumerated() { owners[r.localSubnet] = Int32(i) }
-        nodeOfSubnet = owners
+        nodeOfSubnet = SubnetOwners(routers.map(\.localSubnet))
     }
 
     /// Each node's /64 → the node (a restarted node keeps its key, so this never changes).
-    private var nodeOfSubnet: [Subnet: Int32] = [:]
+    private var nodeOfSubnet = SubnetOwners([])
 
     /// Simulated identities need no X25519: any 32 bytes act as a public key, and the address
     /// is derived from them exactly as on the real network.
@@ -510,5 +508,41 @@ struct RouterIdRegistry {
             while slots[i] != 0 { i = (i + 1) & mask }
             slots[i] = Int32(n + 1)
         }
+    }
+}
+
+/// The nodes' /64s → node index, for the whole-network passes (10⁶ lookups each at 1000 nodes):
+/// open addressing on the network word, at most a quarter full, where a `Dictionary` ran SipHash
+/// per lookup.
+struct SubnetOwners {
+    private var networks: [UInt64]
+    /// Node index + 1; 0 is empty.
+    private var slots: [Int32]
+    private let shift: UInt64
+
+    init(_ subnets: [Subnet]) {
+        networks = subnets.map { if case let .v6(a) = $0.address { a.high } else { 0 } }
+        var size = 8
+        while size < 4 * subnets.count { size *= 2 }
+        slots = [Int32](repeating: 0, count: size)
+        shift = UInt64(64 - size.trailingZeroBitCount)
+        for (i, subnet) in subnets.enumerated() where subnet.prefixLength == 64 {
+            var j = home(networks[i])
+            while slots[j] != 0 { j = (j + 1) & (slots.count - 1) }
+            slots[j] = Int32(i + 1)
+        }
+    }
+
+    private func home(_ network: UInt64) -> Int { Int(truncatingIfNeeded: (network &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    subscript(subnet: Subnet) -> Int32? {
+        guard subnet.prefixLength == 64, case let .v6(a) = subnet.address else { return nil }
+        var j = home(a.high)
+        while slots[j] != 0 {
+            let node = slots[j] - 1
+            if networks[Int(node)] == a.high { return node }
+            j = (j + 1) & (slots.count - 1)
+        }
+        return nil
     }
 }
