@@ -205,10 +205,18 @@ extension Router {
             // Beyond Rust: also look for the subnet anew, as Rust does only once a packet needs
             // it. Without this a lost route stays lost until traffic asks, and when the nodes
             // that announced it all lost it too (the usual case after a link cut: retractions
-            // cascade along the old path) nobody is left to ask with a SeqNoRequest.
+            // cascade along the old path) nobody is left to ask with a SeqNoRequest. Under the
+            // lost-route budget, as the retries are: a peer that carried thousands of routes
+            // and left would otherwise have us send a RouteRequest for each to every neighbour
+            // at once, each forwarded through the whole network; over the budget, the retry
+            // above asks 5 s later, still budgeted.
             if queried[subnet].map({ $0 <= now }) ?? true {
-                markQueried(subnet, now: now)
-                sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
+                if retryBudget.take(now: now.milliseconds) {
+                    markQueried(subnet, now: now)
+                    sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
+                } else {
+                    stats.limitsHit += 1
+                }
             }
             actions.append(.routeLost(subnet))
         case let (old?, new?):

@@ -218,16 +218,28 @@ import Testing
         #expect(Harness.seqnoRequests(h.receive(request, from: 2)).map(\.1) == [NeighbourId(1)])
     }
 
-    @Test("a peer that announced a thousand routes and left: retries go out within their budget, the rest wait")
+    @Test("a peer that announced a thousand routes and left: the requests at the loss and the retries go out within one budget, the rest wait")
     func lostRouteRetryBudget() {
         var h = Harness()
         h.add(1); h.add(2)
         for _ in 0..<1_000 { h.receive(Harness.update(h.makeNode(), metric: 100, seqno: 0), from: 1) }
-        h.handle(.neighbourRemoved(NeighbourId(1)))
         let limitsBefore = h.router.stats.limitsHit
+        // At the loss: a RouteRequest to the neighbour left for the first `retryBurst` subnets
+        // only, not one for each of the thousand (each would be forwarded network-wide).
+        let atLoss = Harness.routeRequests(h.handle(.neighbourRemoved(NeighbourId(1))))
+        #expect(atLoss.count == RouterLimits.retryBurst && atLoss.allSatisfy { $0.1 == NeighbourId(2) })
+        #expect(Set(atLoss.compactMap(\.0.prefix)).count == RouterLimits.retryBurst)
+        #expect(h.router.stats.limitsHit - limitsBefore == 1_000 - RouterLimits.retryBurst)
+        // 5 s later the retries start, with what the budget refilled in those 5 s.
         let round = h.advance(to: 5_000, alive: true)
-        #expect(h.router.stats.lostRouteRetries == RouterLimits.retryBurst)
-        #expect(Harness.routeRequests(round).count <= RouterLimits.retryBurst)
-        #expect(h.router.stats.limitsHit > limitsBefore)
+        let refilled = 5 * RouterLimits.retriesPerSecond
+        #expect(h.router.stats.lostRouteRetries == refilled)
+        #expect(Harness.routeRequests(round).count <= refilled)
+        // Every lost route is asked for in the end: the budget delays, it never forgets (a retry
+        // waiting for a token keeps its attempts).
+        var asked = Set(atLoss.compactMap(\.0.prefix))
+        asked.formUnion(Harness.routeRequests(round).compactMap(\.0.prefix))
+        asked.formUnion(Harness.routeRequests(h.advance(to: 400_000, alive: true)).compactMap(\.0.prefix))
+        #expect(asked.count == 1_000)
     }
 }
