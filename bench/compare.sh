@@ -20,6 +20,7 @@ extra=("$@")
 for b in "$old" "$new"; do [ -x "$b" ] || { echo "not an executable: $b" >&2; exit 2; }; done
 command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 >/dev/null
 
+source "$(dirname "$0")/lib.sh"
 a=cmpa$$ b=cmpb$$ dir=$(mktemp -d)
 pids=()
 stop_daemons() {
@@ -29,18 +30,11 @@ stop_daemons() {
 }
 cleanup() {
     stop_daemons
-    ip netns del "$a" 2>/dev/null || true
-    ip netns del "$b" 2>/dev/null || true
+    veth_pair_del "$a" "$b"
     rm -rf "$dir"
 }
 trap cleanup EXIT
-ip netns add "$a"; ip netns add "$b"
-ip link add ca$$ netns "$a" type veth peer name cb$$ netns "$b"
-ip -n "$a" addr add fd77:d::1/64 dev ca$$ nodad; ip -n "$b" addr add fd77:d::2/64 dev cb$$ nodad
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set ca$$ up; ip -n "$b" link set cb$$ up
-
-cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat"; }
+veth_pair "$a" "$b" fd77:d
 
 # One round of one build: fresh daemons (same keys every time), one iperf3 run.
 run() { # label binary

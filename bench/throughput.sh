@@ -26,25 +26,18 @@ fi
 swift build -c release --product mycelium >/dev/null
 bin=$PWD/.build/release/mycelium
 
+source bench/lib.sh
 a=bencha$$ b=benchb$$ dir=$(mktemp -d)
 cleanup() {
     for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    ip netns del "$a" 2>/dev/null || true
-    ip netns del "$b" 2>/dev/null || true
+    veth_pair_del "$a" "$b"
     rm -rf "$dir"
 }
 trap cleanup EXIT
-ip netns add "$a"; ip netns add "$b"
-ip link add va$$ netns "$a" type veth peer name vb$$ netns "$b"
-ip -n "$a" addr add fd77:b::1/64 dev va$$ nodad; ip -n "$b" addr add fd77:b::2/64 dev vb$$ nodad
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set va$$ up; ip -n "$b" link set vb$$ up
+veth_pair "$a" "$b" fd77:b
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_seconds() { # pid
-    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat"
-}
 # A metric of a node (its metrics endpoint listens on [::1]:9490 in its namespace).
 metric() { # namespace name labels
     ip netns exec "$1" python3 - "$2" "$3" <<'PY'
