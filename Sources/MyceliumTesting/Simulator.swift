@@ -102,11 +102,19 @@ public final class Simulator {
             routers.append(Router(routerId: makeRouterId(), now: .zero, ownerCacheLimit: Self.ownerCacheLimit))
             schedule(i)
         }
-        nodeOfSubnet = SubnetOwners(routers.map(\.localSubnet))
+        for (i, r) in routers.enumerated() {
+            precondition(nodeOfSubnet.index(of: r.localSubnet.network) == Int32(i), "two nodes share a /64")
+        }
     }
 
-    /// Each node's /64 → the node (a restarted node keeps its key, so this never changes).
-    private var nodeOfSubnet = SubnetOwners([])
+    /// Each node's /64 (its network word) → the node: a restarted node keeps its key, so this
+    /// never changes. The whole-network passes look it up 10⁶ times each at 1000 nodes, where a
+    /// `Dictionary` ran SipHash per lookup.
+    private var nodeOfSubnet = WordIndex<UInt64> { $0 }
+
+    private func node(of subnet: Subnet) -> Int32? {
+        subnet.prefixLength == 64 ? nodeOfSubnet.find(subnet.network) : nil
+    }
 
     /// Simulated identities need no X25519: any 32 bytes act as a public key, and the address
     /// is derived from them exactly as on the real network.
@@ -317,7 +325,7 @@ public final class Simulator {
             for i in rs.indices {
                 var reached = 0
                 rs[i].forEachNextHop { subnet, _ in
-                    if let j = nodeOfSubnet[subnet], Int(j) != i { reached += 1 }
+                    if let j = node(of: subnet), Int(j) != i { reached += 1 }
                 }
                 if reached != rs.count - 1 { return false }
             }
@@ -414,7 +422,7 @@ public final class Simulator {
         routers.withUnsafeBufferPointer { routers in
             for s in 0..<n {
                 routers[s].forEachNextHop { subnet, hop in
-                    if let d = nodeOfSubnet[subnet], Int(d) != s, let (_, peer) = neighbourOf[s][hop] {
+                    if let d = node(of: subnet), Int(d) != s, let (_, peer) = neighbourOf[s][hop] {
                         matrix[s * n + Int(d)] = Int32(peer)
                     }
                 }
@@ -470,79 +478,3 @@ extension ControlTLV {
     }
 }
 
-/// Router ids numbered in order of first use: open addressing keyed by the id's random part
-/// (48 random bits and the zone: a multiplication spreads them), the whole id compared on a
-/// hit. A `Dictionary` would run SipHash over 40 bytes for every Update queued.
-struct RouterIdRegistry {
-    private(set) var ids: [RouterId] = []
-    /// Index into `ids` + 1; 0 is empty. A power of two, at most half full.
-    private var slots = [Int32](repeating: 0, count: 1024)
-
-    subscript(index: Int32) -> RouterId { ids[Int(index)] }
-
-    private static func word(_ id: RouterId) -> UInt64 { UInt64(id.zone) << 48 | id.random }
-
-    private func home(_ id: RouterId) -> Int {
-        Int(truncatingIfNeeded: (Self.word(id) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - slots.count.trailingZeroBitCount))
-    }
-
-    /// The index of `id`, added if new.
-    mutating func index(of id: RouterId) -> Int32 {
-        let mask = slots.count - 1
-        var i = home(id)
-        while slots[i] != 0 {
-            if ids[Int(slots[i] - 1)] == id { return slots[i] - 1 }
-            i = (i + 1) & mask
-        }
-        ids.append(id)
-        slots[i] = Int32(ids.count)
-        if ids.count * 2 > slots.count { grow() }
-        return Int32(ids.count - 1)
-    }
-
-    private mutating func grow() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
-        let mask = slots.count - 1
-        for (n, id) in ids.enumerated() {
-            var i = home(id)
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = Int32(n + 1)
-        }
-    }
-}
-
-/// The nodes' /64s → node index, for the whole-network passes (10⁶ lookups each at 1000 nodes):
-/// open addressing on the network word, at most a quarter full, where a `Dictionary` ran SipHash
-/// per lookup.
-struct SubnetOwners {
-    private var networks: [UInt64]
-    /// Node index + 1; 0 is empty.
-    private var slots: [Int32]
-    private let shift: UInt64
-
-    init(_ subnets: [Subnet]) {
-        networks = subnets.map { if case let .v6(a) = $0.address { a.high } else { 0 } }
-        var size = 8
-        while size < 4 * subnets.count { size *= 2 }
-        slots = [Int32](repeating: 0, count: size)
-        shift = UInt64(64 - size.trailingZeroBitCount)
-        for (i, subnet) in subnets.enumerated() where subnet.prefixLength == 64 {
-            var j = home(networks[i])
-            while slots[j] != 0 { j = (j + 1) & (slots.count - 1) }
-            slots[j] = Int32(i + 1)
-        }
-    }
-
-    private func home(_ network: UInt64) -> Int { Int(truncatingIfNeeded: (network &* 0x9E37_79B9_7F4A_7C15) >> shift) }
-
-    subscript(subnet: Subnet) -> Int32? {
-        guard subnet.prefixLength == 64, case let .v6(a) = subnet.address else { return nil }
-        var j = home(a.high)
-        while slots[j] != 0 {
-            let node = slots[j] - 1
-            if networks[Int(node)] == a.high { return node }
-            j = (j + 1) & (slots.count - 1)
-        }
-        return nil
-    }
-}
