@@ -36,6 +36,13 @@ let package = Package(
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
         // Syscalls and ioctl macros Glibc's Swift module cannot import (it lacks _GNU_SOURCE).
         .target(name: "CMyceliumShims"),
+        // QUIC (spec §3.6): ngtcp2 0.12 with its GnuTLS backend (Debian 12: libngtcp2-dev,
+        // libngtcp2-crypto-gnutls-dev, libgnutls28-dev), behind a small C layer that Swift can
+        // import (the library's versioned macros and callback table cannot be).
+        .target(
+            name: "CQUIC",
+            linkerSettings: [.linkedLibrary("ngtcp2_crypto_gnutls"), .linkedLibrary("ngtcp2"), .linkedLibrary("gnutls")]
+        ),
 
         .target(name: "MyceliumCore", swiftSettings: strictSettings),
         // Ordered, serde-compatible JSON: the API's documents and the CNI protocol (no Foundation).
@@ -70,6 +77,16 @@ let package = Package(
         .target(
             name: "MyceliumSystem",
             dependencies: ["MyceliumCore", "MyceliumCrypto", "CNetlink", "CMyceliumShims"],
+            swiftSettings: strictSettings
+        ),
+        // QUIC connections and the UDP endpoint they share, on a NIO event loop.
+        .target(
+            name: "MyceliumQUIC",
+            dependencies: [
+                "CQUIC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -188,6 +205,15 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["mycelium", "mycelium-cni"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MyceliumQUICTests",
+            dependencies: [
+                "MyceliumQUIC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

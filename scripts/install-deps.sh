@@ -10,6 +10,9 @@ packages=(
     libsodium-dev     # X25519, CSPRNG
     libnl-3-dev       # netlink (TUN, routes, rules, veth)
     libnl-route-3-dev
+    libngtcp2-dev     # QUIC (ngtcp2 0.12) with its GnuTLS backend
+    libngtcp2-crypto-gnutls-dev
+    libgnutls28-dev
     iproute2          # tests build network namespaces with `ip`
     iputils-ping      # tests ping across namespaces
 )

@@ -1,0 +1,118 @@
+#pragma once
+// A thin C layer over ngtcp2 0.12 (Debian 12) with its GnuTLS crypto backend: QUIC v1
+// connections for Mycelium peers (spec §3.6). It hides what Swift cannot import (the
+// `*_versioned` macros, the callback table, GnuTLS session and certificate setup) and keeps
+// the one thing ngtcp2 requires the application to hold: stream bytes until they are
+// acknowledged. No sockets, no clock: the caller passes packets, addresses and time in, and
+// sends what `cq_conn_write*` produce. One connection is used by one thread at a time.
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+/// Credentials shared by every connection of an endpoint: a self-signed ECDSA P-256
+/// certificate for the server side (made at creation, as Rust Mycelium does per start) and
+/// client credentials that verify nothing (spec §3.6: the peer's key is checked by the
+/// protocol above, not by the certificate).
+typedef struct cq_tls cq_tls;
+
+/// Creates credentials whose certificate carries `subject_alt_name` (the router id's text
+/// form). Returns NULL and a message in `err` on failure.
+cq_tls *cq_tls_new(const char *subject_alt_name, char *err, size_t errlen);
+void cq_tls_free(cq_tls *tls);
+
+/// What a connection reports while it reads packets or handles its timer. `ctx` is passed
+/// back unchanged. Data pointers are valid only during the call.
+typedef struct cq_callbacks {
+    void *ctx;
+    void (*handshake_completed)(void *ctx);
+    void (*stream_open)(void *ctx, int64_t stream_id);
+    void (*stream_data)(void *ctx, int64_t stream_id, const uint8_t *data, size_t len, int fin);
+    void (*datagram)(void *ctx, const uint8_t *data, size_t len);
+} cq_callbacks;
+
+/// Transport settings; zero fields take the defaults of spec §3.6.
+typedef struct cq_params {
+    uint64_t idle_timeout_ns;       // 60 s
+    uint64_t handshake_timeout_ns;  // 10 s
+    uint64_t stream_window;         // 10 MiB
+    uint64_t connection_window;     // 16 MiB
+    uint32_t max_udp_payload;       // 1452: the largest UDP payload we send
+} cq_params;
+
+/// Length of every connection id this endpoint issues: a 4-byte connection key (the same for
+/// all ids of one connection, chosen unique by the caller, for demultiplexing) and 4 random
+/// bytes. 8 bytes, as quinn's: every byte of a short header is taken from the datagram room.
+#define CQ_CID_LEN 8
+#define CQ_CONN_KEY_LEN 4
+
+typedef struct cq_conn cq_conn;
+
+/// A client connection to `remote`, sending from `local`. Error codes are ngtcp2's (< 0).
+cq_conn *cq_conn_client(cq_tls *tls, uint32_t conn_key, const struct sockaddr *local, socklen_t locallen,
+                        const struct sockaddr *remote, socklen_t remotelen, const cq_params *params,
+                        cq_callbacks callbacks, uint64_t now_ns, int *error);
+
+/// Whether `pkt` is a client Initial a server may accept (0), or why not (< 0).
+int cq_accept(const uint8_t *pkt, size_t len);
+
+/// The server side of a connection whose first packet is the client Initial `pkt` (checked
+/// with `cq_accept`). The caller then passes `pkt` to `cq_conn_read` as any other packet.
+cq_conn *cq_conn_server(cq_tls *tls, uint32_t conn_key, const struct sockaddr *local, socklen_t locallen,
+                        const struct sockaddr *remote, socklen_t remotelen, const uint8_t *pkt, size_t len,
+                        const cq_params *params, cq_callbacks callbacks, uint64_t now_ns, int *error);
+
+/// The destination connection id of a packet: for a short header, the first `CQ_CID_LEN`
+/// bytes after the flags (we only issue ids of that length). 0, or < 0 when malformed.
+int cq_packet_dcid(const uint8_t *pkt, size_t len, uint8_t *dcid, size_t *dcidlen, int *is_long_header);
+
+/// Feeds one received UDP payload. < 0: the connection is over (close it).
+int cq_conn_read(cq_conn *conn, const struct sockaddr *local, socklen_t locallen,
+                 const struct sockaddr *remote, socklen_t remotelen, const uint8_t *pkt, size_t len,
+                 uint64_t now_ns);
+
+/// Writes the next packet into `out` (stream bytes first, then acknowledgements and control
+/// frames). Returns its length, 0 when there is nothing (more) to send, < 0 on a fatal error.
+ssize_t cq_conn_write(cq_conn *conn, uint8_t *out, size_t cap, uint64_t now_ns);
+
+/// Writes `data` as one DATAGRAM frame in a packet. `accepted` is set when it went into the
+/// packet; 0 returned with `accepted` unset means congestion or pacing holds it back.
+/// NGTCP2_ERR_INVALID_ARGUMENT (< 0) when it can never fit (too large or the peer did not
+/// advertise datagrams): the caller drops it and the connection stays.
+ssize_t cq_conn_write_datagram(cq_conn *conn, uint8_t *out, size_t cap, const uint8_t *data, size_t len,
+                               int *accepted, uint64_t now_ns);
+
+/// Opens our bidirectional stream; its id in `stream_id`. < 0 if the peer allows none yet.
+int cq_conn_open_stream(cq_conn *conn, int64_t *stream_id);
+
+/// Queues `len` bytes on `stream_id` (copied; kept until acknowledged). < 0 when more than
+/// `limit` bytes would be waiting (unsent or unacknowledged): the caller drops the peer.
+int cq_conn_stream_send(cq_conn *conn, int64_t stream_id, const uint8_t *data, size_t len, size_t limit);
+
+/// Bytes queued on the stream and not yet acknowledged.
+size_t cq_conn_stream_buffered(const cq_conn *conn);
+
+/// When `cq_conn_handle_expiry` must next run (monotonic ns; UINT64_MAX: never).
+uint64_t cq_conn_expiry(const cq_conn *conn);
+/// < 0: the connection timed out or failed (close it without sending).
+int cq_conn_handle_expiry(cq_conn *conn, uint64_t now_ns);
+
+/// A CONNECTION_CLOSE packet to send before freeing (application error `code`).
+ssize_t cq_conn_write_close(cq_conn *conn, uint8_t *out, size_t cap, uint64_t code, uint64_t now_ns);
+
+int cq_conn_handshake_completed(const cq_conn *conn);
+/// The largest DATAGRAM payload the peer accepts (0: none, or not known yet).
+uint64_t cq_conn_peer_max_datagram(const cq_conn *conn);
+/// The connection key its ids carry.
+uint32_t cq_conn_key(const cq_conn *conn);
+/// Why the connection ended, when it was closed by the peer or failed in the library.
+const char *cq_strerror(int error);
+/// Whether the error means the peer closed the connection.
+int cq_conn_is_draining(int error);
+/// Whether `cq_conn_write_datagram`'s error means only that this datagram can never be sent.
+int cq_conn_is_datagram_refusal(int error);
+/// Whether the last failure was the idle timeout or the handshake timeout.
+int cq_conn_is_idle_close(int error);
+
+void cq_conn_free(cq_conn *conn);
