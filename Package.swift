@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "MyceliumNode",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumDatapath", "MyceliumSystem", "COpenSSL",
+                "MyceliumCore", "MyceliumRouting", "MyceliumCrypto", "MyceliumDatapath", "MyceliumSystem", "MyceliumQUIC", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -477,9 +477,16 @@ ssize_t cq_conn_write_close(cq_conn *c, uint8_t *out, size_t cap, uint64_t code,
 
 int cq_conn_handshake_completed(const cq_conn *c) { return ngtcp2_conn_get_handshake_completed(c->conn); }
 
-uint64_t cq_conn_peer_max_datagram(const cq_conn *c) {
+uint64_t cq_conn_max_datagram_payload(const cq_conn *c) {
     const ngtcp2_transport_params *p = ngtcp2_conn_get_remote_transport_params(c->conn);
-    return p ? p->max_datagram_frame_size : 0;
+    if (!p || p->max_datagram_frame_size <= 3) return 0;
+    size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+    // A short header (flags, the peer's connection id, up to 4 packet-number bytes), the
+    // DATAGRAM frame's type and 2-byte length, and the AEAD tag.
+    size_t overhead = 1 + ngtcp2_conn_get_dcid(c->conn)->datalen + 4 + 1 + 2 + 16;
+    uint64_t room = udp > overhead ? udp - overhead : 0;
+    uint64_t frame = p->max_datagram_frame_size - 3;  // the peer's limit counts type and length
+    return room < frame ? room : frame;
 }
 
 uint32_t cq_conn_key(const cq_conn *c) { return c->key; }

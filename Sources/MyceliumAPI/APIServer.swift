@@ -40,10 +40,14 @@ public enum APIServer {
                 try await peers.add(endpoint)
             } catch .exists {
                 return plain(.conflict, "a peer with endpoint \(endpoint) already exists")
+            } catch .needsAddress {
+                return plain(.badRequest, "quic:// peers need an IP address, not a name")
             } catch let .unsupportedProtocol(proto) {
-                return plain(.badRequest, proto == .tls
-                    ? "tls:// peers need a private network (--network-name and --network-key-file); use tcp://"
-                    : "\(proto.rawValue):// peers are not supported by this build; use tcp://")
+                switch proto {
+                case .tls: return plain(.badRequest, "tls:// peers need a private network (--network-name and --network-key-file); use tcp://")
+                case .quic: return plain(.badRequest, "quic:// peers need QUIC, which is disabled (--disable-quic) or absent in a private network; use tcp:// (or tls://)")
+                case .tcp: return plain(.badRequest, "tcp:// peers are not accepted")
+                }
             }
             return Response(status: .noContent)
         }

@@ -20,6 +20,9 @@ public final class Node: Sendable {
     public struct Configuration: Sendable {
         public var peers: [Endpoint] = []
         public var tcpListenPort: UInt16 = 9651
+        /// UDP port for QUIC peers (spec §3.6); nil: no QUIC (`--disable-quic`). Ignored in a
+        /// private network, which has no QUIC (as Rust).
+        public var quicListenPort: UInt16? = 9651
         public var tunName = "mycelium"
         public var noTun = false
         /// TUN offloads (virtio header, TSO/USO, GRO on write) when the kernel accepts them.
@@ -167,19 +170,24 @@ public final class Node: Sendable {
         }.get()
         let tls = try configuration.privateNetwork.map { network in try TLSPSKContext(network: network) }
         let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
-                                                     firewallMark: configuration.firewallMark, privateNetwork: tls),
+                                                     firewallMark: configuration.firewallMark, privateNetwork: tls,
+                                                     quicListenPort: configuration.quicListenPort,
+                                                     certificateName: "\(routerId)"),
                                 service: service, logger: logger, audit: audit,
                                 onData: { packet, from in datapath.fromPeer(consume packet, neighbour: from) })
         published.withLock { $0.peers = peers }
         let address: SocketAddress
-        do { address = try await peers.start() } catch {
+        do { address = try await peers.start() } catch let failure as PeerManager.QUICListenFailure {
+            throw StartFailure(description: "cannot listen for QUIC peers on --quic-listen-port \(failure.port): \(failure.error)")
+        } catch {
             throw StartFailure(description: "cannot listen for peers on --tcp-listen-port \(configuration.tcpListenPort): \(error)")
         }
         published.withLock { $0.listenPort = address.port }
         // NIO's description ("[IPv6]::/:::9651") is not an address a user can paste.
         let shown = PeerManager.endpoint(of: address)?.socketAddress ?? "\(address)"
         logger.info("listening for peers", metadata: ["address": "\(shown)", "peers": "\(configuration.peers.map(\.description))",
-                                                      "transport": "\(tls == nil ? "tcp" : "tls 1.3 psk, network \(configuration.privateNetwork!.name)")"])
+                                                      "transport": "\(tls == nil ? "tcp" : "tls 1.3 psk, network \(configuration.privateNetwork!.name)")",
+                                                      "quicPort": "\(peers.quicPort.map(String.init) ?? "off")"])
         if configuration.peerDiscovery {
             var settings = LANDiscovery.Configuration()
             settings.port = configuration.peerDiscoveryPort

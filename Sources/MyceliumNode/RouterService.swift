@@ -183,10 +183,18 @@ public final class RouterService: @unchecked Sendable {
 
     public var peerCount: Int { peers.count }
 
-    /// How Rust's API names a route's next hop: `TCP [local]:port <-> [remote]:port`.
+    /// The neighbours connected now (on the loop).
+    public var neighbourIds: [NeighbourId] {
+        loop.preconditionInEventLoop()
+        return Array(peers.keys)
+    }
+
+    /// How Rust's API names a route's next hop: `TCP [local]:port <-> [remote]:port`, or
+    /// `QUIC -> [remote]:port`.
     public func connectionDescription(of id: NeighbourId) -> String? {
         loop.preconditionInEventLoop()
         guard let channel = peers[id] else { return nil }
+        if channel is QUICPeerChannel { return "QUIC -> \(Self.socketText(channel.remoteAddress))" }
         return "TCP \(Self.socketText(channel.localAddress)) <-> \(Self.socketText(channel.remoteAddress))"
     }
 

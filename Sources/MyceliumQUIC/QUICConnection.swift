@@ -172,6 +172,10 @@ public final class QUICConnection: @unchecked Sendable {
     public func sendDatagram(_ payload: UnsafeRawBufferPointer) -> Bool {
         eventLoop.preconditionInEventLoop()
         guard let conn, isEstablished else { return false }
+        guard payload.count <= maxDatagramPayload else {
+            datagramsDropped += 1
+            return false
+        }
         if inLibrary {
             guard deferredDatagrams.count < Self.maxDeferredDatagrams else {
                 datagramsDropped += 1
@@ -203,8 +207,9 @@ public final class QUICConnection: @unchecked Sendable {
     /// Bytes queued on the stream and not yet acknowledged by the peer.
     public var streamBuffered: Int { conn.map { cq_conn_stream_buffered($0) } ?? 0 }
 
-    /// The largest datagram payload the peer accepts (0 before the handshake).
-    public var peerMaxDatagram: Int { conn.map { Int(cq_conn_peer_max_datagram($0)) } ?? 0 }
+    /// The largest datagram payload that fits a packet and that the peer accepts (0 before the
+    /// handshake, or when the peer takes no datagrams). Larger ones are refused by `sendDatagram`.
+    public var maxDatagramPayload: Int { conn.map { Int(cq_conn_max_datagram_payload($0)) } ?? 0 }
 
     /// Sends everything ngtcp2 has ready, then re-arms the timer.
     func flush() {

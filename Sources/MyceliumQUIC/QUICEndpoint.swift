@@ -46,10 +46,13 @@ public final class QUICEndpoint: @unchecked Sendable {
 
     /// Binds `host:port` on `eventLoop`. `subjectAltName`: the router id's text form, put in the
     /// self-signed certificate made for this endpoint (as Rust does at every start).
-    /// `idleTimeout` and `handshakeTimeout` in nanoseconds (0: 60 s and 10 s).
+    /// `idleTimeout` and `handshakeTimeout` in nanoseconds (0: 60 s and 10 s). `maxUDPPayload`:
+    /// the largest UDP payload sent, 1500 as Rust's initial MTU, so that a framed 1400-byte
+    /// packet fits one DATAGRAM frame (on a 1500-byte link the kernel fragments it, as Rust's).
+    /// `socketMark`: the SO_MARK option's number and the mark for the socket (`--firewall-mark`).
     public static func bind(host: String, port: Int, on eventLoop: any EventLoop, subjectAltName: String,
                             idleTimeout: UInt64 = 0, handshakeTimeout: UInt64 = 0,
-                            maxUDPPayload: UInt32 = 1452) -> EventLoopFuture<QUICEndpoint> {
+                            maxUDPPayload: UInt32 = 1500, socketMark: (option: Int32, mark: Int)? = nil) -> EventLoopFuture<QUICEndpoint> {
         var message = [CChar](repeating: 0, count: 256)
         guard let tls = cq_tls_new(subjectAltName, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -58,8 +61,13 @@ public final class QUICEndpoint: @unchecked Sendable {
         let params = cq_params(idle_timeout_ns: idleTimeout, handshake_timeout_ns: handshakeTimeout, stream_window: 0,
                                connection_window: 0, max_udp_payload: maxUDPPayload)
         let endpoint = QUICEndpoint(eventLoop: eventLoop, tls: tls, params: params)
-        return DatagramBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+        // No SO_REUSEADDR: on UDP it would let a second node bind the same port and take its packets.
+        var bootstrap = DatagramBootstrap(group: eventLoop)
+        if let socketMark {
+            // Set before bind, so every packet carries it.
+            bootstrap = bootstrap.channelOption(.socketOption(.init(rawValue: socketMark.option)), value: socketMark.mark)
+        }
+        return bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Reader(endpoint)) }
             }

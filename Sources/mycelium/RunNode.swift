@@ -23,6 +23,12 @@ struct NodeOptions: ParsableArguments {
     @Option(name: [.customShort("t"), .long], help: "TCP port to listen on for peers (env MYCELIUM_TCP_LISTEN_PORT; default 9651).")
     var tcpListenPort: String?
 
+    @Option(name: [.customShort("q"), .long], help: "UDP port to listen on and dial from for QUIC peers (env MYCELIUM_QUIC_LISTEN_PORT; default 9651).")
+    var quicListenPort: String?
+
+    @Flag(name: .long, help: "No QUIC: no UDP socket, quic:// peers refused (env MYCELIUM_DISABLE_QUIC=true; a private network never has QUIC).")
+    var disableQuic = false
+
     @Option(name: .long, help: "Name of the TUN device (env MYCELIUM_TUN_NAME; default mycelium).")
     var tunName: String?
 
@@ -105,7 +111,6 @@ struct NodeOptions: ParsableArguments {
     /// Keys of Rust Mycelium's config file that this build does not act on yet: accepted (so an
     /// existing file keeps working) and reported in the log.
     static let notYetSupportedKeys: Set<String> = [
-        "disable_quic", "quic_listen_port",
         "update_workers", "cdn_cache", "enable_dns",
         "vsock_listen_port",
     ]
@@ -136,10 +141,31 @@ struct NodeOptions: ParsableArguments {
             }
         }
         config.privateNetwork = try privateNetwork(env: env, file: file)
-        if let bad = config.peers.first(where: { !PeerManager.canDial($0.proto, privateNetwork: config.privateNetwork != nil) }) {
-            throw Invalid(description: bad.proto == .tls
-                ? "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': tls:// peers need a private network (--network-name and --network-key-file)"
-                : "invalid value for --peers (MYCELIUM_PEERS): '\(bad)': only tcp:// and, in a private network, tls:// peers are supported by this build")
+        if try disableQuic || Self.bool(env, "MYCELIUM_DISABLE_QUIC", flag: "--disable-quic") || file.bool("disable_quic") {
+            config.quicListenPort = nil
+        } else if let text = try quicListenPort ?? env["MYCELIUM_QUIC_LISTEN_PORT"] ?? file.text("quic_listen_port") {
+            guard let port = UInt16(text), port > 0 else {
+                throw Invalid(description: "invalid value for --quic-listen-port (MYCELIUM_QUIC_LISTEN_PORT): '\(text)' is not a port from 1 to 65535")
+            }
+            config.quicListenPort = port
+        }
+        for peer in config.peers {
+            switch peer.proto {
+            case .tcp:
+                continue
+            case .tls where config.privateNetwork == nil:
+                throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(peer)': tls:// peers need a private network (--network-name and --network-key-file)")
+            case .tls:
+                continue
+            case .quic where config.privateNetwork != nil:
+                throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(peer)': a private network has no QUIC (as Rust's); use tls:// peers")
+            case .quic where config.quicListenPort == nil:
+                throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(peer)': QUIC is disabled (--disable-quic)")
+            case .quic:
+                if case .name = peer.host {
+                    throw Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): '\(peer)': quic:// peers need an IP address, not a name")
+                }
+            }
         }
         if let text = try tcpListenPort ?? env["MYCELIUM_TCP_LISTEN_PORT"] ?? file.text("tcp_listen_port") {
             guard let port = UInt16(text), port > 0 else {

@@ -23,6 +23,8 @@ struct ShowConfig: ParsableCommand {
             "\"keyFile\": \(JSON.quoted(keyPath))",
             "\"peers\": [" + config.peers.map { JSON.quoted($0.description) }.joined(separator: ", ") + "]",
             "\"tcpListenPort\": \(config.tcpListenPort)",
+            // null: QUIC disabled, or a private network (which has none).
+            "\"quicListenPort\": " + (config.privateNetwork == nil ? config.quicListenPort.map(String.init) ?? "null" : "null"),
             "\"tunName\": \(JSON.quoted(config.tunName))",
             "\"noTun\": \(config.noTun)",
             "\"tunOffload\": \(config.tunOffload)",

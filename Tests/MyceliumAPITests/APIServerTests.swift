@@ -34,6 +34,7 @@ import Testing
         var configuration = Node.Configuration()
         configuration.noTun = true
         configuration.tcpListenPort = 0
+        configuration.quicListenPort = 0
         configuration.peers = peers
         // These nodes run in the machine's own namespace: no multicast on its real interfaces, and
         // no neighbours found there (another test's node would become a second peer).

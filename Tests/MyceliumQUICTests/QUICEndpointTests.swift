@@ -89,7 +89,7 @@ import Testing
             }
             let c = try b.connect(to: target)
             c.onEstablished = { c in
-                established.fulfil(c.peerMaxDatagram)
+                established.fulfil(c.maxDatagramPayload)
                 request.withUnsafeBytes { _ = c.send($0) }
                 Array(repeating: UInt8(0xAB), count: 1200).withUnsafeBytes { _ = c.sendDatagram($0) }
             }

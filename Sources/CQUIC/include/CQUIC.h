@@ -102,8 +102,10 @@ int cq_conn_handle_expiry(cq_conn *conn, uint64_t now_ns);
 ssize_t cq_conn_write_close(cq_conn *conn, uint8_t *out, size_t cap, uint64_t code, uint64_t now_ns);
 
 int cq_conn_handshake_completed(const cq_conn *conn);
-/// The largest DATAGRAM payload the peer accepts (0: none, or not known yet).
-uint64_t cq_conn_peer_max_datagram(const cq_conn *conn);
+/// The largest DATAGRAM payload that fits one packet on this path and that the peer accepts
+/// (0: the peer takes none, or the handshake has not told yet). ngtcp2 silently never sends
+/// a larger one, so callers size theirs against this.
+uint64_t cq_conn_max_datagram_payload(const cq_conn *conn);
 /// The connection key its ids carry.
 uint32_t cq_conn_key(const cq_conn *conn);
 /// Why the connection ended, when it was closed by the peer or failed in the library.

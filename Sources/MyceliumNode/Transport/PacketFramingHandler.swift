@@ -140,6 +140,47 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
         }
     }
 
+    /// One QUIC DATAGRAM frame: exactly one whole frame (spec §3.6), handed on as `channelRead`
+    /// hands a frame of the stream. Anything else is counted as a dropped frame; the
+    /// connection stays (Rust drops the peer; a stray datagram is not worth a link to us).
+    func receiveDatagram(_ bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        counters.bytesIn += UInt64(bytes.count)
+        var single = FrameDecoder()
+        single.append(buffer: bytes)
+        let output: FrameDecoder.Output?
+        do {
+            output = try single.next(pool: pool)
+        } catch {
+            counters.framesDropped += 1
+            return
+        }
+        guard single.bufferedCount == 0, let output else {
+            counters.framesDropped += 1
+            return
+        }
+        switch output {
+        case let .packet(.data(data)) where onData != nil:
+            counters.packetsIn += 1
+            onData?(data)
+        case let .packet(packet):
+            counters.packetsIn += 1
+            context.fireChannelRead(wrapInboundOut(packet))
+        case .dropped:
+            counters.framesDropped += 1
+        }
+    }
+
+    /// A data packet sent as a QUIC datagram (`QUICPeerChannel.sendData`), counted as `append`
+    /// counts frames. One refused by congestion control is dropped.
+    func countDatagram(bytes: Int, sent: Bool) {
+        guard sent else {
+            counters.datagramsDropped += 1
+            return
+        }
+        counters.bytesOut += UInt64(bytes)
+        counters.packetsOut += 1
+    }
+
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         append(unwrapOutboundIn(data), context: context, promise: promise)
     }
@@ -213,6 +254,8 @@ public struct PeerCounters: Hashable, Sendable {
     public var closedForMisbehaviour = false
     /// Closed because it did not read what we sent (outbox limit or stall).
     public var closedForOutbox = false
+    /// QUIC: data packets congestion control did not let out (datagrams are not retransmitted).
+    public var datagramsDropped: UInt64 = 0
 }
 
 /// Our own limits for peer connections (not protocol constants).
@@ -239,6 +282,8 @@ public enum PeerTuning {
     public static let maxInboundPerAddress = 8
     /// Inbound connections not yet peers (TLS handshake running) at once.
     public static let maxPendingHandshakes = 64
+    /// QUIC handshakes of peers dialling us, at once (Rust: 10).
+    public static let maxPendingQUICHandshakes = 10
     /// Peers found by LAN discovery: at most this many known at once, and new ones dialled
     /// at most `discoveryDialBurst` at once, then one per `discoveryDialIntervalMs`.
     public static let maxDiscoveredPeers = 64

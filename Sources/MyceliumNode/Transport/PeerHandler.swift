@@ -24,8 +24,16 @@ public final class PeerHandler: ChannelInboundHandler {
         let framing = try? pipeline.handler(type: PacketFramingHandler.self)
         let framingContext = try? pipeline.context(handlerType: PacketFramingHandler.self)
         var sink: ((DataPacket) -> Void)?
-        if let framing, let framingContext { sink = { framing.enqueue($0, context: framingContext) } }
-        let id = service.attach(context.channel, staticCost: Self.staticCost(of: context.channel.remoteAddress), dataSink: sink)
+        let quic = context.channel as? QUICPeerChannel
+        if let framing, let framingContext {
+            if let quic {
+                sink = { quic.sendData($0, framing: framing, context: framingContext) }
+            } else {
+                sink = { framing.enqueue($0, context: framingContext) }
+            }
+        }
+        let cost = Self.staticCost(of: context.channel.remoteAddress, quic: quic != nil)
+        let id = service.attach(context.channel, staticCost: cost, dataSink: sink)
         neighbour = id
         if let framing {
             let onData = self.onData
@@ -61,11 +69,21 @@ public final class PeerHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    /// Spec §2.1: TCP to an IPv6 peer costs 10, to an IPv4 (or v4-mapped) peer 15.
-    static func staticCost(of address: SocketAddress?) -> UInt16 {
-        guard case let .v6(v6)? = address else { return LinkCost.tcpIPv4 }
-        let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
-        return mapped ? LinkCost.tcpIPv4 : LinkCost.tcpIPv6
+    /// Spec §2.1: TCP to an IPv6 peer costs 10, to an IPv4 (or v4-mapped) peer 15; QUIC 7 and
+    /// 12, so that the routing prefers QUIC where both links exist.
+    static func staticCost(of address: SocketAddress?, quic: Bool = false) -> UInt16 {
+        let v4: Bool
+        if case let .v6(v6)? = address {
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            v4 = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        } else {
+            v4 = true
+        }
+        switch (quic, v4) {
+        case (false, false): return LinkCost.tcpIPv6
+        case (false, true): return LinkCost.tcpIPv4
+        case (true, false): return LinkCost.quicIPv6
+        case (true, true): return LinkCost.quicIPv4
+        }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 public import Logging
 public import MyceliumCore
 public import MyceliumRouting
+import MyceliumQUIC
 import MyceliumSystem
 public import NIOCore
 import NIOPosix
@@ -30,14 +31,24 @@ public final class PeerManager: @unchecked Sendable {
         public var privateNetwork: TLSPSKContext?
         /// Spec §6: a discovered peer is forgotten after this many failed attempts in a row.
         public var discoveredPeerAttempts = 3
+        /// UDP port of the QUIC socket (spec §3.6); nil: no QUIC (`--disable-quic`). A private
+        /// network has none either way, as Rust's.
+        public var quicListenPort: UInt16?
+        /// Put in the QUIC certificate (Rust: the router id's text form).
+        public var certificateName = "mycelium"
 
         public init(listenPort: UInt16 = 9651, peers: [Endpoint] = [], firewallMark: UInt32? = nil,
-                    privateNetwork: TLSPSKContext? = nil) {
+                    privateNetwork: TLSPSKContext? = nil, quicListenPort: UInt16? = nil, certificateName: String = "mycelium") {
             self.listenPort = listenPort
             self.peers = peers
             self.firewallMark = firewallMark
             self.privateNetwork = privateNetwork
+            self.quicListenPort = quicListenPort
+            self.certificateName = certificateName
         }
+
+        /// QUIC is on: a port is set and the network is not private.
+        var quicEnabled: Bool { quicListenPort != nil && privateNetwork == nil }
     }
 
     /// As Rust's API names them; `dnsDiscovery` (found through `--peer-dns`) is ours.
@@ -59,6 +70,8 @@ public final class PeerManager: @unchecked Sendable {
     public enum AddError: Error, Equatable, Sendable {
         case exists
         case unsupportedProtocol(Endpoint.Proto)
+        /// quic:// with a host name (resolving would block the loop).
+        case needsAddress
     }
 
     /// Why an inbound connection was refused before it became a peer.
@@ -82,6 +95,8 @@ public final class PeerManager: @unchecked Sendable {
     private var loop: any EventLoop { service.loop }
     /// Set by `start`, read by `shutdown` and `isListening` (any thread).
     private let listener = Mutex<(any Channel)?>(nil)
+    /// The QUIC socket, when QUIC is on (set by `start`; its state is the loop's).
+    private let quic = Mutex<QUICEndpoint?>(nil)
     private let redialTask = Mutex<RepeatedTask?>(nil)
     // On the loop only.
     private var outbound: [Endpoint: OutboundPeer] = [:]
@@ -125,15 +140,19 @@ public final class PeerManager: @unchecked Sendable {
         self.service = service
         self.onData = onData
         let now = RouterService.now()
-        for peer in configuration.peers where Self.canDial(peer.proto, privateNetwork: configuration.privateNetwork != nil) {
+        for peer in configuration.peers where Self.canDial(peer.proto, configuration) {
             outbound[peer] = OutboundPeer(discovered: now)
         }
     }
 
     /// Whether peers of this transport can be dialled: TCP always (upgraded to TLS in a private
-    /// network), TLS only in a private network.
-    public static func canDial(_ proto: Endpoint.Proto, privateNetwork: Bool) -> Bool {
-        proto == .tcp || (proto == .tls && privateNetwork)
+    /// network), TLS only in a private network, QUIC unless disabled or private.
+    static func canDial(_ proto: Endpoint.Proto, _ configuration: Configuration) -> Bool {
+        switch proto {
+        case .tcp: true
+        case .tls: configuration.privateNetwork != nil
+        case .quic: configuration.quicEnabled
+        }
     }
 
     /// Binds the listener on `[::]:port` (dual stack) and starts dialling.
@@ -169,11 +188,65 @@ public final class PeerManager: @unchecked Sendable {
             try await channel.setOption(.socketOption(.init(rawValue: SocketMark.optionName)), value: Int(mark)).get()
         }
         listener.withLock { $0 = channel }
+        if configuration.quicEnabled, let port = configuration.quicListenPort {
+            do {
+                let endpoint = try await QUICEndpoint.bind(
+                    host: "::", port: Int(port), on: loop, subjectAltName: configuration.certificateName,
+                    socketMark: configuration.firewallMark.map { (SocketMark.optionName, Int($0)) }).get()
+                try await loop.submit { [self] in
+                    endpoint.maxPendingHandshakes = PeerTuning.maxPendingQUICHandshakes
+                    endpoint.onAccept = { [self] connection in accept(connection, on: endpoint) }
+                }.get()
+                quic.withLock { $0 = endpoint }
+            } catch {
+                try? await channel.close().get()
+                throw QUICListenFailure(port: port, error: error)
+            }
+        }
         let task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(configuration.redialIntervalMs)) { [self] _ in
             dialIdlePeers()
         }
         redialTask.withLock { $0 = task }
         return channel.localAddress!
+    }
+
+    /// The QUIC socket could not be bound (the TCP listener is closed again).
+    public struct QUICListenFailure: Error, CustomStringConvertible {
+        public let port: UInt16
+        public let error: any Error
+        public var description: String { "\(error)" }
+    }
+
+    /// The UDP port QUIC listens on, if QUIC is on.
+    public var quicPort: Int? { quic.withLock { $0?.port } }
+
+    /// A QUIC connection a peer started (it has sent its first Initial): refused as a TCP
+    /// connection would be, else given a peer pipeline.
+    private func accept(_ connection: QUICConnection, on endpoint: QUICEndpoint) {
+        loop.preconditionInEventLoop()
+        guard let peer = Self.endpoint(of: connection.remote)?.with(proto: .quic) else {
+            connection.close()
+            return
+        }
+        if let refusal = inboundRefusal(from: peer) {
+            counts.inboundRefused += 1
+            audit?.record("inbound-refused", "refused an inbound peer connection: \(refusal)",
+                          metadata: ["peer": "\(peer)"])
+            connection.close()
+            return
+        }
+        let channel = QUICPeerChannel(connection: connection, localAddress: endpoint.localAddress)
+        do {
+            try installPipeline(on: channel, role: .server)
+        } catch {
+            connection.close()
+            return
+        }
+        inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: peer, channel: channel, connected: RouterService.now())
+        channel.closeFuture.whenComplete { _ in
+            self.loop.preconditionInEventLoop()
+            self.inbound[ObjectIdentifier(channel)] = nil
+        }
     }
 
     static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: PeerTuning.outboxLowWater, high: PeerTuning.outboxHighWater)
@@ -197,6 +270,8 @@ public final class PeerManager: @unchecked Sendable {
         redialTask.withLock { $0?.cancel(); $0 = nil }
         let bound = listener.withLock { $0 }
         try? await bound?.close().get()
+        let endpoint = quic.withLock { $0 }
+        try? await endpoint?.close().get()
         let channels: [any Channel] = (try? await loop.submit { [self] in
             outbound.values.compactMap { if case let .connected(c) = $0.state { return c }; return nil } + inbound.values.map(\.channel)
         }.get()) ?? []
@@ -235,9 +310,10 @@ public final class PeerManager: @unchecked Sendable {
 
     /// Adds a peer and dials it at once (then every redial interval while it is not connected).
     public func add(_ endpoint: Endpoint) async throws(AddError) {
-        guard Self.canDial(endpoint.proto, privateNetwork: configuration.privateNetwork != nil) else {
+        guard Self.canDial(endpoint.proto, configuration) else {
             throw .unsupportedProtocol(endpoint.proto)
         }
+        if endpoint.proto == .quic, case .name = endpoint.host { throw .needsAddress }
         let added = (try? await loop.submit { [self] () -> Bool in
             guard outbound[endpoint] == nil, !inbound.values.contains(where: { $0.endpoint == endpoint }) else { return false }
             outbound[endpoint] = OutboundPeer(discovered: RouterService.now())
@@ -298,7 +374,7 @@ public final class PeerManager: @unchecked Sendable {
                 logger.info("forgetting peer no longer in DNS", metadata: ["endpoint": "\(endpoint)"])
             }
             for endpoint in added where outbound[endpoint] == nil {
-                guard Self.canDial(endpoint.proto, privateNetwork: configuration.privateNetwork != nil) else { continue }
+                guard Self.canDial(endpoint.proto, configuration) else { continue }
                 logger.info("peer found through DNS", metadata: ["endpoint": "\(endpoint)"])
                 outbound[endpoint] = OutboundPeer(type: .dnsDiscovery, discovered: RouterService.now())
                 dial(endpoint)
@@ -344,6 +420,10 @@ public final class PeerManager: @unchecked Sendable {
     private func dial(_ endpoint: Endpoint) {
         loop.preconditionInEventLoop()
         outbound[endpoint]?.state = .connecting
+        if endpoint.proto == .quic {
+            dialQUIC(endpoint)
+            return
+        }
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(Self.userTimeout, value: PeerTuning.tcpUserTimeoutMs)
@@ -374,29 +454,76 @@ public final class PeerManager: @unchecked Sendable {
             loop.preconditionInEventLoop()  // the bootstrap's group is the loop
             switch result {
             case let .success(channel):
-                guard outbound[endpoint] != nil, case .connecting = outbound[endpoint]!.state else {
-                    channel.close(promise: nil)  // removed (or removed and added again) meanwhile
-                    return
-                }
-                outbound[endpoint]?.state = .connected(channel)
-                outbound[endpoint]?.lastConnected = RouterService.now()
-                // Held here: the pipeline no longer has it once the channel has closed.
-                let framing = NIOLoopBound(try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self),
-                                           eventLoop: channel.eventLoop)
-                channel.closeFuture.whenComplete { _ in
-                    self.loop.preconditionInEventLoop()
-                    let c = framing.value?.counters ?? PeerCounters()
-                    if c.packetsIn > 0 { self.outbound[endpoint]?.failures = 0 }
-                    self.outbound[endpoint]?.closedTx += c.bytesOut
-                    self.outbound[endpoint]?.closedRx += c.bytesIn
-                    self.outbound[endpoint]?.state = .idle
-                    // A connection that never carried a packet (say, a TLS handshake refused) failed.
-                    if c.packetsIn == 0 { self.failedAttempt(endpoint, reason: "closed before any packet") }
-                }
+                connected(endpoint, channel)
             case let .failure(error):
                 outbound[endpoint]?.state = .idle
                 failedAttempt(endpoint, reason: "\(error)")
             }
+        }
+    }
+
+    /// A dialled connection is up (TCP connected, or a QUIC handshake started): tracked until
+    /// it closes, then dialled again by the redial timer.
+    private func connected(_ endpoint: Endpoint, _ channel: any Channel) {
+        loop.preconditionInEventLoop()
+        guard outbound[endpoint] != nil, case .connecting = outbound[endpoint]!.state else {
+            channel.close(promise: nil)  // removed (or removed and added again) meanwhile
+            return
+        }
+        outbound[endpoint]?.state = .connected(channel)
+        outbound[endpoint]?.lastConnected = RouterService.now()
+        // Held here: the pipeline no longer has it once the channel has closed.
+        let framing = NIOLoopBound(try? channel.pipeline.syncOperations.handler(type: PacketFramingHandler.self),
+                                   eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in
+            self.loop.preconditionInEventLoop()
+            let c = framing.value?.counters ?? PeerCounters()
+            if c.packetsIn > 0 { self.outbound[endpoint]?.failures = 0 }
+            self.outbound[endpoint]?.closedTx += c.bytesOut
+            self.outbound[endpoint]?.closedRx += c.bytesIn
+            self.outbound[endpoint]?.state = .idle
+            // A connection that never carried a packet (say, a TLS handshake refused) failed.
+            if c.packetsIn == 0 { self.failedAttempt(endpoint, reason: "closed before any packet") }
+        }
+    }
+
+    /// Dials a `quic://` peer from the QUIC socket. Its handshake (10 s at most) and stream
+    /// follow on the loop; a failure closes the channel like a refused TCP connection.
+    private func dialQUIC(_ endpoint: Endpoint) {
+        guard let socket = quic.withLock({ $0 }) else {
+            outbound[endpoint]?.state = .idle
+            return
+        }
+        let address: SocketAddress
+        switch endpoint.host {
+        case let .ip(.v6(v6)):
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = endpoint.port.bigEndian
+            raw.sin6_scope_id = endpoint.scopeId
+            withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: v6.bytes) }
+            address = SocketAddress(raw, host: v6.description)
+        case let .ip(.v4(v4)):
+            // The socket is dual-stack ([::]): an IPv4 peer is reached at its v4-mapped address.
+            guard let mapped = try? SocketAddress(ipAddress: "::ffff:\(v4)", port: Int(endpoint.port)) else {
+                outbound[endpoint]?.state = .idle
+                return
+            }
+            address = mapped
+        case .name:
+            // Resolving would block the loop; DNS names are for tcp:// peers and --peer-dns.
+            outbound[endpoint]?.state = .idle
+            failedAttempt(endpoint, reason: "quic:// takes an IP address, not a name")
+            return
+        }
+        do {
+            let connection = try socket.connect(to: address)
+            let channel = QUICPeerChannel(connection: connection, localAddress: socket.localAddress)
+            try installPipeline(on: channel, role: .client)
+            connected(endpoint, channel)
+        } catch {
+            outbound[endpoint]?.state = .idle
+            failedAttempt(endpoint, reason: "\(error)")
         }
     }
 
