@@ -9,7 +9,8 @@
 #   image) and systemd's systemd-analyze, for the packaging tests (tests/packaging);
 # - Debian: dnsmasq-base, a real DNS server serving SRV and AAAA records in a test namespace
 #   (Tests/IntegrationTests/PeerDNSTests.swift);
-# - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift).
+# - PyPI: schemathesis checks the running API against docs/api.yaml (APIContractTests.swift);
+#   aioquic, an independent QUIC implementation, relays between two nodes (QUICInteropTests.swift).
 #   The packaging tests' PyPI tools are installed by scripts/test-packaging.sh in a venv.
 set -euo pipefail
 
@@ -27,6 +28,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+aioquic_version=1.7.2
+if ! python3 -c "import aioquic, sys; sys.exit(aioquic.__version__ != '$aioquic_version')" 2>/dev/null; then
+    echo "installing: aioquic $aioquic_version (PyPI)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "aioquic==$aioquic_version"
 fi
 
 version=4.32.5

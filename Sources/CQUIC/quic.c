@@ -481,6 +481,7 @@ uint64_t cq_conn_max_datagram_payload(const cq_conn *c) {
     const ngtcp2_transport_params *p = ngtcp2_conn_get_remote_transport_params(c->conn);
     if (!p || p->max_datagram_frame_size <= 3) return 0;
     size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+    if (p->max_udp_payload_size && p->max_udp_payload_size < udp) udp = (size_t)p->max_udp_payload_size;
     // A short header (flags, the peer's connection id, up to 4 packet-number bytes), the
     // DATAGRAM frame's type and 2-byte length, and the AEAD tag.
     size_t overhead = 1 + ngtcp2_conn_get_dcid(c->conn)->datalen + 4 + 1 + 2 + 16;

@@ -47,12 +47,14 @@ public final class QUICEndpoint: @unchecked Sendable {
     /// Binds `host:port` on `eventLoop`. `subjectAltName`: the router id's text form, put in the
     /// self-signed certificate made for this endpoint (as Rust does at every start).
     /// `idleTimeout` and `handshakeTimeout` in nanoseconds (0: 60 s and 10 s). `maxUDPPayload`:
-    /// the largest UDP payload sent, 1500 as Rust's initial MTU, so that a framed 1400-byte
-    /// packet fits one DATAGRAM frame (on a 1500-byte link the kernel fragments it, as Rust's).
+    /// the largest UDP payload sent (as far as the peer accepts it). 1504 fits the largest
+    /// framed data packet (1472 bytes, from a 1400-byte TUN packet) in one DATAGRAM frame with
+    /// an 8-byte connection id; Rust sends up to 1500. On a 1500-byte link the kernel fragments
+    /// such datagrams, as it does Rust's.
     /// `socketMark`: the SO_MARK option's number and the mark for the socket (`--firewall-mark`).
     public static func bind(host: String, port: Int, on eventLoop: any EventLoop, subjectAltName: String,
                             idleTimeout: UInt64 = 0, handshakeTimeout: UInt64 = 0,
-                            maxUDPPayload: UInt32 = 1500, socketMark: (option: Int32, mark: Int)? = nil) -> EventLoopFuture<QUICEndpoint> {
+                            maxUDPPayload: UInt32 = 1504, socketMark: (option: Int32, mark: Int)? = nil) -> EventLoopFuture<QUICEndpoint> {
         var message = [CChar](repeating: 0, count: 256)
         guard let tls = cq_tls_new(subjectAltName, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
