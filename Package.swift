@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "MyceliumNodeTests",
             dependencies: [
-                "MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumNode", "MyceliumTesting",
+                "MyceliumCore", "MyceliumRouting", "MyceliumDatapath", "MyceliumNode", "MyceliumQUIC", "MyceliumTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

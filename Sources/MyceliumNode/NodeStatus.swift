@@ -1,4 +1,5 @@
 public import MyceliumCore
+public import MyceliumQUIC
 public import MyceliumRouting
 public import MyceliumDatapath
 import NIOCore
@@ -42,6 +43,8 @@ public struct NodeCounters: Sendable {
     public let inboundRefused: UInt64
     /// Peers found on the LAN and not dialled (discovery limits).
     public let discoveryRefused: UInt64
+    /// The QUIC socket's drops and timeouts (zero without QUIC).
+    public let quic: QUICEndpoint.Counters
     /// Peer lookups through DNS; zero without `--peer-dns`.
     public let peerDNS: PeerDNSPlan.Stats
     public let peerDNSEndpoints: Int
@@ -125,7 +128,8 @@ extension Node {
                          selectedRoutes: selected, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
                          tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
-                         discoveryRefused: peers?.discoveryRefused ?? 0, peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints,
+                         discoveryRefused: peers?.discoveryRefused ?? 0, quic: peers?.quicCounters ?? QUICEndpoint.Counters(),
+                         peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints,
                          messages: datapath.messages.stats, inboxMessages: datapath.messages.inbox.count,
                          inboxBytes: datapath.messages.inbox.bytes)
         }.get()

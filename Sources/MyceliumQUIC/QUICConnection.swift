@@ -53,6 +53,14 @@ public final class QUICConnection: @unchecked Sendable {
     /// Datagrams dropped because congestion control held them back or they can never fit.
     public private(set) var datagramsDropped = 0
 
+    private func noteDropped() {
+        datagramsDropped += 1
+        endpoint.countDatagramDropped()
+    }
+
+    /// The endpoint this connection belongs to (for its counters).
+    public var owner: QUICEndpoint { endpoint }
+
     /// Inside ngtcp2 (reading a packet or handling the timer), which must not be re-entered:
     /// handlers that send then only queue, and the work is done when ngtcp2 returns.
     private var inLibrary = false
@@ -145,6 +153,8 @@ public final class QUICConnection: @unchecked Sendable {
             close()
             return
         }
+        // Stream bytes queued by the handlers first: a peer must see the stream before data.
+        flush()
         let datagrams = deferredDatagrams
         deferredDatagrams.removeAll(keepingCapacity: true)
         for d in datagrams where conn != nil {
@@ -173,12 +183,12 @@ public final class QUICConnection: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         guard let conn, isEstablished else { return false }
         guard payload.count <= maxDatagramPayload else {
-            datagramsDropped += 1
+            noteDropped()
             return false
         }
         if inLibrary {
             guard deferredDatagrams.count < Self.maxDeferredDatagrams else {
-                datagramsDropped += 1
+                noteDropped()
                 return false
             }
             deferredDatagrams.append(Array(payload))
@@ -192,14 +202,14 @@ public final class QUICConnection: @unchecked Sendable {
                                        payload.count, &accepted, Self.now())
             }
             if n < 0 {
-                datagramsDropped += 1
+                noteDropped()
                 if !endpoint.isDatagramRefusal(n) { fail(Int32(n)) }
                 return false
             }
             if n > 0 { endpoint.sendPacket(length: n, to: remote) }
             if accepted != 0 || n == 0 { break }
         }
-        if accepted == 0 { datagramsDropped += 1 }
+        if accepted == 0 { noteDropped() }
         flush()
         return accepted != 0
     }
@@ -275,6 +285,7 @@ public final class QUICConnection: @unchecked Sendable {
     private func fail(_ error: Int32) {
         guard let conn else { return }
         if cq_conn_is_idle_close(error) != 0 {
+            endpoint.countTimeout()
             finish(.timedOut)
             return
         }

@@ -24,6 +24,18 @@ public final class QUICEndpoint: @unchecked Sendable {
         public var handshakesRefused = 0
         /// Client Initials the library refused (bad version or layout) or could not start.
         public var initialsRejected = 0
+        /// Datagrams not sent: congestion control held them back, or too large for the path.
+        public var datagramsDropped = 0
+        /// Datagrams received that did not hold exactly one valid packet (`countBadDatagram`).
+        public var datagramsMalformed = 0
+        /// Connections closed because no handshake completed within the handshake timeout, or
+        /// nothing arrived within the idle timeout.
+        public var timeouts = 0
+        /// Accepted connections closed because the dialler opened no stream in time
+        /// (`countStreamTimeout`).
+        public var streamTimeouts = 0
+
+        public init() {}
     }
 
     public let eventLoop: any EventLoop
@@ -98,6 +110,12 @@ public final class QUICEndpoint: @unchecked Sendable {
 
     /// Connections open now (dialled and accepted).
     public var connectionCount: Int { byKey.count }
+
+    /// The connections open now, in no particular order (on the loop).
+    public var connections: [QUICConnection] {
+        eventLoop.preconditionInEventLoop()
+        return Array(byKey.values)
+    }
 
     /// Dials `remote`. Set the handlers before the returned future's callbacks run: the
     /// handshake needs at least one round trip, so setting them at once is in time.
@@ -225,6 +243,21 @@ public final class QUICEndpoint: @unchecked Sendable {
         guard unflushed, let channel else { return }
         unflushed = false
         channel.flush()
+    }
+
+    func countDatagramDropped() { counters.datagramsDropped += 1 }
+    func countTimeout() { counters.timeouts += 1 }
+
+    /// A datagram that held no single valid packet (the layer above parses them).
+    public func countBadDatagram() {
+        eventLoop.preconditionInEventLoop()
+        counters.datagramsMalformed += 1
+    }
+
+    /// An accepted connection whose stream never appeared (the layer above times it out).
+    public func countStreamTimeout() {
+        eventLoop.preconditionInEventLoop()
+        counters.streamTimeouts += 1
     }
 
     func isDatagramRefusal(_ error: Int) -> Bool { cq_conn_is_datagram_refusal(Int32(error)) != 0 }

@@ -1,5 +1,6 @@
 import MyceliumCore
 import MyceliumNode
+import MyceliumQUIC
 import MyceliumRouting
 import MyceliumTesting
 import NIOCore
@@ -85,6 +86,57 @@ import Testing
         #expect(await b.peers.peers().map(\.state) != [.alive])
         #expect(try await a.service.loop.submit { a.service.peerCount }.get() == 0)
         await b.peers.shutdown()
+        await a.peers.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    /// Polls the QUIC counters of `node` until `condition` holds, at most 15 s.
+    static func quicCounters(_ node: Node, until condition: (QUICEndpoint.Counters) -> Bool) async throws -> QUICEndpoint.Counters {
+        let peers = node.peers
+        var counters = QUICEndpoint.Counters()
+        for _ in 0..<300 {
+            counters = try await node.service.loop.submit { peers.quicCounters }.get()
+            if condition(counters) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return counters
+    }
+
+    @Test("a QUIC dialler that opens no stream is closed after 10 s and counted; a peer's bad datagrams are counted and dropped, the peer stays")
+    func badInput() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let (a, quicA) = try await Self.makeNode(group, seed: 17)
+        let target = try SocketAddress(ipAddress: "::1", port: try #require(quicA))
+        let loop = group.next()
+        let raw = try await QUICEndpoint.bind(host: "::1", port: 0, on: loop, subjectAltName: "raw").get()
+        // One dialler stays silent: the handshake completes, no stream ever appears.
+        _ = try await loop.submit { try raw.connect(to: target) }.get()
+        // Another opens the stream with a valid Hello, then sends datagrams: garbage, a frame
+        // with trailing bytes, and a valid control packet.
+        let hello: [UInt8] = {
+            var bytes: [UInt8] = []
+            Packet.control(.hello(Hello(seqno: SeqNo(1), interval: 400))).encode(to: &bytes)
+            return bytes
+        }()
+        let talker = try await loop.submit { () -> QUICConnection in
+            let c = try raw.connect(to: target)
+            c.onEstablished = { c in
+                hello.withUnsafeBytes { _ = c.send($0) }
+                for datagram in [[UInt8](repeating: 0xEE, count: 50), hello + [0], hello] {
+                    datagram.withUnsafeBytes { _ = c.sendDatagram($0) }
+                }
+            }
+            return c
+        }.get()
+        let counted = try await Self.quicCounters(a) { $0.datagramsMalformed >= 2 }
+        #expect(counted.datagramsMalformed == 2, "\(counted)")
+        #expect(try await PeeringTests.eventually(a) { _ in true })
+        let service = a.service
+        #expect(try await service.loop.submit { service.peerCount }.get() == 1, "the talker is a peer; the silent one is not")
+        let timedOut = try await Self.quicCounters(a) { $0.streamTimeouts >= 1 }
+        #expect(timedOut.streamTimeouts == 1, "\(timedOut)")
+        #expect(try await loop.submit { talker.closeReason == nil }.get(), "the talker survived its bad datagrams")
+        try await raw.close().get()
         await a.peers.shutdown()
         try await group.shutdownGracefully()
     }

@@ -109,6 +109,78 @@ import Testing
     } }
 }
 
+extension QUICEndpointTests {
+    @Test("a datagram of exactly the room a packet has is delivered; one byte more is refused and counted, the connection stays")
+    func datagramRoom() async throws { try await run {
+        let a = try await endpoint("a")
+        let b = try await endpoint("b")
+        let received = Expectation<Int>(loop)
+        let established = Expectation<Int>(loop)
+        let target = a.localAddress
+        try await loop.submit {
+            a.onAccept = { c in c.onDatagram = { _, bytes in received.fulfil(bytes.count) } }
+            let c = try b.connect(to: target)
+            c.onEstablished = { c in established.fulfil(c.maxDatagramPayload) }
+        }.get()
+        let room = try await established.value
+        // 1504-byte UDP payloads less a short header with an 8-byte id, the frame header and the tag.
+        #expect(room == 1504 - 32)
+        let sent = try await loop.submit { () -> (Bool, Bool, Int) in
+            let c = try #require(b.connections.first)
+            let tooLarge = [UInt8](repeating: 1, count: room + 1).withUnsafeBytes { c.sendDatagram($0) }
+            let fits = [UInt8](repeating: 2, count: room).withUnsafeBytes { c.sendDatagram($0) }
+            return (tooLarge, fits, b.counters.datagramsDropped)
+        }.get()
+        #expect(sent.0 == false && sent.1 == true && sent.2 == 1)
+        #expect(try await received.value == room)
+        try await b.close().get()
+        try await a.close().get()
+    } }
+
+    @Test("garbage and packets for no connection are counted and dropped; the endpoint still accepts a handshake")
+    func garbage() async throws { try await run {
+        let a = try await endpoint("a")
+        let raw = try await DatagramBootstrap(group: loop).bind(host: "::1", port: 0).get()
+        for payload in [[UInt8]([0x40]), [UInt8](repeating: 0x41, count: 40), [UInt8](repeating: 0xC0, count: 3)] {
+            var buffer = raw.allocator.buffer(capacity: payload.count)
+            buffer.writeBytes(payload)
+            try await raw.writeAndFlush(AddressedEnvelope(remoteAddress: a.localAddress, data: buffer)).get()
+        }
+        var counters = QUICEndpoint.Counters()
+        for _ in 0..<100 {
+            counters = try await loop.submit { a.counters }.get()
+            if counters.malformed + counters.unknownConnection + counters.initialsRejected >= 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(counters.malformed + counters.initialsRejected == 2 && counters.unknownConnection == 1, "\(counters)")
+        let b = try await endpoint("b")
+        let established = Expectation<Int>(loop)
+        let target = a.localAddress
+        try await loop.submit { try b.connect(to: target).onEstablished = { established.fulfil($0.maxDatagramPayload) } }.get()
+        #expect(try await established.value > 0)
+        try await raw.close().get()
+        try await b.close().get()
+        try await a.close().get()
+    } }
+
+    @Test("over the pending-handshake limit a client Initial is refused and counted; the dialler times out")
+    func handshakeLimit() async throws { try await run {
+        let a = try await endpoint("a")
+        let b = try await endpoint("b", handshakeTimeout: 300_000_000)
+        let closed = Expectation<QUICConnection.CloseReason>(loop)
+        let target = a.localAddress
+        try await loop.submit {
+            a.maxPendingHandshakes = 0
+            try b.connect(to: target).onClose = { _, reason in closed.fulfil(reason) }
+        }.get()
+        #expect(try await closed.value == .timedOut)
+        let (refused, timeouts, open) = try await loop.submit { (a.counters.handshakesRefused, b.counters.timeouts, a.connectionCount) }.get()
+        #expect(refused >= 1 && timeouts == 1 && open == 0)
+        try await b.close().get()
+        try await a.close().get()
+    } }
+}
+
 extension QUICEndpointTests.Expectation where T == Bool {
     func fulfil(_ value: Int) { fulfil(value > 0) }
 }

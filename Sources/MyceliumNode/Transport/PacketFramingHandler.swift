@@ -143,7 +143,9 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     /// One QUIC DATAGRAM frame: exactly one whole frame (spec §3.6), handed on as `channelRead`
     /// hands a frame of the stream. Anything else is counted as a dropped frame; the
     /// connection stays (Rust drops the peer; a stray datagram is not worth a link to us).
-    func receiveDatagram(_ bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+    /// False when the datagram was dropped.
+    @discardableResult
+    func receiveDatagram(_ bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Bool {
         counters.bytesIn += UInt64(bytes.count)
         var single = FrameDecoder()
         single.append(buffer: bytes)
@@ -152,11 +154,11 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
             output = try single.next(pool: pool)
         } catch {
             counters.framesDropped += 1
-            return
+            return false
         }
         guard single.bufferedCount == 0, let output else {
             counters.framesDropped += 1
-            return
+            return false
         }
         switch output {
         case let .packet(.data(data)) where onData != nil:
@@ -167,7 +169,9 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
             context.fireChannelRead(wrapInboundOut(packet))
         case .dropped:
             counters.framesDropped += 1
+            return false
         }
+        return true
     }
 
     /// A data packet sent as a QUIC datagram (`QUICPeerChannel.sendData`), counted as `append`

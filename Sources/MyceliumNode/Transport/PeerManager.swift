@@ -4,7 +4,7 @@ import Glibc
 public import Logging
 public import MyceliumCore
 public import MyceliumRouting
-import MyceliumQUIC
+public import MyceliumQUIC
 import MyceliumSystem
 public import NIOCore
 import NIOPosix
@@ -215,6 +215,12 @@ public final class PeerManager: @unchecked Sendable {
         public let port: UInt16
         public let error: any Error
         public var description: String { "\(error)" }
+    }
+
+    /// The QUIC socket's drop and timeout counters (zero without QUIC; read on the loop).
+    public var quicCounters: QUICEndpoint.Counters {
+        loop.preconditionInEventLoop()
+        return quic.withLock { $0 }?.counters ?? QUICEndpoint.Counters()
     }
 
     /// The UDP port QUIC listens on, if QUIC is on.

@@ -35,6 +35,9 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
     private var isClosed = false
     private var streamTimer: Scheduled<Void>?
     private var scratch: [UInt8] = []
+    /// Datagrams that arrived before the stream (at most `maxEarlyDatagrams`).
+    private var early: [[UInt8]] = []
+    static let maxEarlyDatagrams = 16
 
     /// Rust's time for a dialler's handshake and stream.
     static let streamTimeout = TimeAmount.seconds(10)
@@ -60,18 +63,28 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             pipeline.syncOperations.fireChannelReadComplete()
         }
         connection.onDatagram = { [unowned self] _, bytes in
-            guard isActive, let framing = try? pipeline.syncOperations.handler(type: PacketFramingHandler.self),
-                  let context = try? pipeline.syncOperations.context(handlerType: PacketFramingHandler.self) else { return }
-            framing.receiveDatagram(bytes, context: context)
-            pipeline.syncOperations.fireChannelReadComplete()
+            guard isActive else {
+                // Before the stream (reordered on the way): kept for the activation, a few.
+                if early.count < Self.maxEarlyDatagrams { early.append(Array(bytes)) } else { connection.owner.countBadDatagram() }
+                return
+            }
+            deliver(bytes)
         }
         connection.onClose = { [unowned self] _, _ in becomeClosed() }
         if !connection.isClient {
             streamTimer = eventLoop.scheduleTask(in: Self.streamTimeout) { [weak self] in
-                guard let self, !self.isActive else { return }
+                guard let self, !self.isActive, !self.isClosed else { return }
+                self.connection.owner.countStreamTimeout()
                 self.connection.close()
             }
         }
+    }
+
+    private func deliver(_ bytes: UnsafeRawBufferPointer) {
+        guard let framing = try? pipeline.syncOperations.handler(type: PacketFramingHandler.self),
+              let context = try? pipeline.syncOperations.context(handlerType: PacketFramingHandler.self) else { return }
+        if !framing.receiveDatagram(bytes, context: context) { connection.owner.countBadDatagram() }
+        pipeline.syncOperations.fireChannelReadComplete()
     }
 
     private func becomeActive() {
@@ -81,6 +94,9 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
         streamTimer = nil
         pipeline.syncOperations.fireChannelRegistered()
         pipeline.syncOperations.fireChannelActive()
+        let waiting = early
+        early = []
+        for d in waiting where isActive { d.withUnsafeBytes { deliver($0) } }
     }
 
     private func becomeClosed() {
