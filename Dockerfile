@@ -22,15 +22,16 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # bookworm's security updates rather than pinned, so a rebuild picks up fixes.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsodium23 libnl-3-200 libnl-route-3-200 libssl3 ca-certificates \
+    && apt-get install -y --no-install-recommends libsodium23 libnl-3-200 libnl-route-3-200 libssl3 \
+        libngtcp2-9 libngtcp2-crypto-gnutls2 libgnutls30 ca-certificates \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 # The node key and the CNI agent's IPAM live in one volume, so a new container keeps its overlay
 # address and never renumbers containers.
 ENV MYCELIUM_KEY_FILE=/var/lib/mycelium/priv_key.bin \
     MYCELIUM_STATE_DIR=/var/lib/mycelium
 VOLUME ["/var/lib/mycelium"]
-# Peers (TCP), LAN discovery (UDP); the REST API stays on loopback (MYCELIUM_API_ADDR).
-EXPOSE 9651/tcp 9650/udp
+# Peers (TCP and QUIC), LAN discovery (UDP); the REST API stays on loopback (MYCELIUM_API_ADDR).
+EXPOSE 9651/tcp 9651/udp 9650/udp
 # Ready = TUN configured, listener bound, a peer alive if peers are configured (docs/api.md).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["/usr/local/bin/mycelium", "healthcheck"]
 # Root without a USER switch: opening /dev/net/tun and netlink need it (with NET_ADMIN only).
@@ -45,6 +46,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config libssl-dev libsodium-dev libnl-3-dev libnl-route-3-dev \
+        libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 COPY Package.swift ./

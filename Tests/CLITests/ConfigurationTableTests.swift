@@ -44,6 +44,8 @@ import Testing
         (["MYCELIUM_KEY_FILE": "/tmp/probe/key.bin"], "keyFile", "\"/tmp/probe/key.bin\""),
         (["MYCELIUM_PEERS": "tcp://10.0.0.1:9651, tcp://[2001:db8::1]:9651"], "peers", "[\"tcp://10.0.0.1:9651\",\"tcp://[2001:db8::1]:9651\"]"),
         (["MYCELIUM_TCP_LISTEN_PORT": "1234"], "tcpListenPort", "1234"),
+        (["MYCELIUM_QUIC_LISTEN_PORT": "4321"], "quicListenPort", "4321"),
+        (["MYCELIUM_DISABLE_QUIC": "true"], "quicListenPort", "null"),
         (["MYCELIUM_TUN_NAME": "myc9"], "tunName", "\"myc9\""),
         (["MYCELIUM_NO_TUN": "yes"], "noTun", "true"),
         (["MYCELIUM_TUN_OFFLOAD": "false"], "tunOffload", "false"),

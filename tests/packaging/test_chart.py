@@ -14,6 +14,7 @@ ALL_OPTIONS = {
         "peers": ["tcp://[2001:db8::1]:9651", "tcp://peer.example.org:9651"],
         "peerDNS": {"clusterDomain": "k8s.example.", "names": ["mycelium-peers.other.svc.k8s.example"]},
         "tcpListenPort": 9751,
+        "quic": {"enabled": False, "port": 9752},
         "tunName": "myc0",
         "tunOffload": False,
         "firewallMark": "0x4d59",
@@ -131,6 +132,7 @@ def test_every_node_option_is_a_value():
     assert not missing, f"documented options the chart cannot set: {sorted(missing)}"
     assert variables["MYCELIUM_PEERS"] == "tcp://[2001:db8::1]:9651 tcp://peer.example.org:9651"
     assert variables["MYCELIUM_TCP_LISTEN_PORT"] == "9751"
+    assert variables["MYCELIUM_QUIC_LISTEN_PORT"] == "9752" and variables["MYCELIUM_DISABLE_QUIC"] == "true"
     assert variables["MYCELIUM_TUN_NAME"] == "myc0"
     assert variables["MYCELIUM_TUN_OFFLOAD"] == "false"
     assert variables["MYCELIUM_FIREWALL_MARK"] == "0x4d59"
@@ -199,6 +201,7 @@ def test_peers_service():
     assert spec["selector"] == ds["spec"]["selector"]["matchLabels"] == ds["spec"]["template"]["metadata"]["labels"]
     ports = {p["name"]: p for p in container(ds, "mycelium")["ports"]}
     assert ports["peers"] == {"name": "peers", "containerPort": 9651, "protocol": "TCP"}, "targetPort names the listener"
+    assert ports["quic"] == {"name": "quic", "containerPort": 9651, "protocol": "UDP"}, "QUIC peers on UDP by default"
     name = f'{service["metadata"]["name"]}.{service["metadata"]["namespace"]}.svc.cluster.local'
     assert env(container(ds, "mycelium"))["MYCELIUM_PEER_DNS"] == name
 
@@ -240,6 +243,7 @@ def test_metrics_service_and_monitor():
     ports = {p["name"]: p for p in container(daemonset(ALL_OPTIONS), "mycelium")["ports"]}
     assert ports["metrics"]["containerPort"] == 9199 and ports["peers"]["containerPort"] == 9751
     assert "discovery" not in ports, "no discovery port when discovery is off"
+    assert "quic" not in ports, "no QUIC port when QUIC is off"
 
 
 def test_without_cni():
@@ -271,6 +275,7 @@ def test_privileged_only_when_asked():
     ({"cni": {"mtu": 9000}}, "/cni/mtu"),
     ({"cni": {"mode": "secondary"}}, "/cni/mode"),
     ({"node": {"tcpListenPort": 70000}}, "/node/tcpListenPort"),
+    ({"node": {"quic": {"port": 0}}}, "/node/quic/port"),
     ({"node": {"peerDNS": {"names": ["two words"]}}}, "/node/peerDNS/names/0"),
     ({"node": {"peerDNS": {"clusterDomain": ""}}}, "/node/peerDNS/clusterDomain"),
     ({"node": {"peerDNS": {"enable": True}}}, "additional properties 'enable' not allowed"),

@@ -19,8 +19,9 @@ def test_dockerfile_shape():
     assert [name for _, name in stages] == ["runtime-base", "runtime-local", "build", "runtime"], \
         "runtime-local comes before the Swift stage, so the legacy builder never reaches it"
     assert stages[-1][0] == "runtime-base" and stages[1][0] == "runtime-base"
-    install = re.search(r"apt-get install -y --no-install-recommends ([^\\\n]+)", text).group(1).split()
-    assert install == ["libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3", "ca-certificates"]
+    install = re.search(r"apt-get install -y --no-install-recommends (.+?)&&", text, re.S).group(1).replace("\\", " ").split()
+    assert install == ["libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3",
+                       "libngtcp2-9", "libngtcp2-crypto-gnutls2", "libgnutls30", "ca-certificates"]
     assert 'ENTRYPOINT ["/usr/local/bin/mycelium"]' in text
     assert 'CMD ["/usr/local/bin/mycelium", "healthcheck"]' in text
     assert 'VOLUME ["/var/lib/mycelium"]' in text
