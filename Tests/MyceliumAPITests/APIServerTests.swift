@@ -131,12 +131,17 @@ import Testing
         #expect(["connecting", "dead"].contains(listed.first?["connectionState"]?.string ?? ""))
         #expect(listed.first?["lastConnected"]?.isNull == true)
 
-        for bad in [#"{"endpoint":"127.0.0.1:1"}"#, #"{"endpoint":"tcp://[::1]:0"}"#, #"{"endpoint":"quic://[::1]:9651"}"#,
+        for bad in [#"{"endpoint":"127.0.0.1:1"}"#, #"{"endpoint":"tcp://[::1]:0"}"#, #"{"endpoint":"quic://peer.example:9651"}"#,
                     #"{"peer":"tcp://[::1]:9651"}"#, "not json", ""] {
             let response = try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: bad)
             #expect(response.status == 400, "POST \(bad)")
             #expect(!response.text.isEmpty, "errors are explained in plain text")
         }
+        // A QUIC peer by address is taken (nothing answers on loopback port 1; it stays unconnected).
+        let quic = #"{"endpoint":"quic://[::1]:1"}"#
+        #expect(try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: quic).status == 204)
+        let quicPath = "/api/v1/admin/peers/" + CLIRender.percentEncoded("quic://[::1]:1")
+        #expect(try await api.request(APIClient.Method.DELETE, quicPath).status == 204)
         let path = "/api/v1/admin/peers/" + CLIRender.percentEncoded("tcp://127.0.0.1:1")
         #expect(try await api.request(APIClient.Method.DELETE, path).status == 204)
         #expect(try await api.request(APIClient.Method.DELETE, path).status == 404)
