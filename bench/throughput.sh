@@ -6,12 +6,12 @@
 # seconds during the TCP runs, Gbit per daemon CPU-second, and RSS before and at the peak of a
 # 10 s UDP flood; for ours also allocations per packet (LD_PRELOAD counter, bench/malloc-count.c).
 # Order: the bare veth (the ceiling); mycelium (sessions, the default), the static scheme only
-# (--sessions false, as between Rust nodes), without TUN offloads, plain and as a
-# private network (TLS 1.3 PSK peer links); then yggdrasil (default MTU and 1400), wireguard-go
+# (--sessions false, as between Rust nodes), without TUN offloads, peered over QUIC instead of
+# TCP, plain and as a private network (TLS 1.3 PSK peer links); then yggdrasil (default MTU and 1400), wireguard-go
 # and nebula when installed (OVERLAYS=1 installs them: yggdrasil wireguard-go wireguard-tools nebula).
 # PROFILE=1 adds a perf profile of each sending daemon of ours; QUICK=1 stops after our default
-# configuration.
-# Needs root. Usage: [PROFILE=1] [OVERLAYS=1] [QUICK=1] bench/throughput.sh [seconds per iperf3 run]
+# configuration; PEER=quic makes that one (and every other of ours) peer over QUIC.
+# Needs root. Usage: [PROFILE=1] [OVERLAYS=1] [QUICK=1] [PEER=quic] bench/throughput.sh [seconds per iperf3 run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -101,13 +101,14 @@ cc -O2 -shared -fPIC -o "$dir/malloc-count.so" bench/malloc-count.c -ldl -lpthre
 # One pair of our daemons with the given extra options: the common measurement, then
 # allocations per packet over one 5 s single-stream run (sender: per packet read from the TUN;
 # receiver: per packet from its peer).
-run_mycelium() { # label [options...]
+run_mycelium() { # label [options...]; PEER=quic peers over QUIC
     local label=$1; shift
+    local peer=${PEER:-tcp}
     MALLOC_COUNT_FILE=$dir/b.mc LD_PRELOAD=$dir/malloc-count.so ip netns exec "$b" "$bin" -k "$dir/b.key" --silent \
         --metrics-api-address "[::1]:9490" "$@" &
     local pb=$!
     MALLOC_COUNT_FILE=$dir/a.mc LD_PRELOAD=$dir/malloc-count.so ip netns exec "$a" "$bin" -k "$dir/a.key" --silent \
-        --metrics-api-address "[::1]:9490" --peers "tcp://[fd77:b::2]:9651" "$@" &
+        --metrics-api-address "[::1]:9490" --peers "$peer://[fd77:b::2]:9651" "$@" &
     local pa=$!
     sleep 1
     target=$("$bin" inspect --json -k "$dir/b.key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])')
@@ -148,6 +149,8 @@ run_mycelium mycelium
 # The static scheme only (as between Rust nodes): no sessions, the nonce filter still on.
 run_mycelium myc-static --sessions false
 run_mycelium myc-no-offload --tun-offload false
+# Peered over QUIC: control on a stream, data packets in DATAGRAM frames (docs/transports.md).
+PEER=quic run_mycelium myc-quic
 # The same two nodes as a private network: every peer link is TLS 1.3 (PSK) around the framing.
 run_mycelium mycel-tls --network-name bench --network-key-file "$dir/net.key"
 run_mycelium mycel-tls-no-off --tun-offload false --network-name bench --network-key-file "$dir/net.key"

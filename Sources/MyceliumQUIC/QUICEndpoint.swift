@@ -55,6 +55,8 @@ public final class QUICEndpoint: @unchecked Sendable {
     private var byInitialId: [[UInt8]: QUICConnection] = [:]
     private let packet = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 16)
     private var unflushed = false
+    /// Connections that read packets in this read burst; they send at its end.
+    private var dirty: [QUICConnection] = []
 
     /// Binds `host:port` on `eventLoop`. `subjectAltName`: the router id's text form, put in the
     /// self-signed certificate made for this endpoint (as Rust does at every start).
@@ -77,6 +79,10 @@ public final class QUICEndpoint: @unchecked Sendable {
         let endpoint = QUICEndpoint(eventLoop: eventLoop, tls: tls, params: params)
         // No SO_REUSEADDR: on UDP it would let a second node bind the same port and take its packets.
         var bootstrap = DatagramBootstrap(group: eventLoop)
+            // Bursts of up to 32 datagrams per wake-up: the connections then answer
+            // (acknowledgements, the TUN writes of what arrived) once per burst. (NIO's vector
+            // reads, recvmmsg, stalled the handshakes here: not used.)
+            .channelOption(.maxMessagesPerRead, value: 32)
         if let socketMark {
             // Set before bind, so every packet carries it.
             bootstrap = bootstrap.channelOption(.socketOption(.init(rawValue: socketMark.option)), value: socketMark.mark)
@@ -150,31 +156,48 @@ public final class QUICEndpoint: @unchecked Sendable {
 
     fileprivate func didReceive(_ envelope: AddressedEnvelope<ByteBuffer>) {
         eventLoop.preconditionInEventLoop()
-        var dcid = [UInt8](repeating: 0, count: 20)
-        var dcidLength = 0
-        var isLong: Int32 = 0
-        let rv = envelope.data.withUnsafeReadableBytes { bytes -> Int32 in
-            guard let base = bytes.baseAddress, bytes.count > 0 else { return -1 }
-            return cq_packet_dcid(base.assumingMemoryBound(to: UInt8.self), bytes.count, &dcid, &dcidLength, &isLong)
+        // The destination id on the stack: this runs for every packet.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { dcid in
+            var dcidLength = 0
+            var isLong: Int32 = 0
+            let rv = envelope.data.withUnsafeReadableBytes { bytes -> Int32 in
+                guard let base = bytes.baseAddress, bytes.count > 0 else { return -1 }
+                return cq_packet_dcid(base.assumingMemoryBound(to: UInt8.self), bytes.count, dcid.baseAddress, &dcidLength, &isLong)
+            }
+            guard rv == 0 else {
+                counters.malformed += 1
+                return
+            }
+            if dcidLength == Int(CQ_CID_LEN) {
+                let key = UInt32(dcid[0]) << 24 | UInt32(dcid[1]) << 16 | UInt32(dcid[2]) << 8 | UInt32(dcid[3])
+                if let c = byKey[key] {
+                    c.receive(envelope.data, local: localAddress)
+                    return
+                }
+            }
+            guard isLong != 0 else {
+                counters.unknownConnection += 1
+                return
+            }
+            let chosen = Array(dcid.prefix(dcidLength))
+            if let c = byInitialId[chosen] {
+                c.receive(envelope.data, local: localAddress)
+                return
+            }
+            accept(envelope, initialId: chosen)
         }
-        guard rv == 0 else {
-            counters.malformed += 1
-            return
-        }
-        if dcidLength == Int(CQ_CID_LEN), let c = byKey[Self.key(of: dcid)] {
-            c.receive(envelope.data, local: localAddress)
-            return
-        }
-        let chosen = Array(dcid.prefix(dcidLength))
-        if isLong != 0, let c = byInitialId[chosen] {
-            c.receive(envelope.data, local: localAddress)
-            return
-        }
-        guard isLong != 0 else {
-            counters.unknownConnection += 1
-            return
-        }
-        accept(envelope, initialId: chosen)
+    }
+
+    /// The end of a read burst: every connection that read sends what it has.
+    fileprivate func readComplete() {
+        let burst = dirty
+        dirty.removeAll(keepingCapacity: true)
+        for c in burst { c.readComplete() }
+        flushChannel()
+    }
+
+    func markDirty(_ c: QUICConnection) {
+        if dirty.last !== c, !dirty.contains(where: { $0 === c }) { dirty.append(c) }
     }
 
     private func accept(_ envelope: AddressedEnvelope<ByteBuffer>, initialId: [UInt8]) {
@@ -271,9 +294,6 @@ public final class QUICEndpoint: @unchecked Sendable {
         preconditionFailure("no free connection key")
     }
 
-    private static func key(of cid: [UInt8]) -> UInt32 {
-        UInt32(cid[0]) << 24 | UInt32(cid[1]) << 16 | UInt32(cid[2]) << 8 | UInt32(cid[3])
-    }
 }
 
 public enum QUICError: Error, Equatable {
@@ -293,6 +313,6 @@ private final class Reader: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        endpoint.flushChannel()
+        endpoint.readComplete()
     }
 }

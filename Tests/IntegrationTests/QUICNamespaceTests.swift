@@ -42,7 +42,13 @@ struct QUICNamespaceTests {
         try lab.startNode(a, peers: [cFromA], arguments: Self.quic(bFromA))
         let target = try lab.address(of: b)
         #expect(lab.ping(from: a, to: target, within: 20), "A cannot reach B: \(lab.log(of: a))")
-        let routes = NamespaceLab.run(["ip", "netns", "exec", a, NamespaceLab.binary, "routes", "selected", "--json"]).output
+        // Link costs start high and settle with the Hello/IHU delays: the route moves to QUIC then.
+        var routes = ""
+        for _ in 0..<40 {
+            routes = NamespaceLab.run(["ip", "netns", "exec", a, NamespaceLab.binary, "routes", "selected", "--json"]).output
+            if routes.contains("QUIC -> [\(bFromA)]:9651") { break }
+            usleep(500_000)
+        }
         #expect(routes.contains("QUIC -> [\(bFromA)]:9651"), "A's route to B is not the QUIC link: \(routes)")
         lab.cut(link: 1, in: a)
         // A notices B gone over QUIC (no IHU for 43 s at worst) and moves to the path over C.

@@ -60,7 +60,11 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             var buffer = allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
             pipeline.syncOperations.fireChannelRead(NIOAny(buffer))
-            pipeline.syncOperations.fireChannelReadComplete()
+        }
+        // Once per burst of packets read, as a socket channel: the router then flushes what
+        // forwarding queued (TUN writes coalesced, batches to other peers).
+        connection.onReadComplete = { [unowned self] _ in
+            if isActive { pipeline.syncOperations.fireChannelReadComplete() }
         }
         connection.onDatagram = { [unowned self] _, bytes in
             guard isActive else {
@@ -84,7 +88,6 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
         guard let framing = try? pipeline.syncOperations.handler(type: PacketFramingHandler.self),
               let context = try? pipeline.syncOperations.context(handlerType: PacketFramingHandler.self) else { return }
         if !framing.receiveDatagram(bytes, context: context) { connection.owner.countBadDatagram() }
-        pipeline.syncOperations.fireChannelReadComplete()
     }
 
     private func becomeActive() {
@@ -125,13 +128,19 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             framing.enqueue(packet, context: context)
             return
         }
-        let sent = scratch.withUnsafeBytes { connection.sendDatagram($0) }
+        // Out at the batch's flush (`flush0`), as TCP peers' batches.
+        let sent = scratch.withUnsafeBytes { connection.sendDatagram($0, flush: false) }
         framing.countDatagram(bytes: scratch.count, sent: sent)
     }
 
     // MARK: Channel
 
-    var isWritable: Bool { !isClosed && connection.streamBuffered < PeerTuning.outboxHighWater }
+    /// Above the outbox high-water mark on the stream, or with the datagram queue (datagrams
+    /// congestion control holds back) nearly full, the router drops data for this peer
+    /// (`.busy`, counted as `peer_busy`), as for a TCP peer.
+    var isWritable: Bool {
+        !isClosed && connection.streamBuffered < PeerTuning.outboxHighWater && connection.datagramBacklog < connection.datagramQueueLimit - 2048
+    }
 
     func setOption<Option: ChannelOption>(_ option: Option, value: Option.Value) -> EventLoopFuture<Void> {
         eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
@@ -171,7 +180,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
         promise?.succeed()
     }
 
-    func flush0() {}
+    func flush0() { connection.flush() }
     func read0() {}
 
     func close0(error: any Error, mode: CloseMode, promise: EventLoopPromise<Void>?) {
