@@ -492,6 +492,14 @@ uint64_t cq_conn_max_datagram_payload(const cq_conn *c) {
 
 uint32_t cq_conn_key(const cq_conn *c) { return c->key; }
 
+uint64_t cq_conn_cwnd_left(const cq_conn *c) { return ngtcp2_conn_get_cwnd_left(c->conn); }
+
+void cq_conn_queue_probe_frame(cq_conn *c) {
+    // More connection credit than half any window: ngtcp2 then sends MAX_DATA, a frame it
+    // retransmits, so its probe timeout covers the packet (DATAGRAM frames do not arm it).
+    ngtcp2_conn_extend_max_offset(c->conn, 64u << 20);
+}
+
 const char *cq_strerror(int error) { return ngtcp2_strerror(error); }
 
 int cq_conn_is_draining(int error) { return error == NGTCP2_ERR_DRAINING || error == NGTCP2_ERR_CLOSING; }

@@ -106,6 +106,11 @@ int cq_conn_handshake_completed(const cq_conn *conn);
 /// (0: the peer takes none, or the handshake has not told yet). ngtcp2 silently never sends
 /// a larger one, so callers size theirs against this.
 uint64_t cq_conn_max_datagram_payload(const cq_conn *conn);
+/// Bytes the congestion window lets out now.
+uint64_t cq_conn_cwnd_left(const cq_conn *conn);
+/// Makes the next packet carry a frame ngtcp2 retransmits (MAX_DATA with more credit), so that
+/// its probe timeout runs while that packet is in flight.
+void cq_conn_queue_probe_frame(cq_conn *conn);
 /// The connection key its ids carry.
 uint32_t cq_conn_key(const cq_conn *conn);
 /// Why the connection ended, when it was closed by the peer or failed in the library.
