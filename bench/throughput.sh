@@ -104,6 +104,8 @@ cc -O2 -shared -fPIC -o "$dir/malloc-count.so" bench/malloc-count.c -ldl -lpthre
 run_mycelium() { # label [options...]; PEER=quic peers over QUIC
     local label=$1; shift
     local peer=${PEER:-tcp}
+    # Over QUIC, LAN discovery would add a TCP link beside it (discovery dials TCP): off then.
+    [ "$peer" = quic ] && set -- "$@" --disable-peer-discovery
     MALLOC_COUNT_FILE=$dir/b.mc LD_PRELOAD=$dir/malloc-count.so ip netns exec "$b" "$bin" -k "$dir/b.key" --silent \
         --metrics-api-address "[::1]:9490" "$@" &
     local pb=$!
