@@ -69,7 +69,7 @@ struct OverlayTests {
         #expect(lab.ping(from: a, to: before, within: 30), "A cannot reach B after its restart: \(lab.log(of: a))")
     }
 
-    @Test("--firewall-mark: the rule and its unreachable table exist while the node runs, and go with it")
+    @Test("--firewall-mark: the rule and its unreachable table exist while the node runs, and go with it; the QUIC socket is marked")
     func firewallMark() throws {
         let lab = try NamespaceLab()
         let a = try lab.host("a"), b = try lab.host("b")
@@ -81,6 +81,9 @@ struct OverlayTests {
         let rules = NamespaceLab.run(["ip", "-n", a, "-6", "rule"]).output
         #expect(rules.components(separatedBy: "fwmark 0x4d59 lookup 4243").count == 2, "\(rules)")
         #expect(NamespaceLab.run(["ip", "-n", a, "-6", "route", "show", "table", "4243"]).output.contains("unreachable 400::/7"))
+        // The QUIC socket is marked too.
+        let udp = NamespaceLab.run(["ip", "netns", "exec", a, "ss", "-Hunle", "sport = :9651"]).output
+        #expect(udp.contains("fwmark:0x4d59"), "QUIC socket: \(udp)")
         #expect(lab.ping(from: a, to: try lab.address(of: b), within: 20), "marked peer sockets still reach the underlay")
         // Marked traffic cannot enter the overlay.
         let marked = NamespaceLab.run(["ip", "netns", "exec", a, "ping", "-6", "-c", "1", "-W", "1", "-m", "0x4d59", try lab.address(of: b)])
