@@ -13,22 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 loss=${LOSS:-0.01}
-[ "$(id -u)" -eq 0 ] || { echo "run as root (network namespaces, TUN)" >&2; exit 1; }
-./scripts/install-deps.sh
-command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 >/dev/null
+source bench/lib.sh
+bench_prepare
 swift build -c release --product mycelium >/dev/null
 bin=$PWD/.build/release/mycelium
 
-source bench/lib.sh
-a=lossa$$ b=lossb$$ dir=$(mktemp -d)
-cleanup() {
-    for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    veth_pair_del "$a" "$b"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-veth_pair "$a" "$b" fd77:d
+bench_pair loss fd77:d
 # On input, so the sender's socket sees no error (a drop on output fails UDP sends with EPERM).
 for ns in "$a" "$b"; do
     ip netns exec "$ns" ip6tables -A INPUT -i "v$ns" -m statistic --mode random --probability "$loss" -j DROP

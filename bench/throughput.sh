@@ -15,9 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-[ "$(id -u)" -eq 0 ] || { echo "run as root (network namespaces, TUN)" >&2; exit 1; }
-./scripts/install-deps.sh
-command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3 >/dev/null
+source bench/lib.sh
+bench_prepare
 if [ "${OVERLAYS:-0}" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends yggdrasil wireguard-go wireguard-tools nebula >/dev/null
     # Debian starts a system-wide yggdrasil; the benchmark runs its own in the namespaces.
@@ -26,16 +25,7 @@ fi
 swift build -c release --product mycelium >/dev/null
 bin=$PWD/.build/release/mycelium
 
-source bench/lib.sh
-a=bencha$$ b=benchb$$ dir=$(mktemp -d)
-cleanup() {
-    for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    veth_pair_del "$a" "$b"
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-veth_pair "$a" "$b" fd77:b
+bench_pair bench fd77:b
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # A metric of a node (its metrics endpoint listens on [::1]:9490 in its namespace).

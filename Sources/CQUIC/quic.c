@@ -275,6 +275,47 @@ static cq_conn *new_conn(uint32_t key, cq_callbacks callbacks) {
     return c;
 }
 
+/// Creates the ngtcp2 connection of `c` (client without `hd`, server for the Initial `hd`)
+/// and its TLS session; frees `c` on failure.
+static cq_conn *start_conn(cq_conn *c, cq_tls *tls, const ngtcp2_pkt_hd *hd, const struct sockaddr *local,
+                           socklen_t locallen, const struct sockaddr *remote, socklen_t remotelen,
+                           const cq_params *params, uint64_t now_ns, int *error) {
+    int server = hd != NULL;
+    ngtcp2_cid scid;
+    make_cid(c->key, &scid);
+    ngtcp2_path path;
+    fill_path(&path, local, locallen, remote, remotelen);
+    ngtcp2_callbacks cb;
+    fill_callbacks(&cb, server);
+    ngtcp2_settings settings;
+    fill_settings(&settings, params, now_ns);
+    ngtcp2_transport_params tp;
+    fill_params(&tp, params);
+    int rv;
+    if (server) {
+        tp.original_dcid = hd->dcid;
+        rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path, hd->version, &cb, &settings, &tp, NULL, c);
+    } else {
+        // The client's first destination id is random, 16 bytes (the server picks its own).
+        ngtcp2_cid dcid;
+        uint8_t d[16];
+        (void)gnutls_rnd(GNUTLS_RND_NONCE, d, sizeof d);
+        ngtcp2_cid_init(&dcid, d, sizeof d);
+        rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &tp, NULL, c);
+    }
+    if (rv != 0) {
+        *error = rv;
+        free(c);
+        return NULL;
+    }
+    if (setup_session(c, tls, server) != 0) {
+        *error = NGTCP2_ERR_CRYPTO;
+        cq_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 cq_conn *cq_conn_client(cq_tls *tls, uint32_t conn_key, const struct sockaddr *local, socklen_t locallen,
                         const struct sockaddr *remote, socklen_t remotelen, const cq_params *params,
                         cq_callbacks callbacks, uint64_t now_ns, int *error) {
@@ -283,31 +324,7 @@ cq_conn *cq_conn_client(cq_tls *tls, uint32_t conn_key, const struct sockaddr *l
         *error = NGTCP2_ERR_NOMEM;
         return NULL;
     }
-    ngtcp2_cid dcid, scid;
-    uint8_t d[16];
-    (void)gnutls_rnd(GNUTLS_RND_NONCE, d, sizeof d);
-    ngtcp2_cid_init(&dcid, d, sizeof d);
-    make_cid(conn_key, &scid);
-    ngtcp2_path path;
-    fill_path(&path, local, locallen, remote, remotelen);
-    ngtcp2_callbacks cb;
-    fill_callbacks(&cb, 0);
-    ngtcp2_settings settings;
-    fill_settings(&settings, params, now_ns);
-    ngtcp2_transport_params tp;
-    fill_params(&tp, params);
-    int rv = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &tp, NULL, c);
-    if (rv != 0) {
-        *error = rv;
-        free(c);
-        return NULL;
-    }
-    if (setup_session(c, tls, 0) != 0) {
-        *error = NGTCP2_ERR_CRYPTO;
-        cq_conn_free(c);
-        return NULL;
-    }
-    return c;
+    return start_conn(c, tls, NULL, local, locallen, remote, remotelen, params, now_ns, error);
 }
 
 int cq_accept(const uint8_t *pkt, size_t len) {
@@ -329,29 +346,7 @@ cq_conn *cq_conn_server(cq_tls *tls, uint32_t conn_key, const struct sockaddr *l
         *error = NGTCP2_ERR_NOMEM;
         return NULL;
     }
-    ngtcp2_cid scid;
-    make_cid(conn_key, &scid);
-    ngtcp2_path path;
-    fill_path(&path, local, locallen, remote, remotelen);
-    ngtcp2_callbacks cb;
-    fill_callbacks(&cb, 1);
-    ngtcp2_settings settings;
-    fill_settings(&settings, params, now_ns);
-    ngtcp2_transport_params tp;
-    fill_params(&tp, params);
-    tp.original_dcid = hd.dcid;
-    rv = ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &tp, NULL, c);
-    if (rv != 0) {
-        *error = rv;
-        free(c);
-        return NULL;
-    }
-    if (setup_session(c, tls, 1) != 0) {
-        *error = NGTCP2_ERR_CRYPTO;
-        cq_conn_free(c);
-        return NULL;
-    }
-    return c;
+    return start_conn(c, tls, &hd, local, locallen, remote, remotelen, params, now_ns, error);
 }
 
 int cq_packet_dcid(const uint8_t *pkt, size_t len, uint8_t *dcid, size_t *dcidlen, int *is_long_header) {
