@@ -308,6 +308,9 @@ static cq_conn *start_conn(cq_conn *c, cq_tls *tls, const ngtcp2_pkt_hd *hd, con
         free(c);
         return NULL;
     }
+    // As Rust's: a PING after 20 s without packets keeps NAT bindings and the 60 s idle timeout
+    // from ending a quiet link.
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, 20 * NGTCP2_SECONDS);
     if (setup_session(c, tls, server) != 0) {
         *error = NGTCP2_ERR_CRYPTO;
         cq_conn_free(c);

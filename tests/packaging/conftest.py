@@ -17,6 +17,14 @@ render_chart = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(render_chart)
 
 
+def runtime_packages():
+    """The Debian packages the Dockerfile's runtime stage installs: the libraries the release
+    binary links, and ca-certificates."""
+    import re
+    text = (ROOT / "Dockerfile").read_text()
+    return re.search(r"apt-get install -y --no-install-recommends (.+?)&&", text, re.S).group(1).replace("\\", " ").split()
+
+
 def tool(name):
     """A tool installed beside this interpreter (the packaging venv), else on PATH."""
     here = pathlib.Path(sys.executable).parent / name

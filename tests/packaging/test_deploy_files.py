@@ -3,7 +3,7 @@ import re
 
 import yaml
 
-from conftest import ROOT, run, tool
+from conftest import ROOT, run, runtime_packages, tool
 
 
 def test_hadolint():
@@ -19,8 +19,7 @@ def test_dockerfile_shape():
     assert [name for _, name in stages] == ["runtime-base", "runtime-local", "build", "runtime"], \
         "runtime-local comes before the Swift stage, so the legacy builder never reaches it"
     assert stages[-1][0] == "runtime-base" and stages[1][0] == "runtime-base"
-    install = re.search(r"apt-get install -y --no-install-recommends (.+?)&&", text, re.S).group(1).replace("\\", " ").split()
-    assert install == ["libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3",
+    assert runtime_packages() == ["libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3",
                        "libngtcp2-9", "libngtcp2-crypto-gnutls2", "libgnutls30", "ca-certificates"]
     assert 'ENTRYPOINT ["/usr/local/bin/mycelium"]' in text
     assert 'CMD ["/usr/local/bin/mycelium", "healthcheck"]' in text

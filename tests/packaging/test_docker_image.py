@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, run, runtime_packages
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
                                 reason="needs root and /dev/net/tun (CI has them)")
@@ -281,7 +281,7 @@ def systemd_image(engine):
     """A bookworm with systemd as PID 1, the runtime libraries, the release binary and
     deploy/systemd/mycelium.service exactly as docs/deploy.md installs them."""
     return bootstrap_image(engine / "rootfs-systemd", "local/mycelium-systemd:test",
-                           include=["systemd", "systemd-sysv", "dbus", "libsodium23", "libnl-3-200", "libnl-route-3-200", "libssl3"],
+                           include=["systemd", "systemd-sysv", "dbus"] + runtime_packages(),
                            files=[(ROOT / ".build-dist" / "mycelium", "usr/local/bin/mycelium"),
                                   (ROOT / "deploy" / "systemd" / "mycelium.service", "etc/systemd/system/mycelium.service")])
 
