@@ -53,7 +53,20 @@ struct cq_conn {
     uint64_t queued;        // stream offset appended
     uint64_t acked;         // stream offset acknowledged
     int liberr;             // the failure that ends the connection, 0 while none
+    // Where packets go: ngtcp2's path, which moves after a validated address change (a NAT
+    // rebinding the peer's port). `remote_moved` until the caller has taken the new one.
+    struct sockaddr_storage remote;
+    socklen_t remotelen;
+    int remote_moved;
 };
+
+static void set_remote(cq_conn *c, const struct sockaddr *addr, socklen_t len) {
+    if (len == 0 || len > sizeof c->remote) return;
+    if (len == c->remotelen && memcmp(&c->remote, addr, len) == 0) return;
+    memcpy(&c->remote, addr, len);
+    c->remotelen = len;
+    c->remote_moved = 1;
+}
 
 static void set_err(char *err, size_t errlen, const char *what, int rv) {
     if (err && errlen) snprintf(err, errlen, "%s: %s", what, gnutls_strerror(rv));
@@ -281,6 +294,8 @@ static cq_conn *start_conn(cq_conn *c, cq_tls *tls, const ngtcp2_pkt_hd *hd, con
                            socklen_t locallen, const struct sockaddr *remote, socklen_t remotelen,
                            const cq_params *params, uint64_t now_ns, int *error) {
     int server = hd != NULL;
+    set_remote(c, remote, remotelen);
+    c->remote_moved = 0;
     ngtcp2_cid scid;
     make_cid(c->key, &scid);
     ngtcp2_path path;
@@ -388,6 +403,7 @@ ssize_t cq_conn_write(cq_conn *c, uint8_t *out, size_t cap, uint64_t now_ns) {
         ngtcp2_ssize taken = -1;
         ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, out, cap, &taken, NGTCP2_WRITE_STREAM_FLAG_NONE,
                                                    c->stream_id, &v, 1, now_ns);
+        if (n > 0) set_remote(c, (const struct sockaddr *)ps.path.remote.addr, (socklen_t)ps.path.remote.addrlen);
         if (n >= 0) {
             if (taken > 0) {
                 c->sent += (uint64_t)taken;
@@ -396,7 +412,12 @@ ssize_t cq_conn_write(cq_conn *c, uint8_t *out, size_t cap, uint64_t now_ns) {
             if (n > 0 || taken > 0) return n;
             return 0;
         }
-        if (n != NGTCP2_ERR_STREAM_DATA_BLOCKED && n != NGTCP2_ERR_STREAM_SHUT_WR && n != NGTCP2_ERR_STREAM_NOT_FOUND) {
+        if (n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+            // The peer reset or stopped our one stream: control traffic cannot flow any more.
+            c->liberr = (int)n;
+            return n;
+        }
+        if (n != NGTCP2_ERR_STREAM_DATA_BLOCKED) {
             c->liberr = (int)n;
             return n;
         }
@@ -404,6 +425,7 @@ ssize_t cq_conn_write(cq_conn *c, uint8_t *out, size_t cap, uint64_t now_ns) {
     ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, out, cap, NULL, NGTCP2_WRITE_STREAM_FLAG_NONE, -1,
                                                NULL, 0, now_ns);
     if (n < 0) c->liberr = (int)n;
+    if (n > 0) set_remote(c, (const struct sockaddr *)ps.path.remote.addr, (socklen_t)ps.path.remote.addrlen);
     return n;
 }
 
@@ -418,6 +440,7 @@ ssize_t cq_conn_write_datagram(cq_conn *c, uint8_t *out, size_t cap, const uint8
                                                  NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, &v, 1, now_ns);
     if (n == NGTCP2_ERR_INVALID_ARGUMENT) return n;  // can never fit: the caller drops the datagram
     if (n < 0) c->liberr = (int)n;
+    if (n > 0) set_remote(c, (const struct sockaddr *)ps.path.remote.addr, (socklen_t)ps.path.remote.addrlen);
     return n;
 }
 
@@ -450,6 +473,16 @@ int cq_conn_stream_send(cq_conn *c, int64_t stream_id, const uint8_t *data, size
 }
 
 size_t cq_conn_stream_buffered(const cq_conn *c) { return (size_t)(c->queued - c->acked); }
+
+int cq_conn_take_moved_remote(cq_conn *c, struct sockaddr_storage *out, socklen_t *len) {
+    if (!c->remote_moved) return 0;
+    c->remote_moved = 0;
+    memcpy(out, &c->remote, c->remotelen);
+    *len = c->remotelen;
+    return 1;
+}
+
+void cq_conn_update_tx_time(cq_conn *c, uint64_t now_ns) { ngtcp2_conn_update_pkt_tx_time(c->conn, now_ns); }
 
 uint64_t cq_conn_expiry(const cq_conn *c) { return ngtcp2_conn_get_expiry(c->conn); }
 
@@ -499,6 +532,8 @@ void cq_conn_queue_probe_frame(cq_conn *c) {
 }
 
 const char *cq_strerror(int error) { return ngtcp2_strerror(error); }
+
+int cq_conn_is_drop(int error) { return error == NGTCP2_ERR_DROP_CONN; }
 
 int cq_conn_is_draining(int error) { return error == NGTCP2_ERR_DRAINING || error == NGTCP2_ERR_CLOSING; }
 

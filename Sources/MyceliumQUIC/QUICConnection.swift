@@ -1,4 +1,7 @@
 import CQUIC
+#if canImport(Glibc)
+import Glibc
+#endif
 public import NIOCore
 
 /// One QUIC connection of a `QUICEndpoint` (spec §3.6): a stream for control packets and
@@ -24,7 +27,9 @@ public final class QUICConnection: @unchecked Sendable {
         case timedOut
     }
 
-    public let remote: SocketAddress
+    /// Where the peer is: its address at the start, then wherever ngtcp2 moved the path after
+    /// validating a new one (a NAT rebinding the peer's port).
+    public private(set) var remote: SocketAddress
     /// Whether we dialled it.
     public let isClient: Bool
     public let eventLoop: any EventLoop
@@ -51,6 +56,8 @@ public final class QUICConnection: @unchecked Sendable {
     public var onClose: ((QUICConnection, CloseReason) -> Void)?
     /// The end of a burst of packets read by the endpoint, before this connection flushes.
     public var onReadComplete: ((QUICConnection) -> Void)?
+    /// After every flush: the queues may have drained (writability).
+    public var onFlushed: ((QUICConnection) -> Void)?
 
     /// Datagrams dropped because congestion control held them back or they can never fit.
     public private(set) var datagramsDropped = 0
@@ -137,13 +144,13 @@ public final class QUICConnection: @unchecked Sendable {
 
     // MARK: driving
 
-    func receive(_ packet: ByteBuffer, local: SocketAddress) {
+    func receive(_ packet: ByteBuffer, local: SocketAddress, from source: SocketAddress) {
         eventLoop.preconditionInEventLoop()
         guard let conn else { return }
         inLibrary = true
         let rv = packet.withUnsafeReadableBytes { bytes in
             local.withSockAddr { lp, ll in
-                remote.withSockAddr { rp, rl in
+                source.withSockAddr { rp, rl in
                     cq_conn_read(conn, lp, socklen_t(ll), rp, socklen_t(rl), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
                                  bytes.count, Self.now())
                 }
@@ -192,7 +199,7 @@ public final class QUICConnection: @unchecked Sendable {
     }
 
     /// Queues `payload` as one DATAGRAM frame; it goes out at the next `flush` (at once with
-    /// `flush: true`, unless inside a handler) as far as congestion control lets it. False when
+    /// `flush: true`, unless inside a handler) as far as congestion control and pacing let it. False when
     /// it was dropped: larger than the peer or the path allows, or more than
     /// `datagramQueueLimit` bytes already wait. Datagrams are never retransmitted.
     @discardableResult
@@ -255,7 +262,7 @@ public final class QUICConnection: @unchecked Sendable {
                     break
                 }
                 written = n
-                if n > 0 { endpoint.sendPacket(length: n, to: remote) }
+                if n > 0 { send(length: n) }
                 if accepted != 0 || n == 0 { break }
             }
             guard accepted != 0 else {
@@ -295,21 +302,20 @@ public final class QUICConnection: @unchecked Sendable {
                 return
             }
             if n == 0 { break }
-            endpoint.sendPacket(length: n, to: remote)
+            send(length: n)
         }
+        cq_conn_update_tx_time(conn, now)
         endpoint.flushChannel()
-        arm(retrySoon: datagramQueueStart < datagramQueue.count)
+        arm()
+        onFlushed?(self)
     }
 
-    /// Schedules the timer for ngtcp2's next expiry, unless one already runs no later: moving it
-    /// on every packet sent cost a scheduled task each; firing early costs one empty call.
-    /// `retrySoon`: datagrams wait for the congestion window or pacing, and ngtcp2 0.12's
-    /// expiry does not cover pacing: without a wake-up of our own they would wait for the next
-    /// packet in either direction, and under loss none may come (a stream stalled for seconds).
-    private func arm(retrySoon: Bool = false) {
+    /// Schedules the timer for ngtcp2's next expiry (loss detection, acknowledgement delay,
+    /// pacing of held-back packets, keep-alive, idle), unless one already runs no later: moving
+    /// it on every packet sent cost a scheduled task each; firing early costs one empty call.
+    private func arm() {
         guard let conn else { return }
-        var expiry = cq_conn_expiry(conn)
-        if retrySoon { expiry = min(expiry, Self.now() + Self.retryNanoseconds) }
+        let expiry = cq_conn_expiry(conn)
         guard expiry < timerDeadline else { return }
         timer?.cancel()
         timerDeadline = expiry
@@ -340,7 +346,7 @@ public final class QUICConnection: @unchecked Sendable {
         }
         let n = endpoint.withPacketBuffer { out in cq_conn_write_close(conn, out.baseAddress, out.count, 0, Self.now()) }
         if n > 0 {
-            endpoint.sendPacket(length: n, to: remote)
+            send(length: n)
             endpoint.flushChannel()
         }
         finish(.local)
@@ -357,10 +363,14 @@ public final class QUICConnection: @unchecked Sendable {
             finish(.peerClosed)
             return
         }
+        if cq_conn_is_drop(error) != 0 {
+            finish(.failed(String(cString: cq_strerror(error))))
+            return
+        }
         // Tell the peer why, unless the peer closed first (then ngtcp2 writes nothing).
         let n = endpoint.withPacketBuffer { out in cq_conn_write_close(conn, out.baseAddress, out.count, 0, Self.now()) }
         if n > 0 {
-            endpoint.sendPacket(length: n, to: remote)
+            send(length: n)
             endpoint.flushChannel()
         }
         finish(.failed(String(cString: cq_strerror(error))))
@@ -380,13 +390,30 @@ public final class QUICConnection: @unchecked Sendable {
         onDatagram = nil
         onEstablished = nil
         onReadComplete = nil
+        onFlushed = nil
         handler?(self, reason)
     }
 
-    /// How soon held-back datagrams are tried again (about a packet's time at 1 Gbit/s × 100).
-    static let retryNanoseconds: UInt64 = 1_000_000
     /// Room left in the congestion window for ngtcp2's own packets (see `drainDatagrams`).
     static let windowMargin: UInt64 = 2 * 1504
+
+    /// Sends the packet ngtcp2 just wrote into the endpoint's buffer, to the path it chose.
+    private func send(length: Int) {
+        if let conn {
+            var storage = sockaddr_storage()
+            var storageLength: socklen_t = 0
+            if cq_conn_take_moved_remote(conn, &storage, &storageLength) != 0, let moved = Self.address(storage) { remote = moved }
+        }
+        endpoint.sendPacket(length: length, to: remote)
+    }
+
+    static func address(_ storage: sockaddr_storage) -> SocketAddress? {
+        switch Int32(storage.ss_family) {
+        case AF_INET6: return SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }, host: "")
+        case AF_INET: return SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }, host: "")
+        default: return nil
+        }
+    }
 
     /// ngtcp2's clock: monotonic nanoseconds, as NIO's deadlines.
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }

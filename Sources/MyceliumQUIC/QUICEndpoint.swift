@@ -171,7 +171,7 @@ public final class QUICEndpoint: @unchecked Sendable {
             if dcidLength == Int(CQ_CID_LEN) {
                 let key = UInt32(dcid[0]) << 24 | UInt32(dcid[1]) << 16 | UInt32(dcid[2]) << 8 | UInt32(dcid[3])
                 if let c = byKey[key] {
-                    c.receive(envelope.data, local: localAddress)
+                    c.receive(envelope.data, local: localAddress, from: envelope.remoteAddress)
                     return
                 }
             }
@@ -181,7 +181,7 @@ public final class QUICEndpoint: @unchecked Sendable {
             }
             let chosen = Array(dcid.prefix(dcidLength))
             if let c = byInitialId[chosen] {
-                c.receive(envelope.data, local: localAddress)
+                c.receive(envelope.data, local: localAddress, from: envelope.remoteAddress)
                 return
             }
             accept(envelope, initialId: chosen)
@@ -234,7 +234,7 @@ public final class QUICEndpoint: @unchecked Sendable {
         byInitialId[initialId] = c
         c.initialId = initialId
         onAccept?(c)
-        c.receive(envelope.data, local: localAddress)
+        c.receive(envelope.data, local: localAddress, from: envelope.remoteAddress)
     }
 
     /// The handshake of `c` completed: it is no longer pending, and the client now uses our ids.

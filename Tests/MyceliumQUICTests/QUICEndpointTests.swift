@@ -181,6 +181,101 @@ extension QUICEndpointTests {
     } }
 }
 
+/// A NAT between a client and a server on loopback: the client talks to its public port, the
+/// server sees the NAT's outbound port, which `rebind()` changes (the old mapping then drops
+/// what still arrives on it), as a home router does when its mapping expires.
+final class RebindingNAT: @unchecked Sendable {  // confined to the test's one loop
+    final class Relay: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let onRead: @Sendable (AddressedEnvelope<ByteBuffer>, any Channel) -> Void
+        init(_ onRead: @escaping @Sendable (AddressedEnvelope<ByteBuffer>, any Channel) -> Void) { self.onRead = onRead }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { onRead(unwrapInboundIn(data), context.channel) }
+    }
+
+    let server: SocketAddress
+    var publicSide: (any Channel)!
+    var outbound: [any Channel] = []
+    var current = 0
+    var client: SocketAddress?
+
+    init(server: SocketAddress) { self.server = server }
+
+    func start(on loop: any EventLoop) async throws {
+        publicSide = try await DatagramBootstrap(group: loop).channelInitializer { ch in
+            ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Relay { [unowned self] e, _ in
+                client = e.remoteAddress
+                outbound[current].writeAndFlush(AddressedEnvelope(remoteAddress: server, data: e.data), promise: nil)
+            }) }
+        }.bind(host: "::1", port: 0).get()
+        for index in 0..<2 {
+            outbound.append(try await DatagramBootstrap(group: loop).channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Relay { [unowned self] e, _ in
+                    guard index == current, let client else { return }  // an expired mapping drops it
+                    publicSide.writeAndFlush(AddressedEnvelope(remoteAddress: client, data: e.data), promise: nil)
+                }) }
+            }.bind(host: "::1", port: 0).get())
+        }
+    }
+
+    func rebind() { current = 1 }
+    var outboundPorts: [Int] { outbound.map { $0.localAddress!.port! } }
+
+    func close() async {
+        try? await publicSide.close().get()
+        for c in outbound { try? await c.close().get() }
+    }
+}
+
+extension QUICEndpointTests {
+    @Test("a NAT rebinding the client's port: the server validates the new path, follows it, and the stream goes on")
+    func natRebinding() async throws { try await run {
+        let a = try await endpoint("a")
+        let b = try await endpoint("b")
+        let nat = RebindingNAT(server: a.localAddress)
+        try await loop.submit { }.get()
+        try await nat.start(on: loop)
+        let first = Collector(loop, count: 5)
+        let second = Collector(loop, count: 10)
+        let established = Expectation<Int>(loop)
+        let serverSide = Expectation<QUICConnection>(loop)
+        let target = try await loop.submit { nat.publicSide.localAddress! }.get()
+        try await loop.submit {
+            a.onAccept = { c in
+                serverSide.fulfil(c)
+                c.onStreamData = { _, bytes in
+                    if first.bytes.count < 5 { first.add(bytes) } else { second.add(bytes) }
+                }
+            }
+            let c = try b.connect(to: target)
+            c.onEstablished = { c in
+                established.fulfil(c.maxDatagramPayload)
+                "hello".utf8.withContiguousStorageIfAvailable { _ = c.send(UnsafeRawBufferPointer($0)) }
+            }
+        }.get()
+        _ = try await established.value
+        #expect(try await first.expectation.value == Array("hello".utf8))
+        let server = try await serverSide.value
+        let ports = try await loop.submit { nat.outboundPorts }.get()
+        #expect(try await loop.submit { server.remote.port }.get() == ports[0])
+        try await loop.submit {
+            nat.rebind()
+            let c = try #require(b.connections.first)
+            "after-move".utf8.withContiguousStorageIfAvailable { _ = c.send(UnsafeRawBufferPointer($0)) }
+        }.get()
+        #expect(try await second.expectation.value == Array("after-move".utf8))
+        // The server's acknowledgements and packets now go to the new mapping.
+        var moved = false
+        for _ in 0..<100 where !moved {
+            moved = try await loop.submit { server.remote.port == ports[1] && server.closeReason == nil }.get()
+            if !moved { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(moved, "the server still sends to the old mapping")
+        await nat.close()
+        try await b.close().get()
+        try await a.close().get()
+    } }
+}
+
 extension QUICEndpointTests.Expectation where T == Bool {
     func fulfil(_ value: Int) { fulfil(value > 0) }
 }

@@ -67,13 +67,15 @@ cq_conn *cq_conn_server(cq_tls *tls, uint32_t conn_key, const struct sockaddr *l
 /// bytes after the flags (we only issue ids of that length). 0, or < 0 when malformed.
 int cq_packet_dcid(const uint8_t *pkt, size_t len, uint8_t *dcid, size_t *dcidlen, int *is_long_header);
 
-/// Feeds one received UDP payload. < 0: the connection is over (close it).
+/// Feeds one received UDP payload, with the address it came from. < 0: the connection is
+/// over (close it).
 int cq_conn_read(cq_conn *conn, const struct sockaddr *local, socklen_t locallen,
                  const struct sockaddr *remote, socklen_t remotelen, const uint8_t *pkt, size_t len,
                  uint64_t now_ns);
 
 /// Writes the next packet into `out` (stream bytes first, then acknowledgements and control
-/// frames). Returns its length, 0 when there is nothing (more) to send, < 0 on a fatal error.
+/// frames). Returns its length, 0 when there is nothing (more) to send, < 0 on a fatal error
+/// (also when the peer reset or stopped our stream: control traffic cannot go on).
 ssize_t cq_conn_write(cq_conn *conn, uint8_t *out, size_t cap, uint64_t now_ns);
 
 /// Writes `data` as one DATAGRAM frame in a packet. `accepted` is set when it went into the
@@ -89,6 +91,13 @@ int cq_conn_open_stream(cq_conn *conn, int64_t *stream_id);
 /// Queues `len` bytes on `stream_id` (copied; kept until acknowledged). < 0 when more than
 /// `limit` bytes would be waiting (unsent or unacknowledged): the caller drops the peer.
 int cq_conn_stream_send(cq_conn *conn, int64_t stream_id, const uint8_t *data, size_t len, size_t limit);
+
+/// After a write: 1 and the address when the peer's moved (ngtcp2 validated a new path, as
+/// after a NAT rebinding); the packet just written goes there.
+int cq_conn_take_moved_remote(cq_conn *conn, struct sockaddr_storage *out, socklen_t *len);
+
+/// Tells ngtcp2 a batch of writes is done, so that it paces the next (after every write loop).
+void cq_conn_update_tx_time(cq_conn *conn, uint64_t now_ns);
 
 /// Bytes queued on the stream and not yet acknowledged.
 size_t cq_conn_stream_buffered(const cq_conn *conn);
@@ -115,6 +124,8 @@ void cq_conn_queue_probe_frame(cq_conn *conn);
 uint32_t cq_conn_key(const cq_conn *conn);
 /// Why the connection ended, when it was closed by the peer or failed in the library.
 const char *cq_strerror(int error);
+/// Whether the connection must be dropped without a CONNECTION_CLOSE.
+int cq_conn_is_drop(int error);
 /// Whether the error means the peer closed the connection.
 int cq_conn_is_draining(int error);
 /// Whether `cq_conn_write_datagram`'s error means only that this datagram can never be sent.

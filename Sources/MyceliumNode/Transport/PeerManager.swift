@@ -525,7 +525,12 @@ public final class PeerManager: @unchecked Sendable {
         do {
             let connection = try socket.connect(to: address)
             let channel = QUICPeerChannel(connection: connection, localAddress: socket.localAddress)
-            try installPipeline(on: channel, role: .client)
+            do {
+                try installPipeline(on: channel, role: .client)
+            } catch {
+                connection.close()
+                throw error
+            }
             connected(endpoint, channel)
         } catch {
             outbound[endpoint]?.state = .idle

@@ -33,6 +33,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
     var closeFuture: EventLoopFuture<Void> { closePromise.futureResult }
     private(set) var isActive = false
     private var isClosed = false
+    private var lastWritable = true
     private var streamTimer: Scheduled<Void>?
     private var scratch: [UInt8] = []
     /// Datagrams that arrived before the stream (at most `maxEarlyDatagrams`).
@@ -56,6 +57,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             if connection.isClient { becomeActive() }
         }
         connection.onStreamData = { [unowned self] _, bytes in
+            guard !isClosed else { return }
             if !isActive { becomeActive() }
             var buffer = allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
@@ -67,6 +69,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             if isActive { pipeline.syncOperations.fireChannelReadComplete() }
         }
         connection.onDatagram = { [unowned self] _, bytes in
+            guard !isClosed else { return }
             guard isActive else {
                 // Before the stream (reordered on the way): kept for the activation, a few.
                 if early.count < Self.maxEarlyDatagrams { early.append(Array(bytes)) } else { connection.owner.countBadDatagram() }
@@ -75,6 +78,9 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             deliver(bytes)
         }
         connection.onClose = { [unowned self] _, _ in becomeClosed() }
+        connection.onFlushed = { [unowned self] _ in checkWritability() }
+        // A dial that failed at its first packet closed before these handlers were set.
+        if connection.closeReason != nil { eventLoop.execute { self.becomeClosed() } }
         if !connection.isClient {
             streamTimer = eventLoop.scheduleTask(in: Self.streamTimeout) { [weak self] in
                 guard let self, !self.isActive, !self.isClosed else { return }
@@ -82,6 +88,15 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
                 self.connection.close()
             }
         }
+    }
+
+    /// Tells the pipeline when `isWritable` flips, as a socket channel does: the framing
+    /// handler's outbox accounting and stall check depend on it.
+    private func checkWritability() {
+        let now = isWritable
+        guard now != lastWritable, isActive else { return }
+        lastWritable = now
+        pipeline.syncOperations.fireChannelWritabilityChanged()
     }
 
     private func deliver(_ bytes: UnsafeRawBufferPointer) {
@@ -131,6 +146,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
         // Out at the batch's flush (`flush0`), as TCP peers' batches.
         let sent = scratch.withUnsafeBytes { connection.sendDatagram($0, flush: false) }
         framing.countDatagram(bytes: scratch.count, sent: sent)
+        checkWritability()
     }
 
     // MARK: Channel
@@ -177,6 +193,7 @@ final class QUICPeerChannel: Channel, ChannelCore, @unchecked Sendable {
             connection.close()
             return
         }
+        checkWritability()
         promise?.succeed()
     }
 
