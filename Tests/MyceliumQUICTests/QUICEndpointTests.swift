@@ -1,4 +1,4 @@
-import MyceliumQUIC
+@testable import MyceliumQUIC
 import NIOCore
 import NIOPosix
 import Testing
@@ -271,6 +271,50 @@ extension QUICEndpointTests {
         }
         #expect(moved, "the server still sends to the old mapping")
         await nat.close()
+        try await b.close().get()
+        try await a.close().get()
+    } }
+}
+
+extension QUICEndpointTests {
+    @Test("forged packets carrying a live connection's id, from another address, are dropped: the connection stays where it was and carries on")
+    func forgedPackets() async throws { try await run {
+        let a = try await endpoint("a")
+        let b = try await endpoint("b")
+        let first = Collector(loop, count: 5)
+        let second = Collector(loop, count: 5)
+        let serverSide = Expectation<QUICConnection>(loop)
+        let target = a.localAddress
+        try await loop.submit {
+            a.onAccept = { c in
+                serverSide.fulfil(c)
+                c.onStreamData = { _, bytes in if first.bytes.count < 5 { first.add(bytes) } else { second.add(bytes) } }
+            }
+            try b.connect(to: target).onEstablished = { c in
+                "first".utf8.withContiguousStorageIfAvailable { _ = c.send(UnsafeRawBufferPointer($0)) }
+            }
+        }.get()
+        #expect(try await first.expectation.value == Array("first".utf8))
+        let server = try await serverSide.value
+        let (key, before) = try await loop.submit { (server.key, server.remote) }.get()
+        // An attacker who guessed the connection key: short headers with its id, random bodies.
+        let raw = try await DatagramBootstrap(group: loop).bind(host: "::1", port: 0).get()
+        for n in 0..<200 {
+            var packet: [UInt8] = [0x40 | UInt8(n & 0x3F), UInt8(key >> 24), UInt8(truncatingIfNeeded: key >> 16),
+                                   UInt8(truncatingIfNeeded: key >> 8), UInt8(truncatingIfNeeded: key)]
+            packet += (0..<(4 + n % 1300)).map { _ in UInt8.random(in: 0...255) }
+            var buffer = raw.allocator.buffer(capacity: packet.count)
+            buffer.writeBytes(packet)
+            try await raw.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: buffer)).get()
+        }
+        try await loop.submit {
+            let c = try #require(b.connections.first)
+            "again".utf8.withContiguousStorageIfAvailable { _ = c.send(UnsafeRawBufferPointer($0)) }
+        }.get()
+        #expect(try await second.expectation.value == Array("again".utf8))
+        let (after, reason, open) = try await loop.submit { (server.remote, server.closeReason, a.connectionCount) }.get()
+        #expect(after == before && reason == nil && open == 1)
+        try await raw.close().get()
         try await b.close().get()
         try await a.close().get()
     } }

@@ -445,12 +445,7 @@ public final class PeerManager: @unchecked Sendable {
         switch endpoint.host {
         case let .ip(.v6(address)) where endpoint.scopeId != 0:
             // A link-local peer: NIO's host parsing knows no zones, so the address is built here.
-            var raw = sockaddr_in6()
-            raw.sin6_family = sa_family_t(AF_INET6)
-            raw.sin6_port = endpoint.port.bigEndian
-            raw.sin6_scope_id = endpoint.scopeId
-            withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: address.bytes) }
-            connecting = bootstrap.connect(to: SocketAddress(raw, host: address.description))
+            connecting = bootstrap.connect(to: Self.socketAddress(address, port: endpoint.port, scope: endpoint.scopeId))
         case let .ip(ip):
             connecting = bootstrap.connect(host: ip.description, port: Int(endpoint.port))
         case let .name(name):
@@ -503,12 +498,7 @@ public final class PeerManager: @unchecked Sendable {
         let address: SocketAddress
         switch endpoint.host {
         case let .ip(.v6(v6)):
-            var raw = sockaddr_in6()
-            raw.sin6_family = sa_family_t(AF_INET6)
-            raw.sin6_port = endpoint.port.bigEndian
-            raw.sin6_scope_id = endpoint.scopeId
-            withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: v6.bytes) }
-            address = SocketAddress(raw, host: v6.description)
+            address = Self.socketAddress(v6, port: endpoint.port, scope: endpoint.scopeId)
         case let .ip(.v4(v4)):
             // The socket is dual-stack ([::]): an IPv4 peer is reached at its v4-mapped address.
             guard let mapped = try? SocketAddress(ipAddress: "::ffff:\(v4)", port: Int(endpoint.port)) else {
@@ -536,6 +526,16 @@ public final class PeerManager: @unchecked Sendable {
             outbound[endpoint]?.state = .idle
             failedAttempt(endpoint, reason: "\(error)")
         }
+    }
+
+    /// An IPv6 socket address with its zone (scope id), which NIO's host parsing cannot express.
+    static func socketAddress(_ address: IPv6Address, port: UInt16, scope: UInt32) -> SocketAddress {
+        var raw = sockaddr_in6()
+        raw.sin6_family = sa_family_t(AF_INET6)
+        raw.sin6_port = port.bigEndian
+        raw.sin6_scope_id = scope
+        withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: address.bytes) }
+        return SocketAddress(raw, host: address.description)
     }
 
     /// Counts a failed attempt; a discovered peer is forgotten after too many in a row.
