@@ -508,6 +508,11 @@ ssize_t cq_conn_write_close(cq_conn *c, uint8_t *out, size_t cap, uint64_t code,
 
 int cq_conn_handshake_completed(const cq_conn *c) { return ngtcp2_conn_get_handshake_completed(c->conn); }
 
+int cq_conn_export_keying_material(const cq_conn *c, const char *label, size_t label_len, uint8_t *out, size_t out_len) {
+    if (!ngtcp2_conn_get_handshake_completed(c->conn)) return -1;
+    return gnutls_prf_rfc5705(c->session, label_len, label, 0, NULL, out_len, (char *)out) == 0 ? 0 : -1;
+}
+
 uint64_t cq_conn_max_datagram_payload(const cq_conn *c) {
     const ngtcp2_transport_params *p = ngtcp2_conn_get_remote_transport_params(c->conn);
     if (!p || p->max_datagram_frame_size <= 3) return 0;

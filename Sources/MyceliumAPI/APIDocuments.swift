@@ -23,6 +23,7 @@ public enum APIDocuments {
     }
 
     /// One `PeerStats`; times are seconds before `now` (monotonic milliseconds).
+    /// `pinnedKey` (ours) follows Rust's fields when the endpoint pins the peer's key.
     public static func peer(_ p: PeerManager.PeerInfo, nowMs: Int64) -> JSON {
         .object([
             ("endpoint", endpoint(p.endpoint)),
@@ -32,7 +33,7 @@ public enum APIDocuments {
             ("rxBytes", .int(p.rxBytes)),
             ("discovered", .int(max(0, nowMs - p.discovered.milliseconds) / 1000)),
             ("lastConnected", p.lastConnected.map { .int(max(0, nowMs - $0.milliseconds) / 1000) } ?? .null),
-        ])
+        ] + (p.endpoint.key.map { [("pinnedKey", JSON.string($0.hex))] } ?? []))
     }
 
     /// One `Route`; the metric is a number, or the string "infinite" for a retraction.

@@ -2,14 +2,19 @@
 /// readable. Kept apart from the commands so golden tests can feed it fixed documents.
 public enum CLIRender {
     /// `mycelium peers list`.
+    /// A "Pinned key" column (its first 16 hex digits) appears when some peer has one.
     public static func peers(_ document: JSON) -> String {
-        Table.render(
-            header: ["Protocol", "Socket", "Type", "Connection", "Rx total", "Tx total", "Discovered", "Last connection"],
-            rows: (document.array ?? []).map { p in
+        let peers = document.array ?? []
+        let pinned = peers.contains { $0["pinnedKey"]?.string != nil }
+        return Table.render(
+            header: ["Protocol", "Socket", "Type", "Connection", "Rx total", "Tx total", "Discovered", "Last connection"]
+                + (pinned ? ["Pinned key"] : []),
+            rows: peers.map { p in
                 [p["endpoint"]?["proto"]?.string ?? "?", p["endpoint"]?["addr"]?["socket"]?.string ?? "?",
                  p["type"]?.string ?? "?", p["connectionState"]?.string ?? "?",
                  bytes(p["rxBytes"]?.uint64 ?? 0), bytes(p["txBytes"]?.uint64 ?? 0),
                  ago(p["discovered"]?.uint64), ago(p["lastConnected"]?.uint64)]
+                    + (pinned ? [p["pinnedKey"]?.string.map { String($0.prefix(16)) + "…" } ?? "-"] : [])
             },
             rightAligned: [4, 5, 6, 7])
     }

@@ -4,7 +4,7 @@ public enum WireError: Error, Hashable, Sendable {
     case truncated(needed: Int, available: Int)
     /// Outer packet header version is not 1 (fatal for a stream: framing is lost).
     case unsupportedVersion(UInt8)
-    /// Outer packet header type is not 0 (data) or 1 (control) (fatal for a stream).
+    /// Outer packet header type is not 0 (data), 1 (control) or 2 (key proof) (fatal for a stream).
     case unknownPacketType(UInt8)
     /// Babel header magic/version is not 42/3.
     case badControlHeader(magic: UInt8, version: UInt8)

@@ -108,6 +108,7 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable {
             case let .data(d):
                 router.handle(.routeNeeded(d.destination), now: now, into: &actions)
                 router.handle(.routeNeeded(d.source), now: now, into: &actions)
+            case .keyProof: break  // the peer pipeline's, not the router's
             }
             if i % 5 == 4 { router.handle(.timer, now: router.nextWakeUp, into: &actions) }
             if i % 11 == 10 { router.handle(.neighbourRemoved(from), now: now, into: &actions) }

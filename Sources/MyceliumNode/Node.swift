@@ -172,7 +172,7 @@ public final class Node: Sendable {
         let peers = PeerManager(configuration: .init(listenPort: configuration.tcpListenPort, peers: configuration.peers,
                                                      firewallMark: configuration.firewallMark, privateNetwork: tls,
                                                      quicListenPort: configuration.quicListenPort,
-                                                     certificateName: "\(routerId)"),
+                                                     certificateName: "\(routerId)", identity: identity.secretKey),
                                 service: service, logger: logger, audit: audit,
                                 onData: { packet, from in datapath.fromPeer(consume packet, neighbour: from) })
         published.withLock { $0.peers = peers }

@@ -39,6 +39,8 @@ public struct NodeCounters: Sendable {
     /// Zero when discovery is off.
     public let discovery: LANDiscovery.Stats
     public let tlsFailures: UInt64
+    /// Peers' key proofs (`?key=`): answered, verified, failed, dropped.
+    public let keyProofs: PeerManager.KeyProofStats
     /// Inbound connections refused by a connection limit.
     public let inboundRefused: UInt64
     /// Peers found on the LAN and not dialled (discovery limits).
@@ -127,7 +129,7 @@ extension Node {
             return NodeCounters(router: routerStats, routerInputDropped: service.droppedAtCrossing, datapath: stats,
                          selectedRoutes: selected, queuedPackets: datapath.queuedPackets,
                          connectedPeers: service.peerCount, discovery: discovery?.stats ?? LANDiscovery.Stats(),
-                         tlsFailures: peers?.tlsFailures ?? 0, inboundRefused: peers?.inboundRefused ?? 0,
+                         tlsFailures: peers?.tlsFailures ?? 0, keyProofs: peers?.keyProofs ?? .init(), inboundRefused: peers?.inboundRefused ?? 0,
                          discoveryRefused: peers?.discoveryRefused ?? 0, quic: peers?.quicCounters ?? QUICEndpoint.Counters(),
                          peerDNS: dnsStats, peerDNSEndpoints: dnsEndpoints,
                          messages: datapath.messages.stats, inboxMessages: datapath.messages.inbox.count,

@@ -116,6 +116,18 @@ public final class QUICConnection: @unchecked Sendable {
 
     func attach(_ conn: OpaquePointer) { self.conn = conn }
 
+    /// RFC 5705 keying material of this connection's TLS session (no context): the same at
+    /// both ends, different for every session. Nil before the handshake has completed.
+    public func exportKeyingMaterial(label: String, length: Int) -> [UInt8]? {
+        eventLoop.preconditionInEventLoop()
+        guard let conn, isEstablished else { return nil }
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = label.utf8CString.withUnsafeBufferPointer { l in
+            out.withUnsafeMutableBufferPointer { cq_conn_export_keying_material(conn, l.baseAddress, l.count - 1, $0.baseAddress, length) }
+        }
+        return rc == 0 ? out : nil
+    }
+
     // MARK: callbacks from ngtcp2 (inside `receive` or `handleTimer`)
 
     private func didEstablish() {

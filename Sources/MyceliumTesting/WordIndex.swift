@@ -1,4 +1,4 @@
-public import MyceliumCore
+import MyceliumCore
 
 /// Keys numbered in order of first insertion, found through a 64-bit word of each: open
 /// addressing on the word (a multiplication spreads it), at most half full, the whole key

@@ -142,6 +142,18 @@ import Testing
         #expect(try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: quic).status == 204)
         let quicPath = "/api/v1/admin/peers/" + CLIRender.percentEncoded("quic://[::1]:1")
         #expect(try await api.request(APIClient.Method.DELETE, quicPath).status == 204)
+        // A pinned key: listed with the peer; the same address again, pinned or not, is a conflict;
+        // the address alone removes it.
+        let key = String(repeating: "5a", count: 32)
+        let pinned = #"{"endpoint":"tcp://[::1]:1?key="# + key + #""}"#
+        #expect(try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: pinned).status == 204)
+        #expect(try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: #"{"endpoint":"tcp://[::1]:1"}"#).status == 409)
+        let withKey = try Self.json(try await api.get("/api/v1/admin/peers")).array!
+        #expect(withKey.contains { $0["pinnedKey"]?.string == key && $0["endpoint"]?["addr"]?["socket"]?.string == "[::1]:1" })
+        #expect(withKey.filter { $0["pinnedKey"] != nil }.count == 1, "only the pinned peer has the field")
+        let badKey = try await api.request(APIClient.Method.POST, "/api/v1/admin/peers", json: #"{"endpoint":"tcp://[::1]:2?key=12"}"#)
+        #expect(badKey.status == 400 && badKey.text.contains("key=<64 hex digits>"), "\(badKey.text)")
+        #expect(try await api.request(APIClient.Method.DELETE, "/api/v1/admin/peers/" + CLIRender.percentEncoded("tcp://[::1]:1")).status == 204)
         let path = "/api/v1/admin/peers/" + CLIRender.percentEncoded("tcp://127.0.0.1:1")
         #expect(try await api.request(APIClient.Method.DELETE, path).status == 204)
         #expect(try await api.request(APIClient.Method.DELETE, path).status == 404)

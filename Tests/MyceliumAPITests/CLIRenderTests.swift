@@ -17,6 +17,22 @@ import Testing
             """)
     }
 
+    @Test("a Pinned key column only when some peer pins one")
+    func peersTablePinned() throws {
+        let key = String(repeating: "ab", count: 32)
+        let doc = try JSON(parsing: """
+            [{"endpoint":{"proto":"quic","addr":{"socket":"[2001:db8::1]:9651"}},"type":"static","connectionState":"connecting",\
+            "txBytes":0,"rxBytes":0,"discovered":4,"lastConnected":null,"pinnedKey":"\(key)"},\
+            {"endpoint":{"proto":"tcp","addr":{"socket":"10.0.0.2:41234"}},"type":"inbound","connectionState":"alive",\
+            "txBytes":10,"rxBytes":0,"discovered":20,"lastConnected":null}]
+            """)
+        #expect(CLIRender.peers(doc) == """
+            Protocol  Socket              Type     Connection  Rx total  Tx total  Discovered  Last connection  Pinned key
+            quic      [2001:db8::1]:9651  static   connecting       0 B       0 B          4s            never  abababababababab…
+            tcp       10.0.0.2:41234      inbound  alive            0 B      10 B         20s            never  -
+            """)
+    }
+
     @Test func routesTable() throws {
         let doc = try JSON(parsing: """
             [{"subnet":"406:1d77:2438:aa7c::/64","nextHop":"TCP [2a02::1]:45694 <-> [2a01::2]:9651","metric":20,"seqno":3},\

@@ -111,6 +111,9 @@ int cq_conn_handle_expiry(cq_conn *conn, uint64_t now_ns);
 ssize_t cq_conn_write_close(cq_conn *conn, uint8_t *out, size_t cap, uint64_t code, uint64_t now_ns);
 
 int cq_conn_handshake_completed(const cq_conn *conn);
+/// RFC 5705 keying material of the TLS session (no context), the same at both ends once the
+/// handshake has completed; 0 on success, -1 before it or on failure.
+int cq_conn_export_keying_material(const cq_conn *conn, const char *label, size_t label_len, uint8_t *out, size_t out_len);
 /// The largest DATAGRAM payload that fits one packet on this path and that the peer accepts
 /// (0: the peer takes none, or the handshake has not told yet). ngtcp2 silently never sends
 /// a larger one, so callers size theirs against this.

@@ -1,5 +1,7 @@
 /// A peer endpoint as users write it: `tcp://1.2.3.4:9651`, `tcp://[2001:db8::1]:9651`,
 /// `quic://…`, `tls://…`, and (beyond Rust, which users ask for) host names: `tcp://peer.example:9651`.
+/// Also beyond Rust: `?key=<64 hex digits>` pins the peer's public key (as Yggdrasil's
+/// `?key=`): the connection is dropped unless the peer proves it holds that key.
 public struct Endpoint: Hashable, Sendable {
     public enum Proto: String, Sendable, CaseIterable {
         case tcp, quic, tls
@@ -15,16 +17,24 @@ public struct Endpoint: Hashable, Sendable {
     public let port: UInt16
     /// Interface index of a link-local IPv6 host (`[fe80::1%2]:9651`), 0 otherwise.
     public let scopeId: UInt32
+    /// The peer's public key, when pinned (`?key=`).
+    public let key: PublicKey?
 
-    public init(proto: Proto, host: Host, port: UInt16, scopeId: UInt32 = 0) {
+    public init(proto: Proto, host: Host, port: UInt16, scopeId: UInt32 = 0, key: PublicKey? = nil) {
         self.proto = proto
         self.host = host
         self.port = port
         self.scopeId = scopeId
+        self.key = key
     }
 
     /// The same endpoint over another transport (a `tcp://` peer dialled with TLS, say).
     public func with(proto: Proto) -> Endpoint {
+        Endpoint(proto: proto, host: host, port: port, scopeId: scopeId, key: key)
+    }
+
+    /// The same endpoint with no pinned key: where it is, not who must answer there.
+    public var address: Endpoint {
         Endpoint(proto: proto, host: host, port: port, scopeId: scopeId)
     }
 
@@ -33,6 +43,7 @@ public struct Endpoint: Hashable, Sendable {
         case unsupportedScheme(String)
         case badHost(String)
         case badPort(String)
+        case badKey(String)
 
         public var description: String {
             switch self {
@@ -40,6 +51,7 @@ public struct Endpoint: Hashable, Sendable {
             case let .unsupportedScheme(s): "endpoint scheme '\(s)' is not supported; use tcp, quic or tls"
             case let .badHost(s): "endpoint host '\(s)' is not an IP address or host name"
             case let .badPort(s): "endpoint port '\(s)' is not a number from 1 to 65535"
+            case let .badKey(s): "endpoint option '\(s)' is not key=<64 hex digits> (the peer's public key)"
             }
         }
     }
@@ -49,7 +61,15 @@ public struct Endpoint: Hashable, Sendable {
         guard parts.count == 2 else { throw .missingScheme(text) }
         let scheme = parts[0].lowercased()
         guard let proto = Proto(rawValue: scheme) else { throw .unsupportedScheme(scheme) }
-        let rest = parts[1]
+        var rest = parts[1]
+        if let question = rest.firstIndex(of: "?") {
+            let query = rest[rest.index(after: question)...]
+            rest = rest[..<question]
+            guard query.hasPrefix("key="), let key = PublicKey(hex: query.dropFirst(4)) else { throw .badKey(String(query)) }
+            self.key = key
+        } else {
+            self.key = nil
+        }
         let hostText: Substring, portText: Substring
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { throw .badHost(String(rest)) }
@@ -100,7 +120,10 @@ public struct Endpoint: Hashable, Sendable {
 }
 
 extension Endpoint: CustomStringConvertible {
-    public var description: String { "\(proto.rawValue)://\(socketAddress)" }
+    public var description: String {
+        guard let key else { return "\(proto.rawValue)://\(socketAddress)" }
+        return "\(proto.rawValue)://\(socketAddress)?key=\(key.hex)"
+    }
 
     /// Host and port as a socket address string (`1.2.3.4:9651`, `[::1]:9651`).
     public var socketAddress: String {

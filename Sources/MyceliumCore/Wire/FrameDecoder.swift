@@ -79,6 +79,16 @@ public struct FrameDecoder: Sendable {
             } catch {
                 return .dropped(error)
             }
+        case .keyProof:
+            let frameEnd = bodyStart + KeyProofFrame.bodyLength
+            guard buffer.count >= frameEnd else { return nil }
+            var reader = WireReader(buffer, start: bodyStart, end: frameEnd)
+            start = frameEnd
+            do {
+                return .packet(.keyProof(try KeyProofFrame(reading: &reader)))
+            } catch {
+                return .dropped(error)
+            }
         }
     }
 

@@ -5,12 +5,14 @@
 /// 0         1      2          4
 /// +---------+------+----------+------------------------------+
 /// | version | type | reserved | body (data §3.2 / control §3.3) |
-/// |   = 1   | 0/1  |  00 00   |                              |
+/// |   = 1   | 0/1/2|  00 00   |                              |
 /// +---------+------+----------+------------------------------+
 /// ```
+/// Type 2 (`KeyProofFrame`) is ours: a key proof for a peer whose key is pinned.
 public enum Packet: Hashable, Sendable {
     case data(DataPacket)
     case control(ControlTLV)
+    case keyProof(KeyProofFrame)
 
     public static let version: UInt8 = 1
     public static let headerLength = 4
@@ -18,6 +20,7 @@ public enum Packet: Hashable, Sendable {
     public enum PacketType: UInt8, Sendable {
         case data = 0
         case control = 1
+        case keyProof = 2
     }
 
     /// The complete frame to write to a stream.
@@ -36,6 +39,9 @@ public enum Packet: Hashable, Sendable {
         case let .control(tlv):
             out += [Packet.version, PacketType.control.rawValue, 0, 0]
             ControlPacket.write(tlv, to: &out)
+        case let .keyProof(frame):
+            out += [Packet.version, PacketType.keyProof.rawValue, 0, 0]
+            frame.write(to: &out)
         }
     }
 }

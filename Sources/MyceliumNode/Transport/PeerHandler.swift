@@ -56,6 +56,7 @@ public final class PeerHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case let .control(tlv): service.received(tlv, from: neighbour)
         case let .data(packet): onData(packet, neighbour)
+        case .keyProof: break  // answered by `KeyProofHandler`, which never passes one on
         }
     }
 

@@ -5,6 +5,7 @@ public import Logging
 public import MyceliumCore
 public import MyceliumRouting
 public import MyceliumQUIC
+public import MyceliumCrypto
 import MyceliumSystem
 public import NIOCore
 import NIOPosix
@@ -18,7 +19,8 @@ import Synchronization
 /// TLS and `tls://` peers are accepted. Peers found by LAN discovery (spec §6) are dialled the
 /// same way and forgotten after `discoveredPeerAttempts` failed attempts in a row. With a
 /// firewall mark, sockets are marked before `connect()`, so even the SYN carries it (Rust marks
-/// after connect).
+/// after connect). A dialled endpoint with `?key=` must prove it holds that key before the
+/// router sees it (`KeyProofHandler`); every connection answers such a challenge.
 ///
 /// `@unchecked Sendable`: peer tables and counters live on the datapath's loop (`preconditionInEventLoop` at each entry), the rest in a `Mutex`.
 public final class PeerManager: @unchecked Sendable {
@@ -36,15 +38,21 @@ public final class PeerManager: @unchecked Sendable {
         public var quicListenPort: UInt16?
         /// Put in the QUIC certificate (Rust: the router id's text form).
         public var certificateName = "mycelium"
+        /// The node's key: answers peers that pinned it (nil: their challenges are dropped).
+        public var identity: SecretKey?
+        /// How long a pinned peer has to prove its key.
+        public var keyProofTimeoutMs: Int64 = 10_000
 
         public init(listenPort: UInt16 = 9651, peers: [Endpoint] = [], firewallMark: UInt32? = nil,
-                    privateNetwork: TLSPSKContext? = nil, quicListenPort: UInt16? = nil, certificateName: String = "mycelium") {
+                    privateNetwork: TLSPSKContext? = nil, quicListenPort: UInt16? = nil, certificateName: String = "mycelium",
+                    identity: SecretKey? = nil) {
             self.listenPort = listenPort
             self.peers = peers
             self.firewallMark = firewallMark
             self.privateNetwork = privateNetwork
             self.quicListenPort = quicListenPort
             self.certificateName = certificateName
+            self.identity = identity
         }
 
         /// QUIC is on: a port is set and the network is not private.
@@ -90,6 +98,8 @@ public final class PeerManager: @unchecked Sendable {
     public var discoveryRefused: UInt64 { loop.preconditionInEventLoop(); return counts.discoveryRefused }
     /// TLS handshakes or sessions that failed (read on the loop).
     public var tlsFailures: UInt64 { loop.preconditionInEventLoop(); return counts.tlsFailures }
+    /// Key proofs answered, verified, failed and dropped (read on the loop).
+    public var keyProofs: KeyProofStats { loop.preconditionInEventLoop(); return counts.keyProofs }
     private let service: RouterService
     private let onData: @Sendable (consuming DataPacket, NeighbourId) -> Void
     private var loop: any EventLoop { service.loop }
@@ -107,6 +117,22 @@ public final class PeerManager: @unchecked Sendable {
         var inboundRefused: UInt64 = 0
         var discoveryRefused: UInt64 = 0
         var tlsFailures: UInt64 = 0
+        var keyProofs = KeyProofStats()
+    }
+
+    /// What `KeyProofHandler`s did, over all connections.
+    public struct KeyProofStats: Hashable, Sendable {
+        /// Challenges of peers that pinned our key, answered.
+        public var answered: UInt64 = 0
+        /// Pinned peers that proved their key.
+        public var verified: UInt64 = 0
+        /// Pinned peers that did not (wrong key, bad proof, no answer): closed.
+        public var failed: UInt64 = 0
+        /// Key proof frames not asked for, or a second challenge on one connection.
+        public var dropped: UInt64 = 0
+        /// Packets of pinned peers not yet proven, dropped: data, or control beyond 256 held.
+        public var discarded: UInt64 = 0
+        public init() {}
     }
 
     enum OutboundState {
@@ -175,7 +201,7 @@ public final class PeerManager: @unchecked Sendable {
                                            metadata: ["peer": "\(endpoint.socketAddress)"])
                         throw Refused(description: refusal)
                     }
-                    try self.installPipeline(on: channel, role: .server)
+                    try self.installPipeline(on: channel, role: .server, dialled: nil)
                     self.inbound[ObjectIdentifier(channel)] = InboundPeer(endpoint: endpoint, channel: channel, connected: RouterService.now())
                     channel.closeFuture.whenComplete { _ in
                         self.loop.preconditionInEventLoop()
@@ -243,7 +269,7 @@ public final class PeerManager: @unchecked Sendable {
         }
         let channel = QUICPeerChannel(connection: connection, localAddress: endpoint.localAddress)
         do {
-            try installPipeline(on: channel, role: .server)
+            try installPipeline(on: channel, role: .server, dialled: nil)
         } catch {
             connection.close()
             return
@@ -321,7 +347,9 @@ public final class PeerManager: @unchecked Sendable {
         }
         if endpoint.proto == .quic, case .name = endpoint.host { throw .needsAddress }
         let added = (try? await loop.submit { [self] () -> Bool in
-            guard outbound[endpoint] == nil, !inbound.values.contains(where: { $0.endpoint == endpoint }) else { return false }
+            // One peer per address: a pinned key does not make it another peer.
+            guard !outbound.keys.contains(where: { $0.address == endpoint.address }),
+                  !inbound.values.contains(where: { $0.endpoint == endpoint.address }) else { return false }
             outbound[endpoint] = OutboundPeer(discovered: RouterService.now())
             dial(endpoint)
             return true
@@ -333,7 +361,9 @@ public final class PeerManager: @unchecked Sendable {
     /// false if no peer has this endpoint.
     public func remove(_ endpoint: Endpoint) async -> Bool {
         let channels = (try? await loop.submit { [self] () -> [any Channel]? in
-            if let peer = outbound.removeValue(forKey: endpoint) {
+            // Without a key, the endpoint names the peer at that address, pinned or not.
+            let configured = outbound.keys.first { $0 == endpoint || (endpoint.key == nil && $0.address == endpoint) }
+            if let configured, let peer = outbound.removeValue(forKey: configured) {
                 if case let .connected(channel) = peer.state { return [channel] }
                 return []
             }
@@ -379,7 +409,7 @@ public final class PeerManager: @unchecked Sendable {
                 if case let .connected(channel) = peer.state { channel.close(promise: nil) }
                 logger.info("forgetting peer no longer in DNS", metadata: ["endpoint": "\(endpoint)"])
             }
-            for endpoint in added where outbound[endpoint] == nil {
+            for endpoint in added where !outbound.keys.contains(where: { $0.address == endpoint.address }) {
                 guard Self.canDial(endpoint.proto, configuration) else { continue }
                 logger.info("peer found through DNS", metadata: ["endpoint": "\(endpoint)"])
                 outbound[endpoint] = OutboundPeer(type: .dnsDiscovery, discovered: RouterService.now())
@@ -399,7 +429,9 @@ public final class PeerManager: @unchecked Sendable {
 
     // MARK: internals (on the loop)
 
-    private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role) throws {
+    /// `dialled`: the endpoint of a dialled peer, whose pinned key (if any) it must prove it
+    /// holds before the router sees it.
+    private func installPipeline(on channel: any Channel, role: TLSPSKHandler.Role, dialled: Endpoint?) throws {
         loop.preconditionInEventLoop()
         if let network = configuration.privateNetwork {
             try channel.pipeline.syncOperations.addHandler(TLSPSKHandler(context: network, role: role, logger: logger, audit: audit) { [self] in
@@ -408,9 +440,32 @@ public final class PeerManager: @unchecked Sendable {
             })
         }
         let audit = self.audit
-        let remote = channel.remoteAddress.flatMap(Self.endpoint(of:))?.socketAddress ?? "unknown"
+        let remote = dialled?.socketAddress ?? channel.remoteAddress.flatMap(Self.endpoint(of:))?.socketAddress ?? "unknown"
+        let pinned = dialled?.key
+        let logger = self.logger
+        let keyProof = KeyProofHandler(identity: configuration.identity, pinned: pinned,
+                                       timeout: .milliseconds(configuration.keyProofTimeoutMs)) { [self] event in
+            loop.preconditionInEventLoop()
+            switch event {
+            case .answered: counts.keyProofs.answered += 1
+            case .verified:
+                counts.keyProofs.verified += 1
+                logger.info("peer proved its pinned key", metadata: ["peer": "\(remote)"])
+            case let .failed(why):
+                counts.keyProofs.failed += 1
+                // Every attempt (one per redial interval): it may be someone else at that address.
+                logger.warning("closed a peer that did not prove its pinned key: \(why)",
+                               metadata: ["peer": "\(remote)", "key": "\(pinned?.hex ?? "")"])
+            case .discarded:
+                counts.keyProofs.discarded += 1
+            case .dropped:
+                counts.keyProofs.dropped += 1
+                audit?.record("key-proof-dropped", "dropped a key proof frame not asked for", metadata: ["peer": "\(remote)"])
+            }
+        }
         try channel.pipeline.syncOperations.addHandlers([
             PacketFramingHandler { kind, why in audit?.record(kind, "closed a peer: \(why)", metadata: ["peer": "\(remote)"]) },
+            keyProof,
             PeerHandler(service: service, onData: onData),
         ])
     }
@@ -436,7 +491,7 @@ public final class PeerManager: @unchecked Sendable {
             .channelOption(.writeBufferWaterMark, value: Self.waterMark)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel, role: .client) }
+                channel.eventLoop.makeCompletedFuture { try self.installPipeline(on: channel, role: .client, dialled: endpoint) }
             }
         if let mark = configuration.firewallMark {
             bootstrap = bootstrap.channelOption(.socketOption(.init(rawValue: SocketMark.optionName)), value: Int(mark))
@@ -516,7 +571,7 @@ public final class PeerManager: @unchecked Sendable {
             let connection = try socket.connect(to: address)
             let channel = QUICPeerChannel(connection: connection, localAddress: socket.localAddress)
             do {
-                try installPipeline(on: channel, role: .client)
+                try installPipeline(on: channel, role: .client, dialled: endpoint)
             } catch {
                 connection.close()
                 throw error

@@ -80,6 +80,17 @@ public final class TLSPSKHandler: ChannelDuplexHandler {
 
     // MARK: inbound
 
+    /// RFC 5705 keying material of the established session (no context): the same at both
+    /// ends, different for every session. Nil before the handshake has completed.
+    func exportKeyingMaterial(label: String, length: Int) -> [UInt8]? {
+        guard state == .open else { return nil }
+        var out = [UInt8](repeating: 0, count: length)
+        let rc = label.utf8CString.withUnsafeBufferPointer { l in
+            out.withUnsafeMutableBufferPointer { SSL_export_keying_material(ssl, $0.baseAddress, length, l.baseAddress, l.count - 1, nil, 0, 0) }
+        }
+        return rc == 1 ? out : nil
+    }
+
     public func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { begin(context: context) }
     }
