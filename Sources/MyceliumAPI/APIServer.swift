@@ -40,6 +40,8 @@ public enum APIServer {
                 try await peers.add(endpoint)
             } catch .exists {
                 return plain(.conflict, "a peer with endpoint \(endpoint) already exists")
+            } catch .ownKey {
+                return plain(.badRequest, "\(endpoint) pins this node's own key")
             } catch .needsAddress {
                 return plain(.badRequest, "quic:// peers need an IP address, not a name")
             } catch let .unsupportedProtocol(proto) {

@@ -90,6 +90,8 @@ public enum RPCMethods {
             guard let peers = node.peers else { throw .internalError("node is not running") }
             do throws(PeerManager.AddError) { try await peers.add(endpoint) } catch .exists {
                 throw Failure(code: -32010, data: "a peer with endpoint \(endpoint) already exists")
+            } catch .ownKey {
+                throw Failure(code: -32009, data: "\(endpoint) pins this node's own key")
             } catch {
                 throw Failure(code: -32009, data: "\(endpoint.proto.rawValue):// peers are not supported here")
             }

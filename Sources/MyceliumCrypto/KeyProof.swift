@@ -17,8 +17,10 @@ public import MyceliumCore
 /// not verify on another, so a relay in the middle (two TLS sessions) fails; plain TCP has no
 /// session to bind to (docs/security.md says what that leaves open).
 ///
-/// Answering is not an oracle: an answer is a MAC under X25519(p, E), which whoever chose E
-/// can compute alone; a low-order E (result all zeros) is refused.
+/// An answer reveals nothing reusable: its key is derived from X25519(p, E) under a context of
+/// its own, so even when E is a third node's static key (whose raw X25519 result with p is the
+/// data plane's AES key, spec §4.1) the MAC says nothing about that result. Only accepted
+/// connections answer (`KeyProofHandler`); a low-order E (result all zeros) is refused.
 public enum KeyProof {
     /// BLAKE3 key-derivation context (globally unique, hard-coded, as BLAKE3 asks).
     static let context = "mycelium-swift 2026-12-07 peer key proof v1"

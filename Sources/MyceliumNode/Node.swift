@@ -122,6 +122,10 @@ public final class Node: Sendable {
 
     public func start() async throws {
         let loop = loops.datapath
+        if let own = configuration.peers.first(where: { $0.key == identity.publicKey }) {
+            // This node answers for its own key: a peer relaying our own challenge back would pass.
+            throw StartFailure(description: "--peers: \(own) pins this node's own key")
+        }
         if !configuration.noTun || configuration.firewallMark != nil {
             try owned.withLock { $0.netlink = try Netlink() }
         }

@@ -48,6 +48,9 @@ struct Run: AsyncParsableCommand {
         }
         let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
         if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
+        if let own = resolved.node.peers.first(where: { $0.key == secret.publicKey }) {
+            throw NodeOptions.Invalid(description: "invalid value for --peers (MYCELIUM_PEERS): \(own) pins this node's own key")
+        }
         let node = Node(identity: NodeIdentity(secretKey: secret), configuration: resolved.node, logger: logger)
         let agent = resolved.cni.map { configuration in
             CNIAgent(configuration: configuration, subnet: node.identity.subnet, nodeAddress: node.identity.address,

@@ -205,6 +205,8 @@ import Testing
         ([], ["MYCELIUM_PEERS": "tcp://1.2.3.4"], "MYCELIUM_PEERS"),
         (["--peers", "quic://[::1]:9651", "--disable-quic"], [:], "QUIC is disabled"),
         (["--peers", "quic://peer.example:9651"], [:], "need an IP address"),
+        (["--peers", "tcp://1.2.3.4:1?key=12ab"], [:], "key=<64 hex digits>"),
+        ([], ["MYCELIUM_PEERS": "quic://[::1]:1?pin=\(String(repeating: "0", count: 64))"], "MYCELIUM_PEERS"),
         (["--quic-listen-port", "0"], [:], "--quic-listen-port"),
         ([], ["MYCELIUM_QUIC_LISTEN_PORT": "udp"], "MYCELIUM_QUIC_LISTEN_PORT"),
         ([], ["MYCELIUM_DISABLE_QUIC": "perhaps"], "MYCELIUM_DISABLE_QUIC"),
@@ -241,6 +243,18 @@ import Testing
         #expect(r.stderr.contains(mentions), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/key"), "nothing is created when the configuration is bad")
+    }
+
+    @Test("a peer pinning this node's own key is refused in one line")
+    func ownKey() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try CLITests.run(["generate-keys", "-k", dir + "/key"]).status == 0)
+        let inspect = try CLITests.run(["inspect", "--json", "-k", dir + "/key"])
+        let key = try #require((try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: String])?["publicKey"])
+        let r = try CLITests.run(["--no-tun", "--peers", "tcp://[::1]:1?key=\(key)", "-k", dir + "/key"])
+        #expect(r.status != 0 && r.stderr.contains("pins this node's own key"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
     }
 }
 

@@ -76,6 +76,7 @@ import Testing
         let (b, _) = try await Self.makeNode(group, seed: 34, identity: SecretKey.generate(),
                                              peers: [try Endpoint(parsing: "\(target)?key=\(pinned.hex)")], quic: quic)
         #expect(try await Self.until { try await Self.proofs(b).failed >= 3 })
+        #expect(try await Self.proofs(b).lastFailure?.contains("the peer answered for key") == true)
         let subnetA = try await a.service.loop.submit { a.subnet }.get()
         #expect(try await b.service.loop.submit { b.service.inspect { $0.nextHop(for: subnetA) } }.get() == nil)
         #expect(try await Self.neighbours(b) == 0)
@@ -121,6 +122,8 @@ import Testing
         let (relayed, _) = try await Self.makeNode(group, seed: 39, identity: SecretKey.generate(),
                                                    peers: [try Endpoint(parsing: "tls://[::1]:\(tlsRelay.port)\(pin)")], network: network)
         #expect(try await Self.until { try await Self.proofs(relayed).failed >= 2 })
+        let why = try await Self.proofs(relayed).lastFailure ?? ""
+        #expect(why.contains("not valid for the pinned key and this session"), "the relay works, the proof does not: \(why)")
         #expect(try await Self.proofs(relayed).verified == 0)
         #expect(try await Self.neighbours(relayed) == 0)
 
@@ -131,10 +134,42 @@ import Testing
         let (viaTCP, _) = try await Self.makeNode(group, seed: 41, identity: SecretKey.generate(),
                                                   peers: [try Endpoint(parsing: "tcp://[::1]:\(tcpRelay.port)\(pin)")])
         #expect(try await Self.until { try await Self.proofs(viaTCP).verified == 1 })
+        #expect(try await Self.until { try await Self.neighbours(viaTCP) == 1 })
 
         for node in [viaTCP, plainA, relayed, direct, a] { await node.peers.shutdown() }
         try await tcpRelay.close()
         try await tlsRelay.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+extension KeyPinningTests {
+    @Test("a pinned and an unpinned entry for one target: only the pinned one is dialled; in a private network tcp:// and tls:// are one target")
+    func duplicates() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let key = SecretKey.generate().publicKey.hex
+        let (plain, _) = try await Self.makeNode(group, seed: 42, identity: SecretKey.generate(), peers: [
+            try Endpoint(parsing: "tcp://[::1]:1"), try Endpoint(parsing: "tcp://[::1]:1?key=\(key)"), try Endpoint(parsing: "tcp://[::1]:2"),
+        ])
+        #expect(await plain.peers.peers().map(\.endpoint.description) == ["tcp://[::1]:1?key=\(key)", "tcp://[::1]:2"])
+        let (private_, _) = try await Self.makeNode(group, seed: 43, identity: SecretKey.generate(), peers: [
+            try Endpoint(parsing: "tls://[::1]:1"), try Endpoint(parsing: "tcp://[::1]:1?key=\(key)"),
+        ], network: try PrivateNetworkTests.context())
+        #expect(await private_.peers.peers().map(\.endpoint.description) == ["tcp://[::1]:1?key=\(key)"])
+        await #expect(throws: PeerManager.AddError.exists) { try await private_.peers.add(try Endpoint(parsing: "tls://[::1]:1")) }
+        for node in [plain, private_] { await node.peers.shutdown() }
+        try await group.shutdownGracefully()
+    }
+
+    @Test("pinning this node's own key is refused: a peer relaying our own challenge back would pass")
+    func ownKey() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let own = SecretKey.generate()
+        let (node, _) = try await Self.makeNode(group, seed: 44, identity: own)
+        await #expect(throws: PeerManager.AddError.ownKey) {
+            try await node.peers.add(try Endpoint(parsing: "tcp://[::1]:1?key=\(own.publicKey.hex)"))
+        }
+        await node.peers.shutdown()
         try await group.shutdownGracefully()
     }
 }

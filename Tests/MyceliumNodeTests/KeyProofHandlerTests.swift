@@ -37,7 +37,7 @@ import Testing
     @Test("pinned: a challenge goes out first; control packets are held, data dropped; a valid proof lets the connection and the held packets through in order")
     func holdsUntilProven() throws {
         let peer = SecretKey.generate()
-        let (channel, recorder, events) = try Self.channel(identity: SecretKey.generate(), pinned: peer.publicKey)
+        let (channel, recorder, events) = try Self.channel(identity: nil, pinned: peer.publicKey)
         guard case let .keyProof(challenge)? = try channel.readOutbound(as: Packet.self) else {
             Issue.record("no challenge written")
             return
@@ -56,6 +56,37 @@ import Testing
         try channel.writeInbound(Packet.keyProof(proof))
         #expect(events.count { if case .dropped = $0 { true } else { false } } == 1, "a second proof is not asked for")
         _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("pinned: after a wrong proof nothing gets through, not even a right one arriving before the close")
+    func failedStaysFailed() throws {
+        let peer = SecretKey.generate(), impostor = SecretKey.generate()
+        let (channel, recorder, events) = try Self.channel(identity: nil, pinned: peer.publicKey)
+        guard case let .keyProof(challenge)? = try channel.readOutbound(as: Packet.self) else {
+            Issue.record("no challenge written")
+            return
+        }
+        let handler = try channel.pipeline.syncOperations.handler(type: KeyProofHandler.self)
+        let context = try channel.pipeline.syncOperations.context(handlerType: KeyProofHandler.self)
+        // Both proofs in one read, as they would be in one TCP segment: the close comes after.
+        handler.channelRead(context: context, data: NIOAny(Packet.keyProof(try #require(KeyProof.answer(challenge, secret: impostor, binding: [])))))
+        handler.channelRead(context: context, data: NIOAny(Packet.keyProof(try #require(KeyProof.answer(challenge, secret: peer, binding: [])))))
+        #expect(!recorder.active && recorder.packets.isEmpty)
+        #expect(events.count { if case .failed = $0 { true } else { false } } == 1)
+        #expect(events.count { if case .verified = $0 { true } else { false } } == 0)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("a peer sending key proof frames nobody asked for is closed after 8")
+    func unaskedFrames() throws {
+        let (channel, _, events) = try Self.channel(identity: nil, pinned: nil)
+        let frame = Packet.keyProof(KeyProof.Challenge(pinning: SecretKey.generate().publicKey).frame)
+        for _ in 0..<(KeyProofHandler.maxDropped - 1) { try channel.writeInbound(frame) }
+        #expect(channel.isActive, "a dialled connection does not answer; a few are only counted")
+        try channel.writeInbound(frame)
+        #expect(!channel.isActive)
+        #expect(events.count { if case .dropped = $0 { true } else { false } } == KeyProofHandler.maxDropped)
+        #expect(events.count { if case .misbehaved = $0 { true } else { false } } == 1)
     }
 
     @Test("pinned: at most 256 control packets are held; the rest are counted as discarded")
@@ -84,7 +115,7 @@ import Testing
         #expect(failures.count == 1 && failures.first?.contains("no key proof within 10000 ms") == true, "\(failures)")
     }
 
-    @Test("every connection answers its first challenge with a valid proof; a second challenge and an unasked proof are dropped")
+    @Test("an accepted connection answers its first challenge with a valid proof; a second challenge and an unasked proof are dropped")
     func answers() throws {
         let own = SecretKey.generate()
         let (channel, recorder, events) = try Self.channel(identity: own, pinned: nil)

@@ -5,10 +5,12 @@ import NIOCore
 
 /// Key proofs on a peer connection (`KeyProof`; docs/security.md, "Pinned peer keys").
 ///
-/// Flow: sits between `PacketFramingHandler` and `PeerHandler`. On every connection it answers
-/// the peer's first challenge with a proof of this node's key; a second challenge, or a proof
-/// nobody asked for, is counted and dropped. On a dialled connection whose endpoint pins a
-/// key it holds `channelActive` back (the router does not know the peer yet), sends a
+/// Flow: sits between `PacketFramingHandler` and `PeerHandler`. On an accepted connection it
+/// answers the peer's first challenge with a proof of this node's key (only acceptors answer:
+/// only diallers pin, and a dialler that answered would let whoever it dials pass its
+/// challenges on). Any other key proof frame is counted and dropped, and a peer sending
+/// `maxDropped` of them is closed. On a dialled connection whose endpoint pins a key it holds
+/// `channelActive` back (the router does not know the peer yet), sends a
 /// challenge, and keeps what the peer sends meanwhile: control packets up to `maxHeld`, data
 /// packets not at all (nothing is routed through an unproven peer). A valid proof passes
 /// `channelActive` and the held packets on; a wrong one, or none within `timeout`, closes the
@@ -30,15 +32,20 @@ final class KeyProofHandler: ChannelInboundHandler {
         case failed(String)
         /// A key proof frame that was not asked for, or a second challenge.
         case dropped
+        /// `maxDropped` of those: the connection is closed (why).
+        case misbehaved(String)
         /// A packet from a pinned peer not yet proven, dropped: data, or control beyond `maxHeld`.
         case discarded
     }
 
     /// Control packets kept from a pinned peer while its proof is awaited.
     static let maxHeld = 256
+    /// Key proof frames not asked for, on one connection, before it is closed.
+    static let maxDropped = 8
     /// How long a pinned peer has to prove its key (as Rust's 10 s for a QUIC stream).
     static let defaultTimeout = TimeAmount.seconds(10)
 
+    /// Answers challenges: set on accepted connections only.
     private let identity: SecretKey?
     private let timeout: TimeAmount
     private let onEvent: (Event) -> Void
@@ -49,12 +56,15 @@ final class KeyProofHandler: ChannelInboundHandler {
     /// The challenge went out; a failure was reported (once per connection).
     private var challenged = false
     private var failed = false
+    private var dropped = 0
     private var held: [Packet] = []
     private var timer: Scheduled<Void>?
 
-    /// `identity` answers challenges (nil: they are dropped); `pinned` is the key the peer must
-    /// prove, on dialled connections. `onEvent` runs on the channel's loop.
+    /// `identity` answers challenges, on accepted connections (nil: they are dropped); `pinned`
+    /// is the key the peer must prove, on dialled connections. `onEvent` runs on the
+    /// channel's loop.
     init(identity: SecretKey?, pinned: PublicKey?, timeout: TimeAmount = defaultTimeout, onEvent: @escaping (Event) -> Void = { _ in }) {
+        precondition(identity == nil || pinned == nil, "a dialled connection pins, an accepted one answers")
         self.identity = identity
         self.timeout = timeout
         self.onEvent = onEvent
@@ -70,6 +80,7 @@ final class KeyProofHandler: ChannelInboundHandler {
             context.fireChannelActive()
             return
         }
+        guard !challenged else { return }
         challenged = true
         context.writeAndFlush(wrapOutboundOut(.keyProof(challenge.frame)), promise: nil)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -99,6 +110,7 @@ final class KeyProofHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }  // closing: nothing more gets through
         let packet = unwrapInboundIn(data)
         if case let .keyProof(frame) = packet {
             receive(frame, context: context)
@@ -120,21 +132,17 @@ final class KeyProofHandler: ChannelInboundHandler {
     private func receive(_ frame: KeyProofFrame, context: ChannelHandlerContext) {
         switch frame.kind {
         case .challenge:
-            guard !answered, let identity else {
-                onEvent(.dropped)
+            guard !answered, let identity, let binding = Self.binding(of: context),
+                  let proof = KeyProof.answer(frame, secret: identity, binding: binding) else {
+                drop(context: context)  // a second one, a dialled connection, or a low-order key
                 return
             }
             answered = true
-            guard let binding = Self.binding(of: context),
-                  let proof = KeyProof.answer(frame, secret: identity, binding: binding) else {
-                onEvent(.dropped)  // a low-order key, or no session to bind to yet
-                return
-            }
             context.writeAndFlush(wrapOutboundOut(.keyProof(proof)), promise: nil)
             onEvent(.answered)
         case .proof:
             guard let challenge, !released else {
-                onEvent(.dropped)
+                drop(context: context)
                 return
             }
             guard let binding = Self.binding(of: context) else {
@@ -148,6 +156,7 @@ final class KeyProofHandler: ChannelInboundHandler {
                 return
             }
             released = true
+            self.challenge = nil  // its ephemeral secret goes with it
             timer?.cancel()
             timer = nil
             onEvent(.verified)
@@ -159,10 +168,21 @@ final class KeyProofHandler: ChannelInboundHandler {
         }
     }
 
+    private func drop(context: ChannelHandlerContext) {
+        onEvent(.dropped)
+        dropped += 1
+        if dropped >= Self.maxDropped { close(context: context, .misbehaved("\(dropped) key proof frames not asked for")) }
+    }
+
     private func fail(context: ChannelHandlerContext, _ why: String) {
+        close(context: context, .failed(why))
+    }
+
+    /// Closes the connection, reporting `event` once; nothing more is passed on.
+    private func close(context: ChannelHandlerContext, _ event: Event) {
         guard !failed else { return }
         failed = true
-        onEvent(.failed(why))
+        onEvent(event)
         context.close(promise: nil)
     }
 

@@ -80,6 +80,8 @@ public final class PeerManager: @unchecked Sendable {
         case unsupportedProtocol(Endpoint.Proto)
         /// quic:// with a host name (resolving would block the loop).
         case needsAddress
+        /// The endpoint pins this node's own key (a peer relaying our own challenge would pass).
+        case ownKey
     }
 
     /// Why an inbound connection was refused before it became a peer.
@@ -132,6 +134,8 @@ public final class PeerManager: @unchecked Sendable {
         public var dropped: UInt64 = 0
         /// Packets of pinned peers not yet proven, dropped: data, or control beyond 256 held.
         public var discarded: UInt64 = 0
+        /// Why the last pinned peer that failed did (for the log's reader and the tests).
+        public var lastFailure: String?
         public init() {}
     }
 
@@ -166,9 +170,29 @@ public final class PeerManager: @unchecked Sendable {
         self.service = service
         self.onData = onData
         let now = RouterService.now()
-        for peer in configuration.peers where Self.canDial(peer.proto, configuration) {
+        // Pinned endpoints first: a second entry for the same target is not dialled, so an
+        // unpinned duplicate cannot carry the traffic past the pin.
+        let dialable = configuration.peers.filter { Self.canDial($0.proto, configuration) }
+        for peer in dialable.filter({ $0.key != nil }) + dialable.filter({ $0.key == nil }) {
+            if let kept = outbound.keys.first(where: { Self.sameTarget($0, peer, configuration) }) {
+                if kept != peer { logger.warning("not dialling \(peer): it reaches the same peer as \(kept)") }
+                continue
+            }
             outbound[peer] = OutboundPeer(discovered: now)
         }
+        for pinned in outbound.keys where pinned.key != nil {
+            for other in outbound.keys where other.key == nil && other.host == pinned.host && other.scopeId == pinned.scopeId {
+                logger.warning("\(other) is not pinned, so the router may use it instead of the pinned \(pinned)")
+            }
+        }
+    }
+
+    /// Whether two endpoints dial the same thing: one host and port over one transport (in a
+    /// private network `tcp://` and `tls://` are both TLS), whatever key they pin.
+    static func sameTarget(_ a: Endpoint, _ b: Endpoint, _ configuration: Configuration) -> Bool {
+        guard a.host == b.host, a.port == b.port, a.scopeId == b.scopeId else { return false }
+        if a.proto == b.proto { return true }
+        return configuration.privateNetwork != nil && a.proto != .quic && b.proto != .quic
     }
 
     /// Whether peers of this transport can be dialled: TCP always (upgraded to TLS in a private
@@ -346,9 +370,10 @@ public final class PeerManager: @unchecked Sendable {
             throw .unsupportedProtocol(endpoint.proto)
         }
         if endpoint.proto == .quic, case .name = endpoint.host { throw .needsAddress }
+        if let key = endpoint.key, key == configuration.identity?.publicKey { throw .ownKey }
         let added = (try? await loop.submit { [self] () -> Bool in
             // One peer per address: a pinned key does not make it another peer.
-            guard !outbound.keys.contains(where: { $0.address == endpoint.address }),
+            guard !outbound.keys.contains(where: { Self.sameTarget($0, endpoint, configuration) }),
                   !inbound.values.contains(where: { $0.endpoint == endpoint.address }) else { return false }
             outbound[endpoint] = OutboundPeer(discovered: RouterService.now())
             dial(endpoint)
@@ -362,7 +387,8 @@ public final class PeerManager: @unchecked Sendable {
     public func remove(_ endpoint: Endpoint) async -> Bool {
         let channels = (try? await loop.submit { [self] () -> [any Channel]? in
             // Without a key, the endpoint names the peer at that address, pinned or not.
-            let configured = outbound.keys.first { $0 == endpoint || (endpoint.key == nil && $0.address == endpoint) }
+            let configured = outbound[endpoint] != nil ? endpoint
+                : outbound.keys.first { endpoint.key == nil && $0.address == endpoint }
             if let configured, let peer = outbound.removeValue(forKey: configured) {
                 if case let .connected(channel) = peer.state { return [channel] }
                 return []
@@ -409,7 +435,7 @@ public final class PeerManager: @unchecked Sendable {
                 if case let .connected(channel) = peer.state { channel.close(promise: nil) }
                 logger.info("forgetting peer no longer in DNS", metadata: ["endpoint": "\(endpoint)"])
             }
-            for endpoint in added where !outbound.keys.contains(where: { $0.address == endpoint.address }) {
+            for endpoint in added where !outbound.keys.contains(where: { Self.sameTarget($0, endpoint, configuration) }) {
                 guard Self.canDial(endpoint.proto, configuration) else { continue }
                 logger.info("peer found through DNS", metadata: ["endpoint": "\(endpoint)"])
                 outbound[endpoint] = OutboundPeer(type: .dnsDiscovery, discovered: RouterService.now())
@@ -443,7 +469,8 @@ public final class PeerManager: @unchecked Sendable {
         let remote = dialled?.socketAddress ?? channel.remoteAddress.flatMap(Self.endpoint(of:))?.socketAddress ?? "unknown"
         let pinned = dialled?.key
         let logger = self.logger
-        let keyProof = KeyProofHandler(identity: configuration.identity, pinned: pinned,
+        // Only accepted connections answer challenges, only dialled ones pin.
+        let keyProof = KeyProofHandler(identity: role == .server ? configuration.identity : nil, pinned: pinned,
                                        timeout: .milliseconds(configuration.keyProofTimeoutMs)) { [self] event in
             loop.preconditionInEventLoop()
             switch event {
@@ -453,6 +480,7 @@ public final class PeerManager: @unchecked Sendable {
                 logger.info("peer proved its pinned key", metadata: ["peer": "\(remote)"])
             case let .failed(why):
                 counts.keyProofs.failed += 1
+                counts.keyProofs.lastFailure = why
                 // Every attempt (one per redial interval): it may be someone else at that address.
                 logger.warning("closed a peer that did not prove its pinned key: \(why)",
                                metadata: ["peer": "\(remote)", "key": "\(pinned?.hex ?? "")"])
@@ -460,7 +488,8 @@ public final class PeerManager: @unchecked Sendable {
                 counts.keyProofs.discarded += 1
             case .dropped:
                 counts.keyProofs.dropped += 1
-                audit?.record("key-proof-dropped", "dropped a key proof frame not asked for", metadata: ["peer": "\(remote)"])
+            case let .misbehaved(why):
+                audit?.record("bad-frames", "closed a peer: \(why)", metadata: ["peer": "\(remote)"])
             }
         }
         try channel.pipeline.syncOperations.addHandlers([
