@@ -56,20 +56,21 @@ struct Run: AsyncParsableCommand {
             CNIAgent(configuration: configuration, subnet: node.identity.subnet, nodeAddress: node.identity.address,
                      logger: logger, isReady: { node.isTunReady })
         }
-        var services: [any Service] = [NodeService(node: node, agent: agent)]
+        let started = StartGate()
+        var services: [any Service] = [NodeService(node: node, agent: agent, started: started)]
         var attachments: (@Sendable () -> Int)?
         if let agent { attachments = { agent.attachmentCount } }
         let router = APIServer.router(node: node, cniAttachments: attachments)
         services.append(HTTPService(option: "--api-addr", address: resolved.apiAddress, logger: logger,
                                     app: APIServer.application(router: router, address: resolved.apiAddress,
-                                                               name: "mycelium-api", logger: logger)))
+                                                               name: "mycelium-api", logger: logger), after: started))
         services.append(HTTPService(option: "--jsonrpc-addr", address: resolved.rpcAddress, logger: logger,
                                     app: APIServer.application(router: RPCMethods.router(node: node), address: resolved.rpcAddress,
-                                                               name: "mycelium-jsonrpc", logger: logger)))
+                                                               name: "mycelium-jsonrpc", logger: logger), after: started))
         if let address = resolved.metricsAddress {
             let router = APIServer.metricsRouter(node: node, metrics: NodeMetrics())
             services.append(HTTPService(option: "--metrics-api-address", address: address, logger: logger,
-                                        app: APIServer.application(router: router, address: address, name: "mycelium-metrics", logger: logger)))
+                                        app: APIServer.application(router: router, address: address, name: "mycelium-metrics", logger: logger), after: started))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -453,11 +453,14 @@ struct NodeService: Service {
     let node: Node
     /// Started once the node (and its TUN) is up, stopped before it.
     let agent: CNIAgent?
+    /// Opened once both are up.
+    let started: StartGate
 
     func run() async throws {
         do {
             try await node.start()
             try await agent?.start()
+            started.open()
         } catch {
             await agent?.shutdown()
             await node.stop()
@@ -476,8 +479,11 @@ struct HTTPService<App: ApplicationProtocol>: Service {
     let address: APIAddress
     let logger: Logger
     let app: App
+    /// Served once the node has started (nothing to serve if it does not).
+    let after: StartGate
 
     func run() async throws {
+        guard await after.wait() else { return }
         logger.info("serving HTTP", metadata: ["option": "\(option)", "address": "\(address)"])
         do {
             // `run()`, not `runService()`: the latter installs its own SIGTERM handler and so

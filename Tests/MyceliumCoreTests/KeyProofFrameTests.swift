@@ -47,3 +47,20 @@ import Testing
         }
     }
 }
+
+@Suite struct FrameDecoderResetTests {
+    @Test("reset forgets a lost framing and buffered bytes: the next frame decodes")
+    func reset() throws {
+        var decoder = FrameDecoder()
+        decoder.append([1, 9, 0, 0, 0])
+        #expect(throws: WireError.unknownPacketType(9)) { try decoder.next() }
+        decoder.reset()
+        #expect(decoder.bufferedCount == 0)
+        let hello = Packet.control(.hello(Hello(seqno: SeqNo(3), interval: 400)))
+        decoder.append(hello.encode().prefix(5))
+        #expect(try decoder.next() == nil)
+        decoder.reset()
+        decoder.append(hello.encode())
+        #expect(try decoder.next() == .packet(hello))
+    }
+}

@@ -27,6 +27,14 @@ public struct FrameDecoder: Sendable {
     /// Bytes buffered but not yet consumed.
     public var bufferedCount: Int { buffer.count - start }
 
+    /// Empty and in sync again, keeping the buffer's capacity (one decoder reused for every
+    /// QUIC datagram, each a stream of its own).
+    public mutating func reset() {
+        buffer.removeAll(keepingCapacity: true)
+        start = 0
+        failed = nil
+    }
+
     public mutating func append<S: Sequence<UInt8>>(_ bytes: S) {
         compact()
         buffer.append(contentsOf: bytes)

@@ -72,9 +72,6 @@ final class KeyProofHandler: ChannelInboundHandler {
         released = pinned == nil
     }
 
-    /// Whether the router may know this connection: no key pinned, or it is proven.
-    var isProven: Bool { released }
-
     func channelActive(context: ChannelHandlerContext) {
         guard let challenge, !released else {
             context.fireChannelActive()

@@ -26,6 +26,8 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     public typealias OutboundOut = ByteBuffer
 
     private var decoder = FrameDecoder()
+    /// QUIC datagrams: each one frame, decoded here (reset every time: no allocation per datagram).
+    private var datagramDecoder = FrameDecoder()
     private var consecutiveDropped = 0
     // `pending`: frames written since the last flush, not yet handed to the channel.
     // `batchBuffers`: where batch buffers come from and go back to once the channel has sent
@@ -147,16 +149,16 @@ public final class PacketFramingHandler: ChannelDuplexHandler {
     @discardableResult
     func receiveDatagram(_ bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Bool {
         counters.bytesIn += UInt64(bytes.count)
-        var single = FrameDecoder()
-        single.append(buffer: bytes)
+        datagramDecoder.reset()
+        datagramDecoder.append(buffer: bytes)
         let output: FrameDecoder.Output?
         do {
-            output = try single.next(pool: pool)
+            output = try datagramDecoder.next(pool: pool)
         } catch {
             counters.framesDropped += 1
             return false
         }
-        guard single.bufferedCount == 0, let output else {
+        guard datagramDecoder.bufferedCount == 0, let output else {
             counters.framesDropped += 1
             return false
         }
