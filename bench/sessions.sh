@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What sessions cost (docs/sessions.md), in-process on one core: time of a complete handshake,
+# What sessions cost (docs/sessions.md), in-process on one core: time of a complete handshake
+# (and of a pinned peer's key proof, docs/security.md),
 # the datapath's cost per 1400-byte packet with the static scheme and with sessions, and the
 # memory of the replay filter and of session state at 1000 peers. No root, no network.
 #

@@ -47,6 +47,7 @@ final class KeyProofHandler: ChannelInboundHandler {
 
     /// Answers challenges: set on accepted connections only.
     private let identity: SecretKey?
+    private let identityKey: PublicKey?
     private let timeout: TimeAmount
     private let onEvent: (Event) -> Void
     private var challenge: KeyProof.Challenge?
@@ -63,9 +64,12 @@ final class KeyProofHandler: ChannelInboundHandler {
     /// `identity` answers challenges, on accepted connections (nil: they are dropped); `pinned`
     /// is the key the peer must prove, on dialled connections. `onEvent` runs on the
     /// channel's loop.
-    init(identity: SecretKey?, pinned: PublicKey?, timeout: TimeAmount = defaultTimeout, onEvent: @escaping (Event) -> Void = { _ in }) {
+    /// `identityKey`: the identity's public key, if known (else computed here, one X25519).
+    init(identity: SecretKey?, identityKey: PublicKey? = nil, pinned: PublicKey?, timeout: TimeAmount = defaultTimeout,
+         onEvent: @escaping (Event) -> Void = { _ in }) {
         precondition(identity == nil || pinned == nil, "a dialled connection pins, an accepted one answers")
         self.identity = identity
+        self.identityKey = identity.map { identityKey ?? $0.publicKey }
         self.timeout = timeout
         self.onEvent = onEvent
         challenge = pinned.map { KeyProof.Challenge(pinning: $0) }
@@ -130,7 +134,7 @@ final class KeyProofHandler: ChannelInboundHandler {
         switch frame.kind {
         case .challenge:
             guard !answered, let identity, let binding = Self.binding(of: context),
-                  let proof = KeyProof.answer(frame, secret: identity, binding: binding) else {
+                  let proof = KeyProof.answer(frame, secret: identity, publicKey: identityKey, binding: binding) else {
                 drop(context: context)  // a second one, a dialled connection, or a low-order key
                 return
             }

@@ -90,6 +90,8 @@ public final class PeerManager: @unchecked Sendable {
     }
 
     private let configuration: Configuration
+    /// `configuration.identity`'s public key, computed once (not per connection).
+    private let identityKey: PublicKey?
     private let logger: Logger
     private let audit: AuditLog?
     /// New LAN-discovered peers dialled (`PeerTuning.discoveryDialBurst`, `discoveryDialIntervalMs`).
@@ -165,6 +167,7 @@ public final class PeerManager: @unchecked Sendable {
     public init(configuration: Configuration, service: RouterService, logger: Logger = Logger(label: "mycelium.peers"),
                 audit: AuditLog? = nil, onData: @escaping @Sendable (consuming DataPacket, NeighbourId) -> Void = { _, _ in }) {
         self.configuration = configuration
+        self.identityKey = configuration.identity?.publicKey
         self.logger = logger
         self.audit = audit
         self.service = service
@@ -370,7 +373,7 @@ public final class PeerManager: @unchecked Sendable {
             throw .unsupportedProtocol(endpoint.proto)
         }
         if endpoint.proto == .quic, case .name = endpoint.host { throw .needsAddress }
-        if let key = endpoint.key, key == configuration.identity?.publicKey { throw .ownKey }
+        if let key = endpoint.key, key == identityKey { throw .ownKey }
         let added = (try? await loop.submit { [self] () -> Bool in
             // One peer per address: a pinned key does not make it another peer.
             guard !outbound.keys.contains(where: { Self.sameTarget($0, endpoint, configuration) }),
@@ -470,7 +473,7 @@ public final class PeerManager: @unchecked Sendable {
         let pinned = dialled?.key
         let logger = self.logger
         // Only accepted connections answer challenges, only dialled ones pin.
-        let keyProof = KeyProofHandler(identity: role == .server ? configuration.identity : nil, pinned: pinned,
+        let keyProof = KeyProofHandler(identity: role == .server ? configuration.identity : nil, identityKey: identityKey, pinned: pinned,
                                        timeout: .milliseconds(configuration.keyProofTimeoutMs)) { [self] event in
             loop.preconditionInEventLoop()
             switch event {
