@@ -3,6 +3,7 @@ public import Logging
 import MyceliumCore
 public import MyceliumNode
 import NIOCore
+import NIOPosix
 
 /// The REST API (spec §9): the routes Rust Mycelium v0.7.10 serves under `/api/v1` for
 /// administration, plus `/api/v1/openapi.yaml`, `/healthz` and `/readyz`. JSON bodies are
@@ -201,6 +202,15 @@ public struct APIAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Binds the address (with `SO_REUSEADDR`, as the server will) and lets go at once: a port
+    /// in use is found before anything starts, so it fails start-up in one line.
+    public func probe() async throws {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: Int(port)).get()
+        try await channel.close().get()
+    }
 
     public static let defaultAPI = APIAddress(host: "127.0.0.1", port: 8989)
     public static let defaultJSONRPC = APIAddress(host: "127.0.0.1", port: 8990)

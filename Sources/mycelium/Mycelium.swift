@@ -46,6 +46,13 @@ struct Run: AsyncParsableCommand {
         if !resolved.ignored.isEmpty {
             logger.warning("config file keys not supported by this build were ignored", metadata: ["keys": "\(resolved.ignored)"])
         }
+        // A taken port fails here, in one line naming its option, before the key or the node.
+        for (option, address) in [("--api-addr", resolved.apiAddress), ("--jsonrpc-addr", resolved.rpcAddress)]
+            + (resolved.metricsAddress.map { [("--metrics-api-address", $0)] } ?? []) {
+            do { try await address.probe() } catch {
+                throw NodeOptions.Invalid(description: "cannot serve \(option) \(address): \(error)")
+            }
+        }
         let (secret, created) = try KeyFile.loadOrCreate(path: keyPath)
         if created { logger.info("generated a new node key", metadata: ["path": "\(keyPath)"]) }
         if let own = resolved.node.peers.first(where: { $0.key == secret.publicKey }) {

@@ -245,6 +245,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/key"), "nothing is created when the configuration is bad")
     }
 
+    @Test("an HTTP port in use fails start-up in one line naming its option, before the key file is made")
+    func portInUse() throws {
+        let dir = try CLITests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A listener of ours on a loopback port the kernel picks.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0 && listen(fd, 1) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: address.sin_port)
+        let r = try CLITests.run(["--no-tun", "--jsonrpc-addr", "127.0.0.1:\(port)", "-k", dir + "/key"])
+        #expect(r.status != 0 && r.stderr.contains("cannot serve --jsonrpc-addr 127.0.0.1:\(port)"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/key"))
+    }
+
     @Test("a peer pinning this node's own key is refused in one line")
     func ownKey() throws {
         let dir = try CLITests.tempDir()
