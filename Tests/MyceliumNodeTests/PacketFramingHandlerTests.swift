@@ -1,5 +1,5 @@
 import MyceliumCore
-import MyceliumNode
+@testable import MyceliumNode
 import MyceliumTesting
 import NIOCore
 import NIOEmbedded
@@ -150,5 +150,26 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(PeerTuning.stalledPeerTimeoutMs))
         #expect(handler.counters.closedForOutbox)
         #expect(!channel.isActive)
+    }
+
+    @Test("QUIC datagrams: exactly one whole frame each is passed on; garbage, two frames or part of one are counted and dropped, and the next datagram decodes again")
+    func datagrams() throws {
+        let (channel, handler) = try Self.channel()
+        let context = try channel.pipeline.syncOperations.context(handlerType: PacketFramingHandler.self)
+        let hello = Packet.control(.hello(Hello(seqno: SeqNo(5), interval: 400))).encode()
+        let data = Packet.data(DataPacket(hopLimit: 60, source: .zero, destination: .zero, payload: [UInt8](repeating: 7, count: 1432))).encode()
+        let cases: [([UInt8], Bool)] = [
+            (hello, true), ([1, 9, 0, 0, 0, 0], false), (hello, true), (hello + hello, false), (Array(data.prefix(100)), false),
+            (data, true), (hello + [0], false), ([], false), (hello, true),
+        ]
+        for (bytes, accepted) in cases {
+            let ok = bytes.withUnsafeBytes { handler.receiveDatagram($0, context: context) }
+            #expect(ok == accepted, "\(bytes.prefix(8))… (\(bytes.count) bytes)")
+        }
+        var received: [Packet] = []
+        while let p = try channel.readInbound(as: Packet.self) { received.append(p) }
+        #expect(received.map { $0.encode() } == [hello, hello, data, hello])
+        #expect(handler.counters.framesDropped == 5 && handler.counters.packetsIn == 4)
+        #expect(channel.isActive, "a bad datagram never closes the connection")
     }
 }
