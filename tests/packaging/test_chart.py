@@ -265,6 +265,14 @@ def test_privileged_only_when_asked():
     assert "sysctl" not in [c["name"] for c in daemonset({"sysctlInit": {"enabled": False}})["spec"]["template"]["spec"]["initContainers"]]
 
 
+def test_quic_and_pinned_peers_pass_through():
+    """quic:// peers and pinned keys (?key=) are peers like any other: the schema takes them."""
+    key = "ab" * 32
+    peers = [f"quic://[2001:db8::1]:9651?key={key}", f"tcp://peer.example.org:9651?key={key}", "tcp://192.0.2.1:9651"]
+    variables = env(container(daemonset({"node": {"peers": peers}}), "mycelium"))
+    assert variables["MYCELIUM_PEERS"] == " ".join(peers)
+
+
 @pytest.mark.parametrize("values, message", [
     ({"node": {"logLevel": "verbose"}}, "/node/logLevel"),
     ({"node": {"noTun": True}}, "cni.enabled needs the TUN device"),
@@ -272,6 +280,7 @@ def test_privileged_only_when_asked():
     # values.schema.json: a misspelt key or a value the node would refuse fails at install time.
     ({"node": {"peer": ["tcp://[2001:db8::1]:9651"]}}, "additional properties 'peer' not allowed"),
     ({"node": {"peers": ["udp://[2001:db8::1]:9651"]}}, "/node/peers/0"),
+    ({"node": {"peers": ["tcp://[2001:db8::1]:9651 tcp://[2001:db8::2]:9651"]}}, "/node/peers/0"),
     ({"cni": {"mtu": 9000}}, "/cni/mtu"),
     ({"cni": {"mode": "secondary"}}, "/cni/mode"),
     ({"node": {"tcpListenPort": 70000}}, "/node/tcpListenPort"),
