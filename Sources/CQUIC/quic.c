@@ -31,6 +31,9 @@ static const char server_name[] = "dummy.mycelium";
 struct cq_tls {
     gnutls_certificate_credentials_t server_cred;
     gnutls_certificate_credentials_t client_cred;
+    // Stateless reset tokens are derived from this and a connection id (RFC 9000 §10.3.2):
+    // random per start unless the caller sets one that survives restarts.
+    uint8_t reset_secret[CQ_RESET_SECRET_LEN];
 };
 
 typedef struct chunk {
@@ -58,6 +61,7 @@ struct cq_conn {
     struct sockaddr_storage remote;
     socklen_t remotelen;
     int remote_moved;
+    uint8_t reset_secret[CQ_RESET_SECRET_LEN];  // the endpoint's, for tokens of new ids
 };
 
 static void set_remote(cq_conn *c, const struct sockaddr *addr, socklen_t len) {
@@ -75,6 +79,7 @@ static void set_err(char *err, size_t errlen, const char *what, int rv) {
 cq_tls *cq_tls_new(const char *subject_alt_name, char *err, size_t errlen) {
     cq_tls *tls = calloc(1, sizeof *tls);
     if (!tls) return NULL;
+    (void)gnutls_rnd(GNUTLS_RND_KEY, tls->reset_secret, sizeof tls->reset_secret);
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
     int rv;
@@ -146,7 +151,8 @@ static int get_new_connection_id_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t 
     (void)cidlen;  // always CQ_CID_LEN: the length ngtcp2 was given with the first id
     cq_conn *c = user_data;
     make_cid(c->key, cid);
-    if (gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) < 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, c->reset_secret, sizeof c->reset_secret, cid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;
 }
 
@@ -296,6 +302,7 @@ static cq_conn *start_conn(cq_conn *c, cq_tls *tls, const ngtcp2_pkt_hd *hd, con
     int server = hd != NULL;
     set_remote(c, remote, remotelen);
     c->remote_moved = 0;
+    memcpy(c->reset_secret, tls->reset_secret, sizeof c->reset_secret);
     ngtcp2_cid scid;
     make_cid(c->key, &scid);
     ngtcp2_path path;
@@ -309,6 +316,10 @@ static cq_conn *start_conn(cq_conn *c, cq_tls *tls, const ngtcp2_pkt_hd *hd, con
     int rv;
     if (server) {
         tp.original_dcid = hd->dcid;
+        // The token for the id the peer addresses first: a reset works from the first packet.
+        if (ngtcp2_crypto_generate_stateless_reset_token(tp.stateless_reset_token, c->reset_secret,
+                                                         sizeof c->reset_secret, &scid) == 0)
+            tp.stateless_reset_token_present = 1;
         rv = ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &path, hd->version, &cb, &settings, &tp, NULL, c);
     } else {
         // The client's first destination id is random, 16 bytes (the server picks its own).
@@ -504,6 +515,26 @@ ssize_t cq_conn_write_close(cq_conn *c, uint8_t *out, size_t cap, uint64_t code,
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
     return ngtcp2_conn_write_connection_close(c->conn, &ps.path, &pi, out, cap, &ccerr, now_ns);
+}
+
+void cq_tls_set_reset_secret(cq_tls *tls, const uint8_t *secret, size_t len) {
+    memset(tls->reset_secret, 0, sizeof tls->reset_secret);
+    memcpy(tls->reset_secret, secret, len < sizeof tls->reset_secret ? len : sizeof tls->reset_secret);
+}
+
+ssize_t cq_write_stateless_reset(const cq_tls *tls, const uint8_t *dcid, size_t dcidlen, size_t received, uint8_t *out,
+                                 size_t cap) {
+    // Smaller than what provoked it, so two endpoints cannot keep resetting each other, and
+    // never answering one this small (RFC 9000 §10.3.3).
+    if (received < CQ_RESET_MIN_TRIGGER || dcidlen == 0 || dcidlen > NGTCP2_MAX_CIDLEN) return 0;
+    ngtcp2_cid cid;
+    ngtcp2_cid_init(&cid, dcid, dcidlen);
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, tls->reset_secret, sizeof tls->reset_secret, &cid) != 0)
+        return -1;
+    uint8_t rand[CQ_RESET_MIN_TRIGGER - 1 - NGTCP2_STATELESS_RESET_TOKENLEN];
+    (void)gnutls_rnd(GNUTLS_RND_NONCE, rand, sizeof rand);
+    return ngtcp2_pkt_write_stateless_reset(out, cap, token, rand, sizeof rand);
 }
 
 int cq_conn_handshake_completed(const cq_conn *c) { return ngtcp2_conn_get_handshake_completed(c->conn); }

@@ -118,6 +118,7 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_quic_dropped", [("reason", "datagram_not_sent")]) { Self.u($0.quic.datagramsDropped) },
             counter("mycelium_quic_timeouts", [("phase", "handshake_or_idle")]) { Self.u($0.quic.timeouts) },
             counter("mycelium_quic_timeouts", [("phase", "stream")]) { Self.u($0.quic.streamTimeouts) },
+            counter("mycelium_quic_stateless_resets") { Self.u($0.quic.statelessResetsSent) },
             counter("mycelium_peer_dns_lookups", [("result", "answered")]) { $0.peerDNS.lookups - $0.peerDNS.failures },
             counter("mycelium_peer_dns_lookups", [("result", "failed")]) { $0.peerDNS.failures },
             counter("mycelium_peer_dns_refused") { $0.peerDNS.refused },

@@ -37,6 +37,14 @@ public final class SecretKey: @unchecked Sendable {
         UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self))
     }
 
+    /// A 32-byte key for another purpose, derived from this one (BLAKE3 key derivation under a
+    /// context naming the purpose): stable across restarts, revealing nothing of this key.
+    public func derivedKey(context: String) -> [UInt8] {
+        var derive = BLAKE3(deriveKeyContext: context)
+        derive.update(buffer: UnsafeRawBufferPointer(storage))
+        return derive.finalize()
+    }
+
     /// Raw secret bytes, for writing the key file only.
     public var rawBytes: [UInt8] { Array(storage) }
 

@@ -388,6 +388,9 @@ public final class QUICConnection: @unchecked Sendable {
         finish(.failed(String(cString: cq_strerror(error))))
     }
 
+    /// Forgets the connection without telling the peer (`QUICEndpoint.abandon`).
+    func abandon() { finish(.local) }
+
     private func finish(_ reason: CloseReason) {
         guard let conn else { return }
         timer?.cancel()

@@ -34,6 +34,9 @@ public final class QUICEndpoint: @unchecked Sendable {
         /// Accepted connections closed because the dialler opened no stream in time
         /// (`countStreamTimeout`).
         public var streamTimeouts = 0
+        /// Stateless resets sent: answers to packets for connections we do not have (one of
+        /// before a restart), so that the peer closes it at once instead of after 60 s.
+        public var statelessResetsSent = 0
 
         public init() {}
     }
@@ -57,6 +60,12 @@ public final class QUICEndpoint: @unchecked Sendable {
     private var unflushed = false
     /// Connections that read packets in this read burst; they send at its end.
     private var dirty: [QUICConnection] = []
+    /// Packets for unknown connections looked at (offered to the sender's connections as a
+    /// possible stateless reset, else answered with one): `resetBurst`, then `resetsPerSecond`.
+    private var resetAllowance = Double(QUICEndpoint.resetBurst)
+    private var resetRefilled = NIODeadline.now()
+    static let resetBurst = 64
+    static let resetsPerSecond = 32.0
 
     /// Binds `host:port` on `eventLoop`. `subjectAltName`: the router id's text form, put in the
     /// self-signed certificate made for this endpoint (as Rust does at every start).
@@ -66,14 +75,19 @@ public final class QUICEndpoint: @unchecked Sendable {
     /// an 8-byte connection id; Rust sends up to 1500. On a 1500-byte link the kernel fragments
     /// such datagrams, as it does Rust's.
     /// `socketMark`: the SO_MARK option's number and the mark for the socket (`--firewall-mark`).
+    /// `resetSecret`: what stateless reset tokens are derived from (32 bytes; random if nil).
+    /// One that survives restarts (derived from the node key) lets this endpoint reset a
+    /// peer's connection of before a restart, so the peer notices at its next packet.
     public static func bind(host: String, port: Int, on eventLoop: any EventLoop, subjectAltName: String,
                             idleTimeout: UInt64 = 0, handshakeTimeout: UInt64 = 0,
-                            maxUDPPayload: UInt32 = 1504, socketMark: (option: Int32, mark: Int)? = nil) -> EventLoopFuture<QUICEndpoint> {
+                            maxUDPPayload: UInt32 = 1504, socketMark: (option: Int32, mark: Int)? = nil,
+                            resetSecret: [UInt8]? = nil) -> EventLoopFuture<QUICEndpoint> {
         var message = [CChar](repeating: 0, count: 256)
         guard let tls = cq_tls_new(subjectAltName, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             return eventLoop.makeFailedFuture(QUICError.credentials(text))
         }
+        if let resetSecret { cq_tls_set_reset_secret(tls, resetSecret, resetSecret.count) }
         let params = cq_params(idle_timeout_ns: idleTimeout, handshake_timeout_ns: handshakeTimeout, stream_window: 0,
                                connection_window: 0, max_udp_payload: maxUDPPayload)
         let endpoint = QUICEndpoint(eventLoop: eventLoop, tls: tls, params: params)
@@ -152,6 +166,15 @@ public final class QUICEndpoint: @unchecked Sendable {
         }
     }
 
+    /// Closes the socket without a word to the peers, as a crash would (tests of restarts).
+    func abandon() -> EventLoopFuture<Void> {
+        eventLoop.submit {
+            for c in Array(self.byKey.values) { c.abandon() }
+        }.flatMap {
+            self.channel?.close() ?? self.eventLoop.makeSucceededVoidFuture()
+        }
+    }
+
     // MARK: receiving
 
     fileprivate func didReceive(_ envelope: AddressedEnvelope<ByteBuffer>) {
@@ -177,6 +200,7 @@ public final class QUICEndpoint: @unchecked Sendable {
             }
             guard isLong != 0 else {
                 counters.unknownConnection += 1
+                unknownShortPacket(envelope, dcid: UnsafeBufferPointer(rebasing: dcid[0..<dcidLength]))
                 return
             }
             let chosen = Array(dcid.prefix(dcidLength))
@@ -186,6 +210,29 @@ public final class QUICEndpoint: @unchecked Sendable {
             }
             accept(envelope, initialId: chosen)
         }
+    }
+
+    /// A short-header packet for no connection of ours (within the reset rate): a stateless
+    /// reset from a peer for one of our connections to it (its destination id is random, so
+    /// only the connections with that peer can tell, by its token), or a packet for a
+    /// connection of before our restart, answered with a stateless reset (RFC 9000 §10.3).
+    private func unknownShortPacket(_ envelope: AddressedEnvelope<ByteBuffer>, dcid: UnsafeBufferPointer<UInt8>) {
+        let now = NIODeadline.now()
+        let elapsed = Double((now - resetRefilled).nanoseconds) / 1e9
+        resetRefilled = now
+        resetAllowance = min(Double(Self.resetBurst), resetAllowance + elapsed * Self.resetsPerSecond)
+        guard resetAllowance >= 1 else { return }
+        resetAllowance -= 1
+        let withPeer = byKey.values.filter { $0.remote == envelope.remoteAddress }
+        for c in withPeer { c.receive(envelope.data, local: localAddress, from: envelope.remoteAddress) }
+        // It was a reset (it ended one of them): not answered. Otherwise it was for a connection
+        // we do not know, perhaps one of before a restart, while a new one with this peer lives.
+        if withPeer.contains(where: { $0.closeReason != nil }) { return }
+        let n = cq_write_stateless_reset(tls, dcid.baseAddress, dcid.count, envelope.data.readableBytes, packet.baseAddress, packet.count)
+        guard n > 0 else { return }
+        counters.statelessResetsSent += 1
+        sendPacket(length: n, to: envelope.remoteAddress)
+        flushChannel()
     }
 
     /// The end of a read burst: every connection that read sends what it has.

@@ -55,6 +55,22 @@ struct QUICNamespaceTests {
         #expect(lab.ping(from: a, to: target, within: 75), "no failover after cutting the QUIC link: \(lab.log(of: a))")
     }
 
+    @Test("a node killed and restarted answers its dialler's packets for the old connection with a stateless reset: the dialler reconnects within seconds, not after the 60 s idle timeout")
+    func restartReset() throws {
+        let lab = try NamespaceLab()
+        let a = try lab.host("a"), b = try lab.host("b")
+        let (_, aFromB) = try lab.link(b, a)
+        try lab.startNode(a)
+        try lab.startNode(b, arguments: Self.quic(aFromB))
+        let target = try lab.address(of: a)
+        #expect(lab.ping(from: b, to: target, within: 20), "B cannot reach A: \(lab.log(of: b))")
+        lab.killNode(a)
+        try lab.startNode(a)
+        // Without the reset B would hold the dead connection until its idle timeout (60 s) or
+        // until its neighbour timed out (over 40 s without IHU); the pings would fail till then.
+        #expect(lab.ping(from: b, to: target, within: 20), "B did not reconnect to the restarted A: \(lab.log(of: b))")
+    }
+
     @Test("a node started with --disable-quic has no QUIC socket; a quic:// peer of it never connects")
     func disabled() throws {
         let lab = try NamespaceLab()

@@ -323,3 +323,40 @@ extension QUICEndpointTests {
 extension QUICEndpointTests.Expectation where T == Bool {
     func fulfil(_ value: Int) { fulfil(value > 0) }
 }
+
+extension QUICEndpointTests {
+    @Test("restarted with the same reset secret, an endpoint answers a packet for a connection of before with a stateless reset and the peer closes it at once; with another secret the peer does not believe it")
+    func statelessReset() async throws { try await run {
+        for sameSecret in [true, false] {
+            let secret = [UInt8](repeating: 5, count: 32)
+            let a = try await QUICEndpoint.bind(host: "::1", port: 0, on: loop, subjectAltName: "a", resetSecret: secret).get()
+            let b = try await endpoint("b")
+            let established = Expectation<Bool>(loop)
+            let closed = Expectation<QUICConnection.CloseReason>(loop, timeout: .seconds(sameSecret ? 10 : 2))
+            let (port, target) = (a.port, a.localAddress)
+            try await loop.submit {
+                let c = try b.connect(to: target)
+                c.onEstablished = { _ in established.fulfil(true) }
+                c.onClose = { _, reason in closed.fulfil(reason) }
+            }.get()
+            _ = try await established.value
+            try await a.abandon().get()
+            let restarted = try await QUICEndpoint.bind(host: "::1", port: port, on: loop, subjectAltName: "a",
+                                                        resetSecret: sameSecret ? secret : [UInt8](repeating: 6, count: 32)).get()
+            try await loop.submit {
+                let c = try #require(b.connections.first)
+                _ = [UInt8](repeating: 1, count: 200).withUnsafeBytes { c.sendDatagram($0) }
+            }.get()
+            if sameSecret {
+                #expect(try await closed.value == .peerClosed)
+            } else {
+                await #expect(throws: TimedOut.self) { try await closed.value }
+            }
+            let (sent, open) = try await loop.submit { (restarted.counters.statelessResetsSent, b.connectionCount) }.get()
+            #expect(sent >= 1, "the packet for a connection it does not know was answered")
+            #expect(open == (sameSecret ? 0 : 1))
+            try await b.close().get()
+            try await restarted.close().get()
+        }
+    } }
+}

@@ -20,6 +20,19 @@ typedef struct cq_tls cq_tls;
 /// Creates credentials whose certificate carries `subject_alt_name` (the router id's text
 /// form). Returns NULL and a message in `err` on failure.
 cq_tls *cq_tls_new(const char *subject_alt_name, char *err, size_t errlen);
+
+/// Bytes of the secret stateless reset tokens are derived from.
+#define CQ_RESET_SECRET_LEN 32
+/// A stateless reset answers only a packet of at least this size, and is one byte smaller.
+#define CQ_RESET_MIN_TRIGGER 43
+/// Sets the secret the stateless reset tokens of later connections are derived from (else a
+/// random one per `cq_tls`). One derived from the node key makes the tokens survive a restart,
+/// so a peer's packets for a connection of before the restart can be answered with a reset.
+void cq_tls_set_reset_secret(cq_tls *tls, const uint8_t *secret, size_t len);
+/// Writes a stateless reset (RFC 9000 §10.3) for a packet of `received` bytes addressed to the
+/// connection id `dcid`: its size, 0 when that packet is too small to answer, or negative.
+ssize_t cq_write_stateless_reset(const cq_tls *tls, const uint8_t *dcid, size_t dcidlen, size_t received, uint8_t *out,
+                                 size_t cap);
 void cq_tls_free(cq_tls *tls);
 
 /// What a connection reports while it reads packets or handles its timer. `ctx` is passed

@@ -245,7 +245,10 @@ public final class PeerManager: @unchecked Sendable {
             do {
                 let endpoint = try await QUICEndpoint.bind(
                     host: "::", port: Int(port), on: loop, subjectAltName: configuration.certificateName,
-                    socketMark: configuration.firewallMark.map { (SocketMark.optionName, Int($0)) }).get()
+                    socketMark: configuration.firewallMark.map { (SocketMark.optionName, Int($0)) },
+                    // From the node key: the same tokens after a restart, so peers' connections
+                    // of before it are reset at their next packet.
+                    resetSecret: configuration.identity?.derivedKey(context: "mycelium-swift 2026-12-07 QUIC stateless reset v1")).get()
                 try await loop.submit { [self] in
                     endpoint.maxPendingHandshakes = PeerTuning.maxPendingQUICHandshakes
                     endpoint.onAccept = { [self] connection in accept(connection, on: endpoint) }
