@@ -163,9 +163,8 @@ extension NamespaceLab {
     }
 
     func publicKey(of namespace: String) throws -> PublicKey {
-        let r = Self.run([Self.binary, "inspect", "--json", "-k", nodes[namespace]!.keyFile])
-        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: String],
-              let hex = json["publicKey"], let key = PublicKey(hex: hex) else { throw LabError("inspect failed: \(r.output)") }
+        let hex = try inspect(namespace, "publicKey")
+        guard let key = PublicKey(hex: hex) else { throw LabError("inspect: '\(hex)' is not a public key") }
         return key
     }
 }

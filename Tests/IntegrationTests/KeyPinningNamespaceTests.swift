@@ -4,14 +4,6 @@ import Testing
 /// Pinned peer keys (`?key=`, docs/security.md) with the real binary in namespaces.
 @Suite(.serialized, .enabled(if: labAvailable, "needs root, network namespaces and /dev/net/tun (CI has them)"))
 struct KeyPinningNamespaceTests {
-    static func publicKey(_ lab: NamespaceLab, of namespace: String) throws -> String {
-        let r = NamespaceLab.run([NamespaceLab.binary, "inspect", "--json", "-k", lab.nodes[namespace]!.keyFile])
-        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: String], let key = json["publicKey"] else {
-            throw LabError("inspect failed: \(r.output)")
-        }
-        return key
-    }
-
     @Test("B pins A's key over QUIC and TCP and reaches A; C pins another key for A and never uses the link, saying why")
     func pinned() throws {
         let lab = try NamespaceLab()
@@ -19,9 +11,9 @@ struct KeyPinningNamespaceTests {
         let (_, aFromB) = try lab.link(b, a)
         let (_, aFromC) = try lab.link(c, a)
         try lab.startNode(a)
-        let keyA = try Self.publicKey(lab, of: a)
+        let keyA = try lab.publicKey(of: a).hex
         try lab.startNode(b, arguments: ["--peers", "quic://[\(aFromB)]:9651?key=\(keyA)", "tcp://[\(aFromB)]:9651?key=\(keyA)"])
-        let keyB = try Self.publicKey(lab, of: b)
+        let keyB = try lab.publicKey(of: b).hex
         try lab.startNode(c, arguments: ["--peers", "tcp://[\(aFromC)]:9651?key=\(keyB)"])
         let target = try lab.address(of: a)
         #expect(lab.ping(from: b, to: target, within: 20), "B cannot reach A: \(lab.log(of: b))")

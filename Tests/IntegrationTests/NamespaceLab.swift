@@ -165,12 +165,15 @@ final class NamespaceLab {
     }
 
     /// The overlay address of the node in `namespace`, from its key file.
-    func address(of namespace: String) throws -> String {
+    func address(of namespace: String) throws -> String { try inspect(namespace, "address") }
+
+    /// A field of `mycelium inspect --json` for the node in `namespace` (its key file).
+    func inspect(_ namespace: String, _ field: String) throws -> String {
         let r = Self.run([Self.binary, "inspect", "--json", "-k", nodes[namespace]!.keyFile])
-        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: String], let a = json["address"] else {
+        guard let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: String], let value = json[field] else {
             throw LabError("inspect failed: \(r.output)")
         }
-        return a
+        return value
     }
 
     /// Pings once per second until one answer arrives or `seconds` pass. An attempt that fails

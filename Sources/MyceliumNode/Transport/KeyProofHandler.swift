@@ -1,4 +1,3 @@
-import Logging
 import MyceliumCore
 import MyceliumCrypto
 import NIOCore

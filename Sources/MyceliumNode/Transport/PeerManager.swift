@@ -20,7 +20,7 @@ import Synchronization
 /// same way and forgotten after `discoveredPeerAttempts` failed attempts in a row. With a
 /// firewall mark, sockets are marked before `connect()`, so even the SYN carries it (Rust marks
 /// after connect). A dialled endpoint with `?key=` must prove it holds that key before the
-/// router sees it (`KeyProofHandler`); every connection answers such a challenge.
+/// router sees it (`KeyProofHandler`); every accepted connection answers such a challenge.
 ///
 /// `@unchecked Sendable`: peer tables and counters live on the datapath's loop (`preconditionInEventLoop` at each entry), the rest in a `Mutex`.
 public final class PeerManager: @unchecked Sendable {
