@@ -92,7 +92,8 @@ extension Router {
             guard admitDatapathQuery(subnet, now: now, into: &actions) else { return }
             markQueried(subnet, now: now)
             let announcers = r.entries.filter { neighbours[$0.neighbour] != nil }
-            guard let routerId = announcers.first?.routerId ?? r.entries.first?.routerId else { return }
+            guard let entry = announcers.first ?? r.entries.first else { return }
+            let routerId = r.routerId(of: entry)
             sendSeqNoRequest(subnet, routerId: routerId, to: announcers.map(\.neighbour), now: now, into: &actions)
             return
         }
@@ -140,9 +141,9 @@ extension Router {
     func hasUnselectedAnswer(_ request: SeqNoRequest, from n: NeighbourId) -> Bool {
         guard let subnet = knownSubnet(covering: request.prefix), let r = routes[subnet] else { return false }
         return r.entries.contains { e in
-            e.routerId == request.routerId && !e.seqno.isLess(than: request.seqno) && !e.metric.isInfinite && e.neighbour != n
+            r.routerId(of: e) == request.routerId && !e.seqno.isLess(than: request.seqno) && !e.metric.isInfinite && e.neighbour != n
                 && neighbours[e.neighbour] != nil
-                && sources.isFeasible(subnet: subnet, routerId: e.routerId, seqno: e.seqno, metric: e.metric)
+                && sources.isFeasible(subnet: subnet, routerId: r.routerId(of: e), seqno: e.seqno, metric: e.metric)
         }
     }
 
@@ -223,7 +224,7 @@ extension Router {
                 .map { now - $0 < ProtocolConstants.seqnoBumpTimeoutMs } ?? false
         }
         let feasible = candidates.filter {
-            sources.isFeasible(subnet: subnet, routerId: $0.routerId, seqno: $0.seqno, metric: $0.metric) && !recentlyTried($0)
+            sources.isFeasible(subnet: subnet, routerId: r.routerId(of: $0), seqno: $0.seqno, metric: $0.metric) && !recentlyTried($0)
         }
         guard let target = (feasible.first ?? candidates.first)?.neighbour else {
             stats.seqnoDropped += 1

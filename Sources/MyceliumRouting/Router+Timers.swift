@@ -102,10 +102,11 @@ extension Router {
                 if announcers.isEmpty {
                     sendRouteRequest(subnet, generation: 0, to: neighbourIds, now: now, into: &actions)
                 } else {
-                    // A retraction carries its sender's router id (spec §5.9): ask for the
-                    // router id of a finite entry, else the one we lost.
-                    let routerId = routes[subnet]?.entries.first { !$0.metric.isInfinite && neighbours[$0.neighbour] != nil }?.routerId
-                        ?? lost.routerId
+                    // Ask for the router id of a live finite entry, else the one we lost.
+                    let r = routes[subnet]
+                    let routerId = r.flatMap { r in
+                        r.entries.first { !$0.metric.isInfinite && neighbours[$0.neighbour] != nil }.map { r.routerId(of: $0) }
+                    } ?? lost.routerId
                     sendSeqNoRequest(subnet, routerId: routerId, to: announcers, now: now, into: &actions)
                 }
             }

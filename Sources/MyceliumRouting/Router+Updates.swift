@@ -87,14 +87,18 @@ extension Router {
             // 5. The neighbour already announced it.
             let isSelected = routes[at: slot].selected == n
             let stored = routes[at: slot].entries[i]
-            if isSelected, !feasible, stored.routerId == u.routerId {
+            // (An unfeasible Update is finite, so it carries the owner's key, as `stored` does.)
+            if isSelected, !feasible, stored.routerIdTail == u.routerId.tail {
                 sendSeqNoRequest(subnet, routerId: u.routerId, to: [n], now: now, into: &actions)
                 return
             }
             if stored.metric.isInfinite, u.isRetraction { return }
             routes[at: slot].entries[i].seqno = u.seqno
             routes[at: slot].entries[i].metric = u.metric
-            routes[at: slot].entries[i].routerId = u.routerId
+            // A retraction carries its sender's router id, not the owner's: the entry keeps the
+            // id it had (Rust stores the sender's; nothing but a SeqNoRequest for the subnet
+            // reads it, and that must name the owner's id to be answered).
+            if !u.isRetraction { routes[at: slot].entries[i].routerIdTail = u.routerId.tail }
             if feasible {
                 routes[at: slot].entries[i].expires = expires
                 noteRouteExpiry(expires)
@@ -150,7 +154,7 @@ extension Router {
         guard let sel = routes[at: slot].selectedEntry, let cost = neighbours.linkCost(of: sel.neighbour), !sel.metric.isInfinite else {
             return nil
         }
-        return Selection(neighbour: sel.neighbour, routerId: sel.routerId, seqno: sel.seqno,
+        return Selection(neighbour: sel.neighbour, routerId: routes[at: slot].routerId(of: sel), seqno: sel.seqno,
                          metric: sel.metric + cost, expires: sel.expires)
     }
 
@@ -240,8 +244,10 @@ extension Router {
     func awaitedSeqnos(_ subnet: Subnet, at slot: SubnetTable<SubnetRoutes>.Slot) -> [(RouterId, SeqNo)] {
         guard seqnoRequests.count > 0 else { return [] }
         var awaited: [(RouterId, SeqNo)] = []
-        for e in routes[at: slot].entries where !awaited.contains(where: { $0.0 == e.routerId }) {
-            if let s = seqnoRequests.awaitedSeqno(routerId: e.routerId, prefix: subnet) { awaited.append((e.routerId, s)) }
+        for e in routes[at: slot].entries {
+            let id = routes[at: slot].routerId(of: e)
+            if awaited.contains(where: { $0.0 == id }) { continue }
+            if let s = seqnoRequests.awaitedSeqno(routerId: id, prefix: subnet) { awaited.append((id, s)) }
         }
         return awaited
     }
@@ -263,11 +269,11 @@ extension Router {
         var bestAnswer: (index: Int, total: Metric)?
         let sourceSlot = sources.slot(of: subnet)
         func answers(_ e: RouteEntry) -> Bool {
-            awaited.contains { $0.0 == e.routerId && !e.seqno.isLess(than: $0.1) }
+            awaited.contains { $0.0.tail == e.routerIdTail && $0.0.publicKey == r.owner && !e.seqno.isLess(than: $0.1) }
         }
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
             guard let cost = neighbours.linkCost(of: e.neighbour),
-                  SourceTable.isFeasible(sources.distance(at: sourceSlot, routerId: e.routerId), seqno: e.seqno,
+                  SourceTable.isFeasible(sources.distance(at: sourceSlot, routerId: r.routerId(of: e)), seqno: e.seqno,
                                          metric: e.metric) else { continue }
             let total = e.metric + cost
             if total.isInfinite { continue }

@@ -14,13 +14,13 @@ public struct RouteSnapshot: Hashable, Sendable {
 extension Router {
     /// The selected route of every subnet.
     public func selectedRoutes() -> [RouteSnapshot] {
-        routes.compactMap { subnet, r in r.selectedEntry.map { snapshot(subnet, $0) } }
+        routes.compactMap { subnet, r in r.selectedEntry.map { snapshot(subnet, r, $0) } }
             .sorted { ($0.subnet, $0.neighbour) < ($1.subnet, $1.neighbour) }
     }
 
     /// Every route that is not selected.
     public func fallbackRoutes() -> [RouteSnapshot] {
-        routes.flatMap { subnet, r in r.entries.filter { $0.neighbour != r.selected }.map { snapshot(subnet, $0) } }
+        routes.flatMap { subnet, r in r.entries.filter { $0.neighbour != r.selected }.map { snapshot(subnet, r, $0) } }
             .sorted { ($0.subnet, $0.neighbour) < ($1.subnet, $1.neighbour) }
     }
 
@@ -56,7 +56,7 @@ extension Router {
         sources.isFeasible(subnet: subnet, routerId: routerId, seqno: seqno, metric: metric)
     }
 
-    private func snapshot(_ subnet: Subnet, _ e: RouteEntry) -> RouteSnapshot {
-        RouteSnapshot(subnet: subnet, neighbour: e.neighbour, routerId: e.routerId, seqno: e.seqno, metric: e.metric, expires: e.expires)
+    private func snapshot(_ subnet: Subnet, _ r: SubnetRoutes, _ e: RouteEntry) -> RouteSnapshot {
+        RouteSnapshot(subnet: subnet, neighbour: e.neighbour, routerId: r.routerId(of: e), seqno: e.seqno, metric: e.metric, expires: e.expires)
     }
 }

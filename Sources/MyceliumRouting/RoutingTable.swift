@@ -1,13 +1,27 @@
 import MyceliumCore
 
-/// One neighbour's announcement of a subnet.
+/// One neighbour's announcement of a subnet: 32 bytes (a router holds one or more per subnet
+/// of the network).
 struct RouteEntry {
     let neighbour: NeighbourId
-    var routerId: RouterId
+    /// The announcer's router id but its public key (`RouterId.tail`): that key is always the
+    /// subnet's owner (`SubnetRoutes.owner`), because only an Update carrying the owner's key
+    /// creates or refreshes an entry. A retraction, which carries its sender's router id
+    /// (spec §5.9), changes the metric and leaves the id alone. `SubnetRoutes.routerId(of:)`
+    /// gives the whole id.
+    var routerIdTail: UInt64
+    var expires: Instant
     var seqno: SeqNo
     /// The metric the neighbour advertised (without our link cost to it).
     var metric: Metric
-    var expires: Instant
+
+    init(neighbour: NeighbourId, routerId: RouterId, seqno: SeqNo, metric: Metric, expires: Instant) {
+        self.neighbour = neighbour
+        self.routerIdTail = routerId.tail
+        self.expires = expires
+        self.seqno = seqno
+        self.metric = metric
+    }
 }
 
 /// All announcements of one subnet, and which (if any) is selected.
@@ -16,6 +30,9 @@ struct SubnetRoutes {
     let owner: PublicKey
     var entries: [RouteEntry] = []
     var selected: NeighbourId?
+
+    /// The whole router id of `entry` (one of `entries`).
+    func routerId(of entry: RouteEntry) -> RouterId { RouterId(publicKey: owner, tail: entry.routerIdTail) }
 
     func index(of neighbour: NeighbourId) -> Int? {
         entries.firstIndex { $0.neighbour == neighbour }

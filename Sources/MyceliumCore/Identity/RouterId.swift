@@ -14,9 +14,9 @@ public struct RouterId: Hashable, Sendable {
 
     public let publicKey: PublicKey
     /// Zone (high 16 bits) and random part (low 48) in one word: 40 bytes a router id, not 48
-    /// with the padding of two fields, and every route entry, source and Update holds one (a
-    /// 1000-node simulation holds millions).
-    private let tail: UInt64
+    /// with the padding of two fields (a 1000-node simulation holds millions); a route entry,
+    /// whose key is its subnet's owner, stores only this word.
+    public let tail: UInt64
 
     public var zone: UInt16 { UInt16(truncatingIfNeeded: tail >> 48) }
     /// Only the low 48 bits are used.
@@ -30,6 +30,13 @@ public struct RouterId: Hashable, Sendable {
     public init(publicKey: PublicKey, zone: UInt16 = 0, random: UInt64) {
         self.publicKey = publicKey
         self.tail = UInt64(zone) << 48 | random & RouterId.randomMask
+    }
+
+    /// From a public key and the other word of a router id (`tail`), as tables that know the
+    /// key store only the word.
+    public init(publicKey: PublicKey, tail: UInt64) {
+        self.publicKey = publicKey
+        self.tail = tail
     }
 
     /// From 6 random bytes (as drawn by the caller's RNG).
