@@ -47,7 +47,9 @@ extension Router {
 
         let subnet = u.subnet
         let sourceSlot = sources.slot(of: subnet)
-        let distance = sources.distance(at: sourceSlot, routerId: u.routerId)
+        // A retraction is always feasible, and its router id is its sender's, which the source
+        // table cannot look up (it holds only owners' ids and ours).
+        let distance = u.isRetraction ? nil : sources.distance(at: sourceSlot, routerId: u.routerId)
         let feasible = SourceTable.isFeasible(distance, seqno: u.seqno, metric: u.metric)
         let expires = now + ProtocolConstants.routeHoldMs(intervalCs: u.interval, metric: u.metric)
         let before = known.flatMap { selection(at: $0) }

@@ -20,7 +20,7 @@ public struct Router: Sendable {
     var lastSeqnoBump: Instant?
     var neighbours = NeighbourTable()
     var routes = SubnetTable<SubnetRoutes>()
-    var sources = SourceTable()
+    var sources: SourceTable
     /// Subnets we are looking for (RouteRequest or SeqNoRequest outstanding) → query expiry.
     var queried: [Subnet: Instant] = [:]
     var routeRequests = RouteRequestCache()
@@ -58,6 +58,7 @@ public struct Router: Sendable {
     /// route flood, and never changes a decision).
     public init(routerId: RouterId, now: Instant, ownerCacheLimit: Int = RouterTuning.ownerCacheLimit) {
         self.routerId = routerId
+        self.sources = SourceTable(ourKey: routerId.publicKey)
         self.ownerCacheLimit = max(1, ownerCacheLimit)
         self.localSubnet = routerId.publicKey.subnet
         nextHello = now + ProtocolConstants.helloIntervalMs

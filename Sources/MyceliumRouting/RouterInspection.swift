@@ -53,7 +53,11 @@ extension Router {
 
     /// Whether our feasibility state would accept (seqno, metric) for (subnet, router id).
     public func isFeasible(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric) -> Bool {
-        sources.isFeasible(subnet: subnet, routerId: routerId, seqno: seqno, metric: metric)
+        // The source table holds only the owner's ids and ours: any other key has no source.
+        guard routerId.publicKey == self.routerId.publicKey || subnet.contains(routerId.publicKey.overlayAddress) else {
+            return true
+        }
+        return sources.isFeasible(subnet: subnet, routerId: routerId, seqno: seqno, metric: metric)
     }
 
     private func snapshot(_ subnet: Subnet, _ r: SubnetRoutes, _ e: RouteEntry) -> RouteSnapshot {

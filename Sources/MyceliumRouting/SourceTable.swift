@@ -7,7 +7,13 @@ import MyceliumCore
 /// `RouterLimits.routerIdsPerSubnet`, nearly always one, held in the table's slot): a lookup
 /// hashes one word, not a 40-byte router id, and reads one slot. Every Update received and
 /// sent touches this table, so its cost is a large part of a node's (and the simulator's) CPU
-/// per route.
+/// per route, and its size a large part of a node's memory per route.
+///
+/// A router id is stored without its public key (`SourceKey`): we only ever announce a subnet
+/// with its owner's router id (a selected route passed the owner check) or with ours (our own
+/// /64, and retractions, which carry the sender's id), so a flag for "ours" is all the key
+/// needs. Lookups follow the same rule: a router id whose key is not ours stands for the
+/// subnet's owner, so callers look up only router ids that passed the owner check, or ours.
 struct SourceTable {
     struct Distance {
         var metric: Metric
@@ -15,19 +21,24 @@ struct SourceTable {
         var expires: Instant
     }
 
-    struct Source {
-        let routerId: RouterId
-        var distance: Distance
-    }
-
     private var bySubnet = SubnetTable<SourceList>()
     /// (subnet, router id) pairs held in all.
     private(set) var count = 0
+    /// Our public key: router ids carrying it are flagged as ours.
+    let ourKey: PublicKey
+
+    init(ourKey: PublicKey) {
+        self.ourKey = ourKey
+    }
+
+    func key(_ routerId: RouterId) -> SourceKey {
+        SourceKey(tail: routerId.tail, ours: routerId.publicKey == ourKey)
+    }
 
     func routerIdCount(subnet: Subnet) -> Int { bySubnet[subnet]?.count ?? 0 }
 
     func distance(subnet: Subnet, routerId: RouterId) -> Distance? {
-        bySubnet[subnet].flatMap { $0.distance(routerId: routerId) }
+        bySubnet[subnet].flatMap { $0.distance(key(routerId)) }
     }
 
     /// Where the subnet's sources are, for several checks at one lookup (valid until the
@@ -37,7 +48,7 @@ struct SourceTable {
     /// `routerId`'s distance among the sources at `slot`, read in place.
     func distance(at slot: SubnetTable<SourceList>.Slot?, routerId: RouterId) -> Distance? {
         guard let slot else { return nil }
-        return bySubnet[at: slot].distance(routerId: routerId)
+        return bySubnet[at: slot].distance(key(routerId))
     }
 
     /// How many router ids the sources at `slot` hold.
@@ -61,8 +72,9 @@ struct SourceTable {
     /// same seqno with a smaller metric → replace; otherwise only the GC timer is refreshed.
     mutating func recordSent(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric, now: Instant) {
         let expires = now + ProtocolConstants.sourceHoldMs
+        let key = key(routerId)
         // `[key, default:]` as an inout argument mutates the stored list in place.
-        if bySubnet[subnet, default: .vacant].record(routerId: routerId, seqno: seqno, metric: metric, expires: expires) {
+        if bySubnet[subnet, default: .vacant].record(key, seqno: seqno, metric: metric, expires: expires) {
             count += 1
         }
     }
@@ -80,46 +92,84 @@ struct SourceTable {
     }
 }
 
+/// A router id in the source table: its other word (`RouterId.tail`) and whether its key is
+/// ours (else it is the subnet's owner's).
+struct SourceKey: Equatable {
+    let tail: UInt64
+    let ours: Bool
+}
+
 /// One subnet's sources: the first inline in the table's slot (nearly always the only one:
 /// a second router id appears only when the owner restarts), the rest in an array. Inline, a
 /// feasibility check reads the slot it has just found; an array of one was one more cache miss
-/// (and a retain) per Update.
+/// (and a retain) per Update. 32 bytes with one source inline.
 struct SourceList: SubnetTableValue {
-    private var first: SourceTable.Source?
-    private var rest: [SourceTable.Source] = []
+    /// 24 bytes: the key's parts and the distance's fields side by side (a `SourceKey` and a
+    /// `Distance` as fields would pad to 40).
+    struct Source {
+        var tail: UInt64
+        var expires: Instant
+        var seqno: SeqNo
+        var metric: Metric
+        /// 0: no source (only in `first`, when the list is empty); 1: the owner's key; 2: ours.
+        var kind: UInt8
+
+        init(_ key: SourceKey, _ d: SourceTable.Distance) {
+            tail = key.tail
+            expires = d.expires
+            seqno = d.seqno
+            metric = d.metric
+            kind = key.ours ? 2 : 1
+        }
+
+        static let none = Source(tail: 0, expires: .zero, seqno: SeqNo(0), metric: .zero, kind: 0)
+
+        private init(tail: UInt64, expires: Instant, seqno: SeqNo, metric: Metric, kind: UInt8) {
+            (self.tail, self.expires, self.seqno, self.metric, self.kind) = (tail, expires, seqno, metric, kind)
+        }
+
+        func matches(_ key: SourceKey) -> Bool { tail == key.tail && kind == (key.ours ? 2 : 1) }
+
+        var distance: SourceTable.Distance {
+            get { SourceTable.Distance(metric: metric, seqno: seqno, expires: expires) }
+            set { (metric, seqno, expires) = (newValue.metric, newValue.seqno, newValue.expires) }
+        }
+    }
+
+    private var first = Source.none
+    private var rest: [Source] = []
 
     static var vacant: SourceList { SourceList() }
 
-    var count: Int { first == nil ? 0 : 1 + rest.count }
+    var count: Int { first.kind == 0 ? 0 : 1 + rest.count }
 
-    func distance(routerId: RouterId) -> SourceTable.Distance? {
-        if let first, first.routerId == routerId { return first.distance }
-        for s in rest where s.routerId == routerId { return s.distance }
+    func distance(_ key: SourceKey) -> SourceTable.Distance? {
+        if first.kind != 0, first.matches(key) { return first.distance }
+        for s in rest where s.matches(key) { return s.distance }
         return nil
     }
 
-    /// Updates or appends `routerId`'s distance: newer seqno, or the same with a smaller
-    /// metric, replaces it; the expiry is always refreshed. True when appended.
-    mutating func record(routerId: RouterId, seqno: SeqNo, metric: Metric, expires: Instant) -> Bool {
-        func update(_ d: inout SourceTable.Distance) {
-            if seqno.isGreater(than: d.seqno) || (seqno == d.seqno && metric < d.metric) {
-                d.metric = metric
-                d.seqno = seqno
+    /// Updates or appends `key`'s distance: newer seqno, or the same with a smaller metric,
+    /// replaces it; the expiry is always refreshed. True when appended.
+    mutating func record(_ key: SourceKey, seqno: SeqNo, metric: Metric, expires: Instant) -> Bool {
+        func update(_ s: inout Source) {
+            if seqno.isGreater(than: s.seqno) || (seqno == s.seqno && metric < s.metric) {
+                s.metric = metric
+                s.seqno = seqno
             }
-            d.expires = expires
+            s.expires = expires
         }
-        let new = SourceTable.Source(routerId: routerId,
-                                     distance: SourceTable.Distance(metric: metric, seqno: seqno, expires: expires))
-        guard first != nil else {
+        let new = Source(key, SourceTable.Distance(metric: metric, seqno: seqno, expires: expires))
+        guard first.kind != 0 else {
             first = new
             return true
         }
-        if first!.routerId == routerId {
-            update(&first!.distance)
+        if first.matches(key) {
+            update(&first)
             return false
         }
-        for i in rest.indices where rest[i].routerId == routerId {
-            update(&rest[i].distance)
+        for i in rest.indices where rest[i].matches(key) {
+            update(&rest[i])
             return false
         }
         rest.append(new)
@@ -128,10 +178,10 @@ struct SourceList: SubnetTableValue {
 
     /// Drops the sources that expired by `now`, keeping the others in order.
     mutating func removeExpired(now: Instant) {
-        var kept = first.map { [$0] } ?? []
+        var kept = first.kind == 0 ? [] : [first]
         kept.append(contentsOf: rest)
-        kept.removeAll { $0.distance.expires <= now }
-        first = kept.first
+        kept.removeAll { $0.expires <= now }
+        first = kept.first ?? .none
         rest = Array(kept.dropFirst())
     }
 }

@@ -120,31 +120,42 @@ import Testing
 
     @Test("a source list keeps each router id once, the first inline, and drops expired ones in order")
     func sourceList() {
-        let key = PublicKey(bytes: [UInt8](repeating: 7, count: 32))!
-        let ids = (1...3).map { RouterId(publicKey: key, random: UInt64($0)) }
+        let ids = (1...3).map { SourceKey(tail: UInt64($0), ours: false) }
+        let ours = SourceKey(tail: 1, ours: true)
         var list = SourceList.vacant
         #expect(list.count == 0)
+        #expect(MemoryLayout<SourceList>.stride == 32)
         var appended: Bool
-        appended = list.record(routerId: ids[0], seqno: SeqNo(5), metric: Metric(100), expires: Instant(milliseconds: 10))
+        appended = list.record(ids[0], seqno: SeqNo(5), metric: Metric(100), expires: Instant(milliseconds: 10))
         #expect(appended)
-        appended = list.record(routerId: ids[1], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 30))
+        appended = list.record(ids[1], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 30))
         #expect(appended)
-        appended = list.record(routerId: ids[2], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 5))
+        appended = list.record(ids[2], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 5))
         #expect(appended)
+        // Our key with the same word is another router id.
+        #expect(list.distance(ours) == nil)
+        appended = list.record(ours, seqno: SeqNo(9), metric: .infinite, expires: Instant(milliseconds: 40))
+        #expect(appended)
+        #expect(list.distance(ours)?.seqno == SeqNo(9))
+        #expect(list.distance(ids[0])?.seqno == SeqNo(5))
         // Same id: a worse metric keeps the distance, the expiry is refreshed.
-        appended = list.record(routerId: ids[0], seqno: SeqNo(5), metric: Metric(200), expires: Instant(milliseconds: 20))
+        appended = list.record(ids[0], seqno: SeqNo(5), metric: Metric(200), expires: Instant(milliseconds: 20))
         #expect(!appended)
-        #expect(list.distance(routerId: ids[0])?.metric == Metric(100))
-        #expect(list.distance(routerId: ids[0])?.expires == Instant(milliseconds: 20))
+        #expect(list.distance(ids[0])?.metric == Metric(100))
+        #expect(list.distance(ids[0])?.expires == Instant(milliseconds: 20))
         // A newer seqno replaces it.
-        appended = list.record(routerId: ids[1], seqno: SeqNo(2), metric: Metric(300), expires: Instant(milliseconds: 30))
+        appended = list.record(ids[1], seqno: SeqNo(2), metric: Metric(300), expires: Instant(milliseconds: 30))
         #expect(!appended)
-        #expect(list.distance(routerId: ids[1])?.metric == Metric(300))
-        #expect(list.count == 3)
+        #expect(list.distance(ids[1])?.metric == Metric(300))
+        #expect(list.count == 4)
         list.removeExpired(now: Instant(milliseconds: 20))
-        #expect(list.count == 1)
-        #expect(list.distance(routerId: ids[0]) == nil)
-        #expect(list.distance(routerId: ids[1])?.seqno == SeqNo(2))
-        #expect(list.distance(routerId: ids[2]) == nil)
+        #expect(list.count == 2)
+        #expect(list.distance(ids[0]) == nil)
+        #expect(list.distance(ids[1])?.seqno == SeqNo(2))
+        #expect(list.distance(ids[2]) == nil)
+        #expect(list.distance(ours)?.seqno == SeqNo(9))
+        list.removeExpired(now: Instant(milliseconds: 40))
+        #expect(list.count == 0)
+        #expect(list.distance(ids[1]) == nil)
     }
 }

@@ -20,7 +20,7 @@ import Testing
         let v = Vectors.vector("source_table.feasibility")
         let subnet = Subnet("400::/64")!
         let id = RouterId(publicKey: PublicKey(bytes: [UInt8](repeating: 1, count: 32))!, random: 0)
-        var table = SourceTable()
+        var table = SourceTable(ourKey: PublicKey(bytes: [UInt8](repeating: 2, count: 32))!)
         table.recordSent(subnet: subnet, routerId: id, seqno: SeqNo(UInt16(v["fd"]["seqno"].int!)),
                          metric: Metric(UInt16(v["fd"]["metric"].int!)), now: .zero)
         for c in v["cases"].array {
