@@ -69,7 +69,7 @@ extension Router {
             }
             for e in kept { noteRouteExpiry(e.expires) }
             let slot = routes.index(forKey: subnet)!
-            routes[at: slot].entries = kept
+            routes[at: slot].entries = RouteEntries(kept)
             if routes[at: slot].selected.map({ id in !kept.contains { $0.neighbour == id } }) ?? false {
                 routes[at: slot].selected = nil
             }
