@@ -104,6 +104,17 @@ import Testing
         h.receive(Harness.update(sender, metric: 0xFFFF, subnet: node.publicKey.subnet), from: 1)
         #expect(h.router.nextHop(for: node.publicKey.subnet) == nil)
         #expect(h.router.owner(of: address) == node.publicKey)
+        // The entry keeps the owner's router id (it stores only the id's other word): a
+        // SeqNoRequest for the subnet must name the owner's id to be answered.
+        let held = h.router.fallbackRoutes()
+        #expect(held.count == 1)
+        #expect(held.first?.routerId == node)
+        #expect(held.first?.metric == .infinite)
+        // A new router id of the owner (a restart) replaces it.
+        let restarted = RouterId(publicKey: node.publicKey, zone: 3, random: 0xABCDEF)
+        h.receive(Harness.update(restarted, metric: 10), from: 1)
+        #expect(h.router.selectedRoutes().map(\.routerId) == [restarted])
+        #expect(h.router.selectedRoutes().first?.routerId.zone == 3)
     }
 
     @Test("a retraction from the next hop loses the route: SeqNoRequest, retraction to all, RouteRequest")
