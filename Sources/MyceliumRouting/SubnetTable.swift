@@ -1,14 +1,18 @@
 import MyceliumCore
 
-/// A hash table keyed by subnet, for the router's per-subnet tables (routes, sources): the
+/// A hash table keyed by /64, for the router's per-subnet tables (routes, sources): the
 /// entries (key beside value) packed in one dense array, found through a small open-addressed
 /// index of 8-byte slots (linear probing, load at most 3/4).
 ///
 /// ```
 /// index: [ 0 | h₁·p₁+1 | 0 | 0 | h₂·p₂+1 | … ]   slot: hash (high 32 bits) | position + 1 (low 32)
 ///                 │                 │
-/// dense: [ (key, value) at p₁ … (key, value) at p₂ … ]   count entries, no holes
+/// dense: [ (word, value) at p₁ … (word, value) at p₂ … ]   count entries, no holes
 /// ```
+///
+/// Keys are IPv6 /64s, the only subnets the router admits (routes and what it announces), and
+/// a key is stored as its network word (the address's high 64 bits): 8 bytes, where a `Subnet`
+/// takes 24. Looking up any other subnet finds nothing; inserting one is a programming error.
 ///
 /// Why not `Dictionary`: every Update looks a subnet up in these tables. A `Dictionary` lookup
 /// seeds and runs SipHash, then reads the key and the value from two separate arrays; here the
@@ -25,10 +29,7 @@ import MyceliumCore
 /// choice. The hash is the high half of `word × a` and the bucket its top bits, with `a` a
 /// random odd multiplier drawn per table (multiply-shift, a universal family): without `a`, a
 /// peer cannot choose subnets that collide here (two distinct words collide with probability
-/// at most 2/capacity). That holds because distinct subnets in these tables have distinct
-/// `hashWord`s: the router admits exactly /64s (low word zero) that pass the owner check, so a
-/// peer gets keys only by grinding public keys; if other prefix lengths were ever admitted,
-/// `hashWord` would have to stay injective for them. Callers bound the size (`RouterLimits`).
+/// at most 2/capacity). Callers bound the size (`RouterLimits`).
 ///
 /// Positions (`Slot`) stay valid until the next removal (a removal moves the last entry into
 /// the hole); callers treat them as valid until the next insertion or removal, as a
@@ -37,8 +38,11 @@ struct SubnetTable<Value: SubnetTableValue> {
     typealias Slot = Int
 
     fileprivate struct Entry {
-        var key: Subnet
+        /// The /64's network word.
+        var word: UInt64
         var value: Value
+
+        var key: Subnet { Subnet(IPv6Address(high: word, low: 0), prefixLength: 64)! }
     }
 
     /// 0 when empty, else the key's hash (high 32 bits) and its position + 1 (low 32 bits).
@@ -63,8 +67,14 @@ struct SubnetTable<Value: SubnetTableValue> {
 
     private var mask: Int { index.count - 1 }
 
-    private func hash(_ key: Subnet) -> UInt32 {
-        UInt32(truncatingIfNeeded: (key.hashWord &* multiplier) >> 32)
+    /// The stored form of `key`: its network word, or nil when it is not an IPv6 /64.
+    private static func word(_ key: Subnet) -> UInt64? {
+        guard key.prefixLength == 64, case let .v6(a) = key.address else { return nil }
+        return a.high
+    }
+
+    private func hash(_ word: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: (word &* multiplier) >> 32)
     }
 
     private func bucket(_ hash: UInt32) -> Int {
@@ -76,15 +86,15 @@ struct SubnetTable<Value: SubnetTableValue> {
     // MARK: lookup
 
     func index(forKey key: Subnet) -> Slot? {
-        guard !dense.isEmpty else { return nil }
-        let h = hash(key)
+        guard !dense.isEmpty, let word = Self.word(key) else { return nil }
+        let h = hash(word)
         var i = bucket(h)
         while true {
             let s = index[i]
             if s == 0 { return nil }
             if UInt32(truncatingIfNeeded: s >> 32) == h {
                 let p = Self.position(s)
-                if dense[p].key == key { return p }
+                if dense[p].word == word { return p }
             }
             i = (i + 1) & mask
         }
@@ -93,7 +103,7 @@ struct SubnetTable<Value: SubnetTableValue> {
     /// The index slot that points at `position`.
     private func indexSlot(of position: Int) -> Int {
         let target = UInt64(position + 1)
-        var i = bucket(hash(dense[position].key))
+        var i = bucket(hash(dense[position].word))
         while index[i] & 0xFFFF_FFFF != target { i = (i + 1) & mask }
         return i
     }
@@ -136,14 +146,15 @@ struct SubnetTable<Value: SubnetTableValue> {
     /// Inserts a key known to be absent; returns its position.
     @discardableResult
     private mutating func insertNew(_ key: Subnet, _ value: Value) -> Slot {
+        guard let word = Self.word(key) else { preconditionFailure("SubnetTable holds IPv6 /64s only, not \(key)") }
         if (dense.count + 1) * 4 > index.count * 3 { growIndex() }
         // A quarter more at a time (an append into a full array would double it).
         if dense.count == dense.capacity { dense.reserveCapacity(dense.count + dense.count / 4 + 4) }
-        let h = hash(key)
+        let h = hash(word)
         var i = bucket(h)
         while index[i] != 0 { i = (i + 1) & mask }
         index[i] = UInt64(h) << 32 | UInt64(dense.count + 1)
-        dense.append(Entry(key: key, value: value))
+        dense.append(Entry(word: word, value: value))
         return dense.count - 1
     }
 

@@ -14,7 +14,8 @@ import Testing
     }
 
     static func subnet(_ i: Int) -> Subnet {
-        // /64s in 400::/7, plus a few other lengths and an IPv4 subnet.
+        // /64s in 400::/7, plus a few other lengths and an IPv4 subnet (never stored: lookups
+        // find nothing).
         switch i % 10 {
         case 9: return Subnet(address: .v4(IPv4Address(UInt32(i))), prefixLength: 32)!
         case 8: return Subnet(IPv6Address(high: 0x0400_0000_0000_0000 | UInt64(i) << 20, low: 0), prefixLength: 48)!
@@ -46,6 +47,13 @@ import Testing
         let keySpace = seed <= 2 ? 24 : 2_000
         for step in 0..<6_000 {
             let key = Self.subnet(Int.random(in: 0..<keySpace, using: &rng))
+            guard key.prefixLength == 64, key.ipv6 != nil else {
+                // Only IPv6 /64s are stored.
+                #expect(table.index(forKey: key) == nil)
+                #expect(table[key] == nil)
+                #expect(table.removeValue(forKey: key) == nil)
+                continue
+            }
             switch Int.random(in: 0..<6, using: &rng) {
             case 0, 1:
                 let value = Box(items: [step])
@@ -89,6 +97,22 @@ import Testing
         }
         check(table, against: model)
         #expect(table.isEmpty)
+    }
+
+    @Test("keys are stored as /64 network words: another prefix length on the same word finds nothing")
+    func onlySlash64() {
+        var table = SubnetTable<Box>()
+        let address = IPv6Address(high: 0x0400_1234_5678_9ABC, low: 0)
+        let slash64 = Subnet(address, prefixLength: 64)!
+        table[slash64] = Box(items: [1])
+        #expect(table[slash64] == Box(items: [1]))
+        #expect(table.key(at: table.index(forKey: slash64)!) == slash64)
+        for other in [Subnet(address, prefixLength: 48)!, Subnet(address, prefixLength: 128)!,
+                      Subnet(address: .v4(IPv4Address(0x0400_1234)), prefixLength: 32)!] {
+            #expect(table.index(forKey: other) == nil)
+            #expect(table[other] == nil)
+        }
+        #expect(Array(table.keys) == [slash64])
     }
 
     /// With the multiplier fixed at 1 a key's home is its top bits: keys sharing them form one
