@@ -93,7 +93,7 @@ extension Router {
             markQueried(subnet, now: now)
             let announcers = r.entries.filter { neighbours[$0.neighbour] != nil }
             guard let entry = announcers.first ?? r.entries.first else { return }
-            let routerId = r.routerId(of: entry)
+            let routerId = fullRouterId(of: entry, in: r)
             sendSeqNoRequest(subnet, routerId: routerId, to: announcers.map(\.neighbour), now: now, into: &actions)
             return
         }
@@ -141,9 +141,9 @@ extension Router {
     func hasUnselectedAnswer(_ request: SeqNoRequest, from n: NeighbourId) -> Bool {
         guard let subnet = knownSubnet(covering: request.prefix), let r = routes[subnet] else { return false }
         return r.entries.contains { e in
-            r.routerId(of: e) == request.routerId && !e.seqno.isLess(than: request.seqno) && !e.metric.isInfinite && e.neighbour != n
+            fullRouterId(of: e, in: r) == request.routerId && !e.seqno.isLess(than: request.seqno) && !e.metric.isInfinite && e.neighbour != n
                 && neighbours[e.neighbour] != nil
-                && sources.isFeasible(subnet: subnet, routerId: r.routerId(of: e), seqno: e.seqno, metric: e.metric)
+                && sources.isFeasible(subnet: subnet, routerId: fullRouterId(of: e, in: r), seqno: e.seqno, metric: e.metric)
         }
     }
 
@@ -224,7 +224,7 @@ extension Router {
                 .map { now - $0 < ProtocolConstants.seqnoBumpTimeoutMs } ?? false
         }
         let feasible = candidates.filter {
-            sources.isFeasible(subnet: subnet, routerId: r.routerId(of: $0), seqno: $0.seqno, metric: $0.metric) && !recentlyTried($0)
+            sources.isFeasible(subnet: subnet, routerId: fullRouterId(of: $0, in: r), seqno: $0.seqno, metric: $0.metric) && !recentlyTried($0)
         }
         guard let target = (feasible.first ?? candidates.first)?.neighbour else {
             stats.seqnoDropped += 1

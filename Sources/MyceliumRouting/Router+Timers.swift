@@ -105,7 +105,7 @@ extension Router {
                     // Ask for the router id of a live finite entry, else the one we lost.
                     let r = routes[subnet]
                     let routerId = r.flatMap { r in
-                        r.entries.first { !$0.metric.isInfinite && neighbours[$0.neighbour] != nil }.map { r.routerId(of: $0) }
+                        r.entries.first { !$0.metric.isInfinite && neighbours[$0.neighbour] != nil }.map { fullRouterId(of: $0, in: r) }
                     } ?? lost.routerId
                     sendSeqNoRequest(subnet, routerId: routerId, to: announcers, now: now, into: &actions)
                 }

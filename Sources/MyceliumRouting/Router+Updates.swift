@@ -26,7 +26,7 @@ extension Router {
             return
         }
         let known = routes.index(forKey: u.subnet)
-        guard u.isRetraction || known.map({ routes[at: $0].owner == u.routerId.publicKey }) == true
+        guard u.isRetraction || known.map({ owners[routes[at: $0].owner] == u.routerId.publicKey }) == true
                 || u.subnet.contains(ownerAddress(of: u.routerId.publicKey)) else {
             stats.updatesDenied += 1
             actions.append(.refused(n, .badUpdate))
@@ -74,7 +74,7 @@ extension Router {
                     actions.append(.refused(n, refusal))
                     return
                 }
-                var fresh = SubnetRoutes(owner: u.routerId.publicKey)
+                var fresh = SubnetRoutes(owner: ownerRef(for: u.routerId.publicKey))
                 fresh.entries.append(entry)
                 neighbours[existing: n].routeCount += 1
                 routes[subnet] = fresh
@@ -156,7 +156,7 @@ extension Router {
         guard let sel = routes[at: slot].selectedEntry, let cost = neighbours.linkCost(of: sel.neighbour), !sel.metric.isInfinite else {
             return nil
         }
-        return Selection(neighbour: sel.neighbour, routerId: routes[at: slot].routerId(of: sel), seqno: sel.seqno,
+        return Selection(neighbour: sel.neighbour, routerId: fullRouterId(of: sel, in: routes[at: slot]), seqno: sel.seqno,
                          metric: sel.metric + cost, expires: sel.expires)
     }
 
@@ -170,7 +170,8 @@ extension Router {
         if let slot = known ?? routes.index(forKey: subnet) {
             // In place: copying the entry out and back would copy its array on every Update.
             let awaited = seqnoRequests.count > 0 ? awaitedSeqnos(subnet, at: slot) : []
-            Router.choose(&routes[at: slot], subnet: subnet, neighbours: neighbours, sources: sources, awaited: awaited)
+            let ownerKey = owners[routes[at: slot].owner]
+            Router.choose(&routes[at: slot], ownerKey: ownerKey, subnet: subnet, neighbours: neighbours, sources: sources, awaited: awaited)
             if routes[at: slot].entries.isEmpty {
                 routes.remove(at: slot)
                 tableDirty = true
@@ -247,7 +248,7 @@ extension Router {
         guard seqnoRequests.count > 0 else { return [] }
         var awaited: [(RouterId, SeqNo)] = []
         for e in routes[at: slot].entries {
-            let id = routes[at: slot].routerId(of: e)
+            let id = fullRouterId(of: e, in: routes[at: slot])
             if awaited.contains(where: { $0.0 == id }) { continue }
             if let s = seqnoRequests.awaitedSeqno(routerId: id, prefix: subnet) { awaited.append((id, s)) }
         }
@@ -265,17 +266,17 @@ extension Router {
     /// answer, and leave every node behind it without a route (seen after link cuts in the
     /// soak suite and the simulator: routes lost for good). A newer seqno is feasible, so the
     /// switch keeps the loop-freedom invariant.
-    private static func choose(_ r: inout SubnetRoutes, subnet: Subnet, neighbours: NeighbourTable, sources: SourceTable,
+    private static func choose(_ r: inout SubnetRoutes, ownerKey: PublicKey, subnet: Subnet, neighbours: NeighbourTable, sources: SourceTable,
                                awaited: [(RouterId, SeqNo)]) {
         var best: (index: Int, total: Metric)?
         var bestAnswer: (index: Int, total: Metric)?
         let sourceSlot = sources.slot(of: subnet)
         func answers(_ e: RouteEntry) -> Bool {
-            awaited.contains { $0.0.tail == e.routerIdTail && $0.0.publicKey == r.owner && !e.seqno.isLess(than: $0.1) }
+            awaited.contains { $0.0.tail == e.routerIdTail && $0.0.publicKey == ownerKey && !e.seqno.isLess(than: $0.1) }
         }
         for (i, e) in r.entries.enumerated() where !e.metric.isInfinite {
             guard let cost = neighbours.linkCost(of: e.neighbour),
-                  SourceTable.isFeasible(sources.distance(at: sourceSlot, routerId: r.routerId(of: e)), seqno: e.seqno,
+                  SourceTable.isFeasible(sources.distance(at: sourceSlot, routerId: RouterId(publicKey: ownerKey, tail: e.routerIdTail)), seqno: e.seqno,
                                          metric: e.metric) else { continue }
             let total = e.metric + cost
             if total.isInfinite { continue }

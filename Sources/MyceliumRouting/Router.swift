@@ -49,15 +49,20 @@ public struct Router: Sendable {
 
     var tableDirty = true
     var cachedTable: ForwardingTable?
+    /// The subnets' owners' keys (`SubnetRoutes.owner` names them here).
+    var owners: OwnerKeys
 
     /// Public keys whose derived address `ownerAddresses` keeps (`RouterTuning.ownerCacheLimit`).
     let ownerCacheLimit: Int
 
     /// `routerId` carries our public key; the /64 we own is derived from it. `ownerCacheLimit`:
     /// a simulation of thousands of routers keeps each one's cache small (it saves BLAKE3 in a
-    /// route flood, and never changes a decision).
-    public init(routerId: RouterId, now: Instant, ownerCacheLimit: Int = RouterTuning.ownerCacheLimit) {
+    /// route flood, and never changes a decision). `owners`: where the subnets' owner keys are
+    /// kept, a pool of this router's own unless given (a simulation shares one among its
+    /// routers, which hold the same keys).
+    public init(routerId: RouterId, now: Instant, ownerCacheLimit: Int = RouterTuning.ownerCacheLimit, owners: OwnerKeys? = nil) {
         self.routerId = routerId
+        self.owners = owners ?? OwnerKeys()
         self.sources = SourceTable(ourKey: routerId.publicKey)
         self.ownerCacheLimit = max(1, ownerCacheLimit)
         self.localSubnet = routerId.publicKey.subnet
@@ -113,9 +118,9 @@ public struct Router: Sendable {
         for (subnet, r) in routes {
             if let sel = r.selectedEntry, let cost = neighbours.linkCost(of: sel.neighbour) {
                 entries.append(.init(subnet: subnet, nextHop: sel.neighbour, metric: sel.metric + cost,
-                                     owner: r.owner, expires: sel.expires))
+                                     owner: owners[r.owner], expires: sel.expires))
             } else {
-                entries.append(.init(subnet: subnet, nextHop: nil, metric: .infinite, owner: r.owner, expires: .zero))
+                entries.append(.init(subnet: subnet, nextHop: nil, metric: .infinite, owner: owners[r.owner], expires: .zero))
             }
         }
         let table = ForwardingTable(localSubnet: localSubnet, entries: entries)
@@ -217,6 +222,8 @@ public struct RouterStats: Hashable, Sendable {
     public var peersRemoved = 0
     public var peersDied = 0
     public var routeSelections = 0
+    /// Times the owner-key pool was replaced by a compacted one (`Router.compactOwners`).
+    public var ownerPoolCompactions = 0
     public var triggeredUpdates = 0
     public var expiredRoutesRemoved = 0
     public var expiredRoutesRetracted = 0
@@ -255,6 +262,9 @@ public enum RouterTuning {
     /// it: a known subnet's owner is checked against the stored owner. Small, because a
     /// simulation holds one per router.
     public static let ownerCacheLimit = 4_096
+    /// A router's own owner-key pool is compacted once it holds at least twice as many keys as
+    /// the router has subnets plus this many: amortised, one key copied per key added.
+    public static let ownerPoolSlack = 1_024
     /// A SeqNoRequest for the same (router id, prefix, seqno) is sent to a neighbour, or
     /// forwarded, at most once in this long; a retry after it goes through.
     public static let seqnoRetryMs: Int64 = 4_000
@@ -277,4 +287,28 @@ struct LostRoute {
     let routerId: RouterId
     var attempts = 0
     var next: Instant
+}
+
+extension Router {
+    /// The whole router id of `entry`, one of `r.entries`.
+    func fullRouterId(of entry: RouteEntry, in r: SubnetRoutes) -> RouterId {
+        RouterId(publicKey: owners[r.owner], tail: entry.routerIdTail)
+    }
+
+    /// The reference of a new subnet's owner key. A pool of our own moves to a fresh one,
+    /// holding only the keys in use, once it holds more than twice as many keys as we have
+    /// subnets (plus 1024): owners come and go, and the pool never drops a key by itself.
+    mutating func ownerRef(for key: PublicKey) -> OwnerKeys.Ref {
+        if owners.compactable, owners.count >= 2 * routes.count + RouterTuning.ownerPoolSlack { compactOwners() }
+        return owners.ref(for: key)
+    }
+
+    /// Moves every subnet's owner to a fresh pool.
+    mutating func compactOwners() {
+        let old = owners
+        let fresh = OwnerKeys()
+        routes.forEachSlot { _, slot in routes[at: slot].owner = fresh.ref(for: old[routes[at: slot].owner]) }
+        owners = fresh
+        stats.ownerPoolCompactions += 1
+    }
 }

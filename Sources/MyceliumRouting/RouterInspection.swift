@@ -33,7 +33,7 @@ extension Router {
     /// `GET /api/v1/pubkey/{ip}` answers. The key checked when the subnet was first announced,
     /// not an entry's router id: a retraction carries its sender's id (spec §5.9).
     public func owner(of address: IPv6Address) -> PublicKey? {
-        routes[Subnet.slash64(of: address)]?.owner
+        routes[Subnet.slash64(of: address)].map { owners[$0.owner] }
     }
 
     /// The selected next hop for a subnet, if any.
@@ -61,6 +61,6 @@ extension Router {
     }
 
     private func snapshot(_ subnet: Subnet, _ r: SubnetRoutes, _ e: RouteEntry) -> RouteSnapshot {
-        RouteSnapshot(subnet: subnet, neighbour: e.neighbour, routerId: r.routerId(of: e), seqno: e.seqno, metric: e.metric, expires: e.expires)
+        RouteSnapshot(subnet: subnet, neighbour: e.neighbour, routerId: fullRouterId(of: e, in: r), seqno: e.seqno, metric: e.metric, expires: e.expires)
     }
 }

@@ -90,15 +90,18 @@ struct RouteEntries: RandomAccessCollection, MutableCollection {
     }
 }
 
-/// All announcements of one subnet, and which (if any) is selected.
+/// All announcements of one subnet, and which (if any) is selected: 96 bytes (the fields in
+/// this order leave no padding but the entries' own).
 struct SubnetRoutes {
-    /// The subnet's owner, from the router id of the Update that created this entry (spec §4.1).
-    let owner: PublicKey
     var entries = RouteEntries()
     var selected: NeighbourId?
+    /// The subnet's owner, from the router id of the Update that created this entry (spec §4.1),
+    /// in the router's `OwnerKeys`.
+    var owner: OwnerKeys.Ref
 
-    /// The whole router id of `entry` (one of `entries`).
-    func routerId(of entry: RouteEntry) -> RouterId { RouterId(publicKey: owner, tail: entry.routerIdTail) }
+    init(owner: OwnerKeys.Ref) {
+        self.owner = owner
+    }
 
     func index(of neighbour: NeighbourId) -> Int? {
         entries.firstIndex { $0.neighbour == neighbour }
@@ -112,5 +115,5 @@ struct SubnetRoutes {
 
 extension SubnetRoutes: SubnetTableValue {
     static let noOwner = PublicKey(bytes: [UInt8](repeating: 0, count: PublicKey.length))!
-    static var vacant: SubnetRoutes { SubnetRoutes(owner: noOwner) }
+    static var vacant: SubnetRoutes { SubnetRoutes(owner: OwnerKeys.Ref(raw: .max)) }
 }

@@ -89,6 +89,9 @@ public final class Simulator {
     /// which 10 000 routers cannot afford; a smaller one only costs BLAKE3 time.
     static let ownerCacheLimit = 256
 
+    /// One pool of owner keys for every router: they all hold the same keys (one per node).
+    let owners = OwnerKeys(shared: true)
+
     /// Linux's minimum TCP retransmission timeout.
     static let retransmissionTimeoutMs: Int64 = 200
 
@@ -99,7 +102,7 @@ public final class Simulator {
         neighbourOf = Array(repeating: Handles(), count: nodes)
         scheduledWake = Array(repeating: nil, count: nodes)
         for i in 0..<nodes {
-            routers.append(Router(routerId: makeRouterId(), now: .zero, ownerCacheLimit: Self.ownerCacheLimit))
+            routers.append(Router(routerId: makeRouterId(), now: .zero, ownerCacheLimit: Self.ownerCacheLimit, owners: owners))
             schedule(i)
         }
         for (i, r) in routers.enumerated() {
@@ -166,7 +169,7 @@ public final class Simulator {
         let linked = links.indices.filter { (links[$0].a == node || links[$0].b == node) && links[$0].isUp }
         for l in linked { setLink(l, up: false) }
         let key = routers[node].routerId.publicKey
-        updateSelected(node) { $0 = Router(routerId: makeRouterId(key: key), now: now, ownerCacheLimit: Self.ownerCacheLimit) }
+        updateSelected(node) { $0 = Router(routerId: makeRouterId(key: key), now: now, ownerCacheLimit: Self.ownerCacheLimit, owners: owners) }
         scheduledWake[node] = nil
         schedule(node)
         at(now + downMs) { [unowned self] in for l in linked { self.setLink(l, up: true) } }
