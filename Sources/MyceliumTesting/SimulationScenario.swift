@@ -13,9 +13,16 @@ public struct SimulationScenario: Sendable, Hashable {
     public var loss: Double
     public var cutLinks: Int
     public var cutAtS: Double
+    /// 0: every node starts at once (all links up at time 0). Otherwise each node starts at a
+    /// uniformly random time below this many seconds, and a link comes up once both its ends
+    /// have started: the network is built as nodes join, and only the joining nodes' tables
+    /// are in flight at a time (at once, every table of the network floods together: the
+    /// simulator's own memory peak, ~n² control packets in flight).
+    public var startSpreadS: Double
 
     public init(nodes: Int, topology: Topology, degree: Int = 4, seed: UInt64 = 1, durationS: Double = 120,
-                latencyMs: Int64? = nil, loss: Double = 0, cutLinks: Int = 0, cutAtS: Double = 60) {
+                latencyMs: Int64? = nil, loss: Double = 0, cutLinks: Int = 0, cutAtS: Double = 60, startSpreadS: Double = 0) {
+        self.startSpreadS = startSpreadS
         self.nodes = nodes
         self.topology = topology
         self.degree = degree
@@ -45,7 +52,7 @@ public struct SimulationScenario: Sendable, Hashable {
         let sim = Simulator(nodes: nodes, seed: seed)
         var rng = SeededRandom(seed: seed ^ 0x70B0_1061)
         let edges = topology.edges(nodes: nodes, degree: degree, rng: &rng)
-        for (a, b) in edges { sim.addLink(a, b, latencyMs: latencyMs, loss: loss) }
+        for (a, b) in edges { sim.addLink(a, b, latencyMs: latencyMs, loss: loss, up: startSpreadS == 0) }
 
         let cutTime = Instant(milliseconds: Int64(cutAtS * 1000))
         var cut: [Int] = []
@@ -54,6 +61,14 @@ public struct SimulationScenario: Sendable, Hashable {
             indices.shuffle(using: &rng)
             cut = Array(indices.prefix(cutLinks))
             sim.at(cutTime) { for l in cut { sim.setLink(l, up: false) } }
+        }
+        if startSpreadS > 0 {
+            // Drawn after everything else, so runs without a spread keep their results.
+            let spreadMs = max(1, Int64(startSpreadS * 1000))
+            let start = (0..<nodes).map { _ in Int64.random(in: 0..<spreadMs, using: &rng) }
+            for (l, (a, b)) in edges.enumerated() {
+                sim.at(Instant(milliseconds: max(start[a], start[b]))) { sim.setLink(l, up: true) }
+            }
         }
         let end = Instant(milliseconds: Int64(durationS * 1000))
         sim.run(until: end)
@@ -93,7 +108,7 @@ public struct SimulationScenario: Sendable, Hashable {
             ("control_bytes_per_node", "\(o.controlBytes / nodes)"),
             ("links_cut", "\(o.linksCut)"),
             ("reconverged_at_s", o.reconvergedAtS.map { "\($0)" } ?? "null"),
-        ]
+        ] + (startSpreadS > 0 ? [("start_spread_s", "\(startSpreadS)")] : [])
     }
 
     /// One JSON object of `fields`.

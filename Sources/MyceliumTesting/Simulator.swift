@@ -129,13 +129,14 @@ public final class Simulator {
 
     // MARK: - topology
 
-    /// Adds a link and brings it up now. Returns its index.
+    /// Adds a link and brings it up now (unless `up` is false: then `setLink` does later).
+    /// Returns its index.
     @discardableResult
-    public func addLink(_ a: Int, _ b: Int, latencyMs: Int64? = nil, loss: Double = 0) -> Int {
+    public func addLink(_ a: Int, _ b: Int, latencyMs: Int64? = nil, loss: Double = 0, up: Bool = true) -> Int {
         let latency = latencyMs ?? Int64.random(in: 1...20, using: &rng)
         links.append(Link(a: a, b: b, latencyMs: latency, loss: loss, isUp: false,
                           idAtA: NeighbourId(0), idAtB: NeighbourId(0), epoch: 0))
-        setLink(links.count - 1, up: true)
+        if up { setLink(links.count - 1, up: true) }
         return links.count - 1
     }
 

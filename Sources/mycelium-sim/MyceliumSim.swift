@@ -23,6 +23,9 @@ struct MyceliumSim: ParsableCommand {
     @Option(help: "Probability that a control packet is lost on a link.") var loss: Double = 0
     @Option(help: "Number of random links to cut.") var cutLinks = 0
     @Option(help: "Virtual second at which links are cut.") var cutAt: Double = 60
+    @Option(help: ArgumentHelp("Nodes start at random times below this many virtual seconds (default: all at once).",
+                               discussion: "A link comes up once both its ends have started. Starting all at once floods every table together, which puts about n² control packets in flight: the simulator's memory peak at thousands of nodes."))
+    var startSpread: Double = 0
     @Flag(help: "Emit one JSON object.") var json = false
 
     func validate() throws {
@@ -31,13 +34,15 @@ struct MyceliumSim: ParsableCommand {
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in [0, 1)") }
         guard cutLinks >= 0 else { throw ValidationError("--cut-links must not be negative") }
+        guard startSpread >= 0, startSpread < duration else { throw ValidationError("--start-spread must be at least 0 and below --duration") }
     }
 
     func run() throws {
         let clock = ContinuousClock()
         let started = clock.now
         let scenario = SimulationScenario(nodes: nodes, topology: topology, degree: degree, seed: seed, durationS: duration,
-                                          latencyMs: latencyMs, loss: loss, cutLinks: cutLinks, cutAtS: cutAt)
+                                          latencyMs: latencyMs, loss: loss, cutLinks: cutLinks, cutAtS: cutAt,
+                                          startSpreadS: startSpread)
         let outcome = scenario.run()
         let elapsed = (clock.now - started).components
         let wallMs = Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds / 1_000_000_000_000_000)

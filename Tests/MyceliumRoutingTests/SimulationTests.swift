@@ -31,6 +31,22 @@ import Testing
         #expect(report.loops == 0)
     }
 
+    @Test("nodes joining over 20 s build a loop-free network that converges after the last one joins; the same seed replays")
+    func staggeredStart() {
+        let scenario = SimulationScenario(nodes: 150, topology: .random, degree: 4, seed: 4, durationS: 60, startSpreadS: 20)
+        let outcome = scenario.run()
+        #expect(outcome.reachablePairsFraction == 1.0)
+        #expect(outcome.loops == 0)
+        // Not before the last link came up, nor long after (each join converges within seconds).
+        #expect((outcome.convergedAtS ?? 0) > 15)
+        #expect((outcome.convergedAtS ?? .infinity) < 25)
+        #expect(scenario.fields(outcome).last?.0 == "start_spread_s")
+        #expect(scenario.run() == outcome)
+        // Everything at once floods every table together: the same network converges at once.
+        let atOnce = SimulationScenario(nodes: 150, topology: .random, degree: 4, seed: 4, durationS: 60).run()
+        #expect((atOnce.convergedAtS ?? .infinity) < 1)
+    }
+
     @Test("forEachNextHop visits exactly the subnets nextHop(for:) answers, with its answers, mid-convergence and after a cut")
     func forEachNextHopAgrees() {
         let sim = Self.build(.random, nodes: 60, degree: 3)
