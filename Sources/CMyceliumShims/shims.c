@@ -89,3 +89,7 @@ int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *ans
 unsigned long cmyc_heap_in_use(void) {
     return mallinfo2().uordblks;
 }
+
+int cmyc_set_mmap_threshold(int bytes) {
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+}

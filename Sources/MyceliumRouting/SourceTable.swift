@@ -22,6 +22,10 @@ struct SourceTable {
     }
 
     private var bySubnet = SubnetTable<SourceList>()
+    /// A subnet's sources after its first, for the few subnets that have more than one (a
+    /// second router id appears when the owner restarts): out of the table's slot, which then
+    /// takes 32 bytes instead of 40 (a router has one per subnet of the network).
+    private var overflow: [Subnet: [SourceList.Source]] = [:]
     /// (subnet, router id) pairs held in all.
     private(set) var count = 0
     /// Our public key: router ids carrying it are flagged as ours.
@@ -35,10 +39,10 @@ struct SourceTable {
         SourceKey(tail: routerId.tail, ours: routerId.publicKey == ourKey)
     }
 
-    func routerIdCount(subnet: Subnet) -> Int { bySubnet[subnet]?.count ?? 0 }
+    func routerIdCount(subnet: Subnet) -> Int { routerIdCount(at: slot(of: subnet)) }
 
     func distance(subnet: Subnet, routerId: RouterId) -> Distance? {
-        bySubnet[subnet].flatMap { $0.distance(key(routerId)) }
+        distance(at: slot(of: subnet), routerId: routerId)
     }
 
     /// Where the subnet's sources are, for several checks at one lookup (valid until the
@@ -48,12 +52,18 @@ struct SourceTable {
     /// `routerId`'s distance among the sources at `slot`, read in place.
     func distance(at slot: SubnetTable<SourceList>.Slot?, routerId: RouterId) -> Distance? {
         guard let slot else { return nil }
-        return bySubnet[at: slot].distance(key(routerId))
+        let k = key(routerId)
+        let first = bySubnet[at: slot].first
+        if first.matches(k) { return first.distance }
+        guard first.hasMore else { return nil }
+        return overflow[bySubnet.key(at: slot)]?.first { $0.matches(k) }?.distance
     }
 
     /// How many router ids the sources at `slot` hold.
     func routerIdCount(at slot: SubnetTable<SourceList>.Slot?) -> Int {
-        slot.map { bySubnet[at: $0].count } ?? 0
+        guard let slot else { return 0 }
+        let first = bySubnet[at: slot].first
+        return first.hasMore ? 1 + (overflow[bySubnet.key(at: slot)]?.count ?? 0) : 1
     }
 
     /// Feasible iff no entry, a newer seqno, the same seqno with a strictly smaller metric, or a
@@ -72,22 +82,67 @@ struct SourceTable {
     /// same seqno with a smaller metric → replace; otherwise only the GC timer is refreshed.
     mutating func recordSent(subnet: Subnet, routerId: RouterId, seqno: SeqNo, metric: Metric, now: Instant) {
         let expires = now + ProtocolConstants.sourceHoldMs
-        let key = key(routerId)
-        // `[key, default:]` as an inout argument mutates the stored list in place.
-        if bySubnet[subnet, default: .vacant].record(key, seqno: seqno, metric: metric, expires: expires) {
-            count += 1
+        let k = key(routerId)
+        func update(_ s: inout SourceList.Source) {
+            if seqno.isGreater(than: s.seqno) || (seqno == s.seqno && metric < s.metric) {
+                s.metric = metric
+                s.seqno = seqno
+            }
+            s.expires = expires
         }
+        let new = SourceList.Source(k, Distance(metric: metric, seqno: seqno, expires: expires))
+        // In place: `[key, default:]` as an inout argument mutates the stored slot.
+        let appended = Self.record(&bySubnet[subnet, default: .vacant].first, &overflow, subnet: subnet, key: k, new: new, update: update)
+        if appended { count += 1 }
+    }
+
+    /// Records `new` at a subnet whose first source is `first` and whose others are in
+    /// `overflow`. True when a router id was added.
+    private static func record(_ first: inout SourceList.Source, _ overflow: inout [Subnet: [SourceList.Source]], subnet: Subnet,
+                               key: SourceKey, new: SourceList.Source, update: (inout SourceList.Source) -> Void) -> Bool {
+        if first.isEmpty {
+            first = new
+            return true
+        }
+        if first.matches(key) {
+            update(&first)
+            return false
+        }
+        var more = overflow[subnet] ?? []
+        if let i = more.firstIndex(where: { $0.matches(key) }) {
+            update(&more[i])
+            overflow[subnet] = more
+            return false
+        }
+        more.append(new)
+        overflow[subnet] = more
+        first.hasMore = true
+        return true
     }
 
     /// Drops entries not refreshed for 30 minutes. Returns how many went.
     @discardableResult
     mutating func collectGarbage(now: Instant) -> Int {
         let before = count
-        bySubnet.updateAll { _, sources in
-            sources.removeExpired(now: now)
-            return sources.count > 0
+        // The few subnets with several sources first: their survivors, in order, refill the
+        // slot and the overflow.
+        for (subnet, more) in overflow {
+            guard let slot = bySubnet.index(forKey: subnet) else { continue }
+            let kept = ([bySubnet[at: slot].first] + more).filter { $0.expires > now }
+            if kept.isEmpty {
+                bySubnet.remove(at: slot)
+                overflow[subnet] = nil
+                continue
+            }
+            var first = kept[0]
+            first.hasMore = kept.count > 1
+            bySubnet[at: slot].first = first
+            overflow[subnet] = kept.count > 1 ? Array(kept.dropFirst()) : nil
         }
-        count = bySubnet.reduce(0) { $0 + $1.value.count }
+        bySubnet.updateAll { _, sources in
+            sources.first.hasMore || sources.first.expires > now
+        }
+        count = bySubnet.count + overflow.values.reduce(0) { $0 + $1.count }
         return before - count
     }
 }
@@ -99,89 +154,50 @@ struct SourceKey: Equatable {
     let ours: Bool
 }
 
-/// One subnet's sources: the first inline in the table's slot (nearly always the only one:
-/// a second router id appears only when the owner restarts), the rest in an array. Inline, a
-/// feasibility check reads the slot it has just found; an array of one was one more cache miss
-/// (and a retain) per Update. 32 bytes with one source inline.
+/// One subnet's first source, in the table's slot (nearly always its only one: a second
+/// router id appears only when the owner restarts; the others wait in `SourceTable`'s
+/// overflow). Inline, a feasibility check reads the slot it has just found. 24 bytes.
 struct SourceList: SubnetTableValue {
-    /// 24 bytes: the key's parts and the distance's fields side by side (a `SourceKey` and a
-    /// `Distance` as fields would pad to 40).
+    /// The key's parts and the distance's fields side by side (a `SourceKey` and a `Distance`
+    /// as fields would pad to 40 bytes).
     struct Source {
         var tail: UInt64
         var expires: Instant
         var seqno: SeqNo
         var metric: Metric
-        /// 0: no source (only in `first`, when the list is empty); 1: the owner's key; 2: ours.
-        var kind: UInt8
+        /// Bits 0–1: 0 no source (an empty list), 1 the owner's key, 2 ours. Bit 2 (first
+        /// source only): more sources in the overflow.
+        private var flags: UInt8
 
         init(_ key: SourceKey, _ d: SourceTable.Distance) {
             tail = key.tail
             expires = d.expires
             seqno = d.seqno
             metric = d.metric
-            kind = key.ours ? 2 : 1
+            flags = key.ours ? 2 : 1
         }
 
-        static let none = Source(tail: 0, expires: .zero, seqno: SeqNo(0), metric: .zero, kind: 0)
+        static let none = Source(SourceKey(tail: 0, ours: false), SourceTable.Distance(metric: .zero, seqno: SeqNo(0), expires: .zero)).cleared
 
-        private init(tail: UInt64, expires: Instant, seqno: SeqNo, metric: Metric, kind: UInt8) {
-            (self.tail, self.expires, self.seqno, self.metric, self.kind) = (tail, expires, seqno, metric, kind)
+        private var cleared: Source {
+            var s = self
+            s.flags = 0
+            return s
         }
 
-        func matches(_ key: SourceKey) -> Bool { tail == key.tail && kind == (key.ours ? 2 : 1) }
+        var isEmpty: Bool { flags & 3 == 0 }
 
-        var distance: SourceTable.Distance {
-            get { SourceTable.Distance(metric: metric, seqno: seqno, expires: expires) }
-            set { (metric, seqno, expires) = (newValue.metric, newValue.seqno, newValue.expires) }
+        var hasMore: Bool {
+            get { flags & 4 != 0 }
+            set { flags = newValue ? flags | 4 : flags & ~4 }
         }
+
+        func matches(_ key: SourceKey) -> Bool { tail == key.tail && flags & 3 == (key.ours ? 2 : 1) }
+
+        var distance: SourceTable.Distance { SourceTable.Distance(metric: metric, seqno: seqno, expires: expires) }
     }
 
-    private var first = Source.none
-    private var rest: [Source] = []
+    var first = Source.none
 
     static var vacant: SourceList { SourceList() }
-
-    var count: Int { first.kind == 0 ? 0 : 1 + rest.count }
-
-    func distance(_ key: SourceKey) -> SourceTable.Distance? {
-        if first.kind != 0, first.matches(key) { return first.distance }
-        for s in rest where s.matches(key) { return s.distance }
-        return nil
-    }
-
-    /// Updates or appends `key`'s distance: newer seqno, or the same with a smaller metric,
-    /// replaces it; the expiry is always refreshed. True when appended.
-    mutating func record(_ key: SourceKey, seqno: SeqNo, metric: Metric, expires: Instant) -> Bool {
-        func update(_ s: inout Source) {
-            if seqno.isGreater(than: s.seqno) || (seqno == s.seqno && metric < s.metric) {
-                s.metric = metric
-                s.seqno = seqno
-            }
-            s.expires = expires
-        }
-        let new = Source(key, SourceTable.Distance(metric: metric, seqno: seqno, expires: expires))
-        guard first.kind != 0 else {
-            first = new
-            return true
-        }
-        if first.matches(key) {
-            update(&first)
-            return false
-        }
-        for i in rest.indices where rest[i].matches(key) {
-            update(&rest[i])
-            return false
-        }
-        rest.append(new)
-        return true
-    }
-
-    /// Drops the sources that expired by `now`, keeping the others in order.
-    mutating func removeExpired(now: Instant) {
-        var kept = first.kind == 0 ? [] : [first]
-        kept.append(contentsOf: rest)
-        kept.removeAll { $0.expires <= now }
-        first = kept.first ?? .none
-        rest = Array(kept.dropFirst())
-    }
 }

@@ -22,7 +22,7 @@ import MyceliumCore
 /// Why dense: a router holds one entry per subnet of the network in each table, so these
 /// tables are most of a node's memory per route. Open addressing over the entries themselves
 /// left 1/4 to 5/8 of every (80–96-byte) slot empty; here the empty space is in 8-byte index
-/// slots, and the dense array grows by a quarter at a time. The 1000-node simulation holds
+/// slots, and the dense array grows by an eighth at a time. The 1000-node simulation holds
 /// 2 × 10⁶ entries.
 ///
 /// Hash flooding: subnets come from peers, and a peer can grind keys for subnets of its
@@ -148,8 +148,9 @@ struct SubnetTable<Value: SubnetTableValue> {
     private mutating func insertNew(_ key: Subnet, _ value: Value) -> Slot {
         guard let word = Self.word(key) else { preconditionFailure("SubnetTable holds IPv6 /64s only, not \(key)") }
         if (dense.count + 1) * 4 > index.count * 3 { growIndex() }
-        // A quarter more at a time (an append into a full array would double it).
-        if dense.count == dense.capacity { dense.reserveCapacity(dense.count + dense.count / 4 + 4) }
+        // An eighth more at a time (an append into a full array would double it): at most 1/8
+        // of the array unused, for about nine copies of each entry over its growth.
+        if dense.count == dense.capacity { dense.reserveCapacity(dense.count + dense.count / 8 + 4) }
         let h = hash(word)
         var i = bucket(h)
         while index[i] != 0 { i = (i + 1) & mask }

@@ -142,44 +142,58 @@ import Testing
         check(table, against: model)
     }
 
-    @Test("a source list keeps each router id once, the first inline, and drops expired ones in order")
-    func sourceList() {
-        let ids = (1...3).map { SourceKey(tail: UInt64($0), ours: false) }
-        let ours = SourceKey(tail: 1, ours: true)
-        var list = SourceList.vacant
-        #expect(list.count == 0)
-        #expect(MemoryLayout<SourceList>.stride == 32)
-        var appended: Bool
-        appended = list.record(ids[0], seqno: SeqNo(5), metric: Metric(100), expires: Instant(milliseconds: 10))
-        #expect(appended)
-        appended = list.record(ids[1], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 30))
-        #expect(appended)
-        appended = list.record(ids[2], seqno: SeqNo(1), metric: Metric(50), expires: Instant(milliseconds: 5))
-        #expect(appended)
+    @Test("sources: each router id once, the first in the slot and the others beside it, expired ones dropped in order")
+    func sources() {
+        let ourKey = PublicKey(bytes: [UInt8](repeating: 2, count: 32))!
+        let owner = PublicKey(bytes: [UInt8](repeating: 7, count: 32))!
+        let subnet = Subnet("400:1:2:3::/64")!
+        let other = Subnet("400:1:2:4::/64")!
+        let ids = (1...3).map { RouterId(publicKey: owner, random: UInt64($0)) }
+        let ours = RouterId(publicKey: ourKey, random: 1)  // same word as ids[0], our key
+        var table = SourceTable(ourKey: ourKey)
+        #expect(MemoryLayout<SourceList>.stride == 24)
+        func at(_ ms: Int64) -> Instant { Instant(milliseconds: ms) }
+        let hold = ProtocolConstants.sourceHoldMs
+        table.recordSent(subnet: subnet, routerId: ids[0], seqno: SeqNo(5), metric: Metric(100), now: at(10))
+        table.recordSent(subnet: subnet, routerId: ids[1], seqno: SeqNo(1), metric: Metric(50), now: at(30))
+        table.recordSent(subnet: subnet, routerId: ids[2], seqno: SeqNo(1), metric: Metric(50), now: at(5))
+        table.recordSent(subnet: other, routerId: ids[0], seqno: SeqNo(9), metric: Metric(1), now: at(5))
+        #expect(table.count == 4)
+        #expect(table.routerIdCount(subnet: subnet) == 3)
+        #expect(table.routerIdCount(subnet: other) == 1)
         // Our key with the same word is another router id.
-        #expect(list.distance(ours) == nil)
-        appended = list.record(ours, seqno: SeqNo(9), metric: .infinite, expires: Instant(milliseconds: 40))
-        #expect(appended)
-        #expect(list.distance(ours)?.seqno == SeqNo(9))
-        #expect(list.distance(ids[0])?.seqno == SeqNo(5))
+        #expect(table.distance(subnet: subnet, routerId: ours) == nil)
+        table.recordSent(subnet: subnet, routerId: ours, seqno: SeqNo(9), metric: .infinite, now: at(40))
+        #expect(table.distance(subnet: subnet, routerId: ours)?.seqno == SeqNo(9))
+        #expect(table.distance(subnet: subnet, routerId: ids[0])?.seqno == SeqNo(5))
         // Same id: a worse metric keeps the distance, the expiry is refreshed.
-        appended = list.record(ids[0], seqno: SeqNo(5), metric: Metric(200), expires: Instant(milliseconds: 20))
-        #expect(!appended)
-        #expect(list.distance(ids[0])?.metric == Metric(100))
-        #expect(list.distance(ids[0])?.expires == Instant(milliseconds: 20))
-        // A newer seqno replaces it.
-        appended = list.record(ids[1], seqno: SeqNo(2), metric: Metric(300), expires: Instant(milliseconds: 30))
-        #expect(!appended)
-        #expect(list.distance(ids[1])?.metric == Metric(300))
-        #expect(list.count == 4)
-        list.removeExpired(now: Instant(milliseconds: 20))
-        #expect(list.count == 2)
-        #expect(list.distance(ids[0]) == nil)
-        #expect(list.distance(ids[1])?.seqno == SeqNo(2))
-        #expect(list.distance(ids[2]) == nil)
-        #expect(list.distance(ours)?.seqno == SeqNo(9))
-        list.removeExpired(now: Instant(milliseconds: 40))
-        #expect(list.count == 0)
-        #expect(list.distance(ids[1]) == nil)
+        table.recordSent(subnet: subnet, routerId: ids[0], seqno: SeqNo(5), metric: Metric(200), now: at(20))
+        #expect(table.distance(subnet: subnet, routerId: ids[0])?.metric == Metric(100))
+        #expect(table.distance(subnet: subnet, routerId: ids[0])?.expires == at(20 + hold))
+        // A newer seqno replaces it, also beside the slot.
+        table.recordSent(subnet: subnet, routerId: ids[1], seqno: SeqNo(2), metric: Metric(300), now: at(30))
+        #expect(table.distance(subnet: subnet, routerId: ids[1])?.metric == Metric(300))
+        #expect(table.count == 5)
+        #expect(table.collectGarbage(now: at(20 + hold)) == 3)  // ids[0] and ids[2] here, ids[0] in `other`
+        #expect(table.count == 2)
+        #expect(table.routerIdCount(subnet: subnet) == 2)
+        #expect(table.routerIdCount(subnet: other) == 0)
+        #expect(table.distance(subnet: subnet, routerId: ids[0]) == nil)
+        #expect(table.distance(subnet: subnet, routerId: ids[1])?.seqno == SeqNo(2))
+        #expect(table.distance(subnet: subnet, routerId: ids[2]) == nil)
+        #expect(table.distance(subnet: subnet, routerId: ours)?.seqno == SeqNo(9))
+        #expect(table.collectGarbage(now: at(30 + hold)) == 1)
+        #expect(table.routerIdCount(subnet: subnet) == 1)
+        #expect(table.distance(subnet: subnet, routerId: ours)?.seqno == SeqNo(9))
+        // A new id after the slot's survivor moved up goes beside it again.
+        table.recordSent(subnet: subnet, routerId: ids[2], seqno: SeqNo(3), metric: Metric(3), now: at(30 + hold))
+        #expect(table.routerIdCount(subnet: subnet) == 2)
+        #expect(table.distance(subnet: subnet, routerId: ids[2])?.seqno == SeqNo(3))
+        #expect(table.collectGarbage(now: at(40 + hold)) == 1)
+        #expect(table.distance(subnet: subnet, routerId: ours) == nil)
+        #expect(table.distance(subnet: subnet, routerId: ids[2])?.seqno == SeqNo(3))
+        #expect(table.collectGarbage(now: at(30 + 2 * hold)) == 1)
+        #expect(table.count == 0)
+        #expect(table.routerIdCount(subnet: subnet) == 0)
     }
 }

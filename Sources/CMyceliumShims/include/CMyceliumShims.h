@@ -46,3 +46,8 @@ int cmyc_dns_search(const char *name, int type, int udp_only, unsigned char *ans
 
 /// Bytes of heap in use (glibc `mallinfo2().uordblks`), for memory benchmarks.
 unsigned long cmyc_heap_in_use(void);
+
+/// Fixes glibc's mmap threshold at `bytes` (`mallopt(M_MMAP_THRESHOLD)`, which also stops the
+/// threshold from rising as mapped chunks are freed): allocations that size or larger are
+/// mapped, and freeing one returns it to the kernel. Returns 1 on success.
+int cmyc_set_mmap_threshold(int bytes);
