@@ -142,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "mycelium-sim",
             dependencies: [
-                "MyceliumRouting", "MyceliumTesting",
+                "MyceliumRouting", "MyceliumTesting", "CMyceliumShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
