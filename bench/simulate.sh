@@ -7,6 +7,7 @@
 #   bench/simulate.sh                     # 1000 nodes, random, degree 4, seed 1
 #   bench/simulate.sh --nodes 500 --topology random --degree 6 --seed 6 --cut-links 50 --cut-at 100 --duration 200 --latency-ms 5
 #   bench/simulate.sh --nodes 300 --topology grid --cut-links 10
+#   bench/simulate.sh --nodes 10000 --degree 3 --start-spread 30 --duration 35   # ~20 GB, ~30 min
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

@@ -50,6 +50,7 @@ public final class NodeMetrics: Sendable {
             counter("mycelium_router_expired_routes", [("action", "retracted")]) { Self.u($0.router.expiredRoutesRetracted) },
             counter("mycelium_router_triggered_updates") { Self.u($0.router.triggeredUpdates) },
             counter("mycelium_router_lost_route_retries") { Self.u($0.router.lostRouteRetries) },
+            counter("mycelium_router_owner_pool_compactions") { Self.u($0.router.ownerPoolCompactions) },
             counter("mycelium_router_seqno_handling", [("action", "reply_local")]) { Self.u($0.router.seqnoRepliesLocal) },
             counter("mycelium_router_seqno_handling", [("action", "bump_seqno")]) { Self.u($0.router.seqnoBumps) },
             counter("mycelium_router_seqno_handling", [("action", "forward")]) { Self.u($0.router.seqnoForwarded) },
