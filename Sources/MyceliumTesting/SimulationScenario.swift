@@ -46,6 +46,10 @@ public struct SimulationScenario: Sendable, Hashable {
         public var controlBytes = 0
         public var linksCut = 0
         public var reconvergedAtS: Double?
+        /// Control TLVs the routers dropped at a neighbour's rate limit, and other limits hit
+        /// (`RouterStats.tlvsRateLimited`, `.limitsHit`), summed over the routers at the end.
+        public var rateLimited = 0
+        public var limitsHit = 0
     }
 
     public func run() -> Outcome {
@@ -84,6 +88,10 @@ public struct SimulationScenario: Sendable, Hashable {
         outcome.controlPackets = sim.controlPackets
         outcome.controlBytes = sim.controlBytes
         outcome.linksCut = cut.count
+        for r in sim.routers {
+            outcome.rateLimited += r.stats.tlvsRateLimited
+            outcome.limitsHit += r.stats.limitsHit
+        }
         if !cut.isEmpty, cutTime <= end, report.loops == 0, report.reachablePairs == report.connectedPairs {
             outcome.reconvergedAtS = Double(max(sim.lastRouteChange, cutTime).milliseconds) / 1000
         }
@@ -109,6 +117,9 @@ public struct SimulationScenario: Sendable, Hashable {
             ("links_cut", "\(o.linksCut)"),
             ("reconverged_at_s", o.reconvergedAtS.map { "\($0)" } ?? "null"),
         ] + (startSpreadS > 0 ? [("start_spread_s", "\(startSpreadS)")] : [])
+            // Zero in ordinary runs (and in every recorded one): shown only when not.
+            + (o.rateLimited > 0 ? [("tlvs_rate_limited", "\(o.rateLimited)")] : [])
+            + (o.limitsHit > 0 ? [("limits_hit", "\(o.limitsHit)")] : [])
     }
 
     /// One JSON object of `fields`.
