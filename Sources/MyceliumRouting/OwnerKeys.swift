@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MyceliumCore
 import Synchronization
 
@@ -46,8 +49,13 @@ public final class OwnerKeys: @unchecked Sendable {  // unchecked: `chunks` is w
     /// `shared`: whether several routers will use this pool (then no router compacts it).
     public init(shared: Bool = false) {
         compactable = !shared
-        chunks = .allocate(capacity: Self.maxChunks)
-        chunks.initialize(repeating: nil, count: Self.maxChunks)
+        // Zeroed by calloc (nil is all zero bits), not by writing: the directory's 128 KiB are
+        // mapped lazily, so a router's pool, which uses a few hundred places at most, keeps
+        // only the pages it touches resident.
+        guard let raw = calloc(Self.maxChunks, MemoryLayout<UnsafeMutablePointer<PublicKey>?>.stride) else {
+            fatalError("calloc failed: out of memory")
+        }
+        chunks = raw.bindMemory(to: UnsafeMutablePointer<PublicKey>?.self, capacity: Self.maxChunks)
     }
 
     deinit {
@@ -56,7 +64,7 @@ public final class OwnerKeys: @unchecked Sendable {  // unchecked: `chunks` is w
             chunks[c]!.deinitialize(count: Self.chunkSize)
             chunks[c]!.deallocate()
         }
-        chunks.deallocate()
+        free(chunks)
     }
 
     /// Keys held, live or not.
