@@ -8,7 +8,7 @@
 # Order: the bare veth (the ceiling); mycelium (sessions, the default), the static scheme only
 # (--sessions false, as between Rust nodes), without TUN offloads, peered over QUIC instead of
 # TCP, plain and as a private network (TLS 1.3 PSK peer links); then yggdrasil (default MTU and 1400), wireguard-go
-# and nebula when installed (OVERLAYS=1 installs them: yggdrasil wireguard-go wireguard-tools nebula).
+# nebula and tinc when installed (OVERLAYS=1 installs them: yggdrasil wireguard-go wireguard-tools nebula tinc).
 # PROFILE=1 adds a perf profile of each sending daemon of ours; QUICK=1 stops after our default
 # configuration; PEER=quic makes that one (and every other of ours) peer over QUIC.
 # Needs root. Usage: [PROFILE=1] [OVERLAYS=1] [QUICK=1] [PEER=quic] bench/throughput.sh [seconds per iperf3 run]
@@ -18,7 +18,7 @@ secs=${1:-10}
 source bench/lib.sh
 bench_prepare
 if [ "${OVERLAYS:-0}" = 1 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends yggdrasil wireguard-go wireguard-tools nebula >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends yggdrasil wireguard-go wireguard-tools nebula tinc >/dev/null
     # Debian starts a system-wide yggdrasil; the benchmark runs its own in the namespaces.
     systemctl disable --now yggdrasil >/dev/null 2>&1 || true
 fi
@@ -210,4 +210,24 @@ EOF
     for _ in $(seq 30); do ip netns exec "$a" ping -c 1 -W 1 10.99.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
     measure nebula 10.99.0.2 "$na" "$nb"
     kill "$na" "$nb"; wait "$na" "$nb" 2>/dev/null || true
+fi
+if command -v tincd >/dev/null; then
+    # tinc 1.0 (Debian's), its defaults (data over UDP, Blowfish-CBC + SHA-1): the issue's
+    # latency reference. Router mode, one /128 each.
+    for side in a b; do
+        mkdir -p "$dir/tinc-$side/hosts"
+        addr=fd98::1; peer=b; [ "$side" = b ] && { addr=fd98::2; peer=a; }
+        printf 'Name = %s\nInterface = tinc%s\nMode = router\nDeviceType = tun\nAddressFamily = ipv6\nConnectTo = %s\n' \
+            "$side" "$side" "$peer" >"$dir/tinc-$side/tinc.conf"
+        printf '#!/bin/sh\nip addr add %s/64 dev "$INTERFACE" nodad\nip link set "$INTERFACE" up\n' "$addr" >"$dir/tinc-$side/tinc-up"
+        chmod +x "$dir/tinc-$side/tinc-up"
+        printf 'Address = fd77:b::%s\nSubnet = %s/128\n' "${addr##*:}" "$addr" >"$dir/tinc-$side/hosts/$side"
+        tincd -c "$dir/tinc-$side" -K 2048 </dev/null >/dev/null 2>&1
+    done
+    cp "$dir/tinc-a/hosts/a" "$dir/tinc-b/hosts/a"; cp "$dir/tinc-b/hosts/b" "$dir/tinc-a/hosts/b"
+    ip netns exec "$b" tincd -c "$dir/tinc-b" -D --pidfile="$dir/tinc-b.pid" --logfile="$dir/tinc-b.log" & tb=$!
+    ip netns exec "$a" tincd -c "$dir/tinc-a" -D --pidfile="$dir/tinc-a.pid" --logfile="$dir/tinc-a.log" & ta=$!
+    for _ in $(seq 50); do ip netns exec "$a" ping -c 1 -W 1 fd98::2 >/dev/null 2>&1 && break; sleep 0.2; done
+    measure tinc fd98::2 "$ta" "$tb"
+    kill "$ta" "$tb"; wait "$ta" "$tb" 2>/dev/null || true
 fi
