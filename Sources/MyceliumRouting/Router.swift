@@ -307,7 +307,8 @@ extension Router {
     mutating func compactOwners() {
         let old = owners
         let fresh = OwnerKeys()
-        routes.forEachSlot { _, slot in routes[at: slot].owner = fresh.ref(for: old[routes[at: slot].owner]) }
+        // By position, not `forEachSlot`: writing the table inside its own closure copied it whole.
+        for slot in 0..<routes.count { routes[at: slot].owner = fresh.ref(for: old[routes[at: slot].owner]) }
         owners = fresh
         stats.ownerPoolCompactions += 1
     }

@@ -70,8 +70,12 @@ public struct SimulationScenario: Sendable, Hashable {
             // Drawn after everything else, so runs without a spread keep their results.
             let spreadMs = max(1, Int64(startSpreadS * 1000))
             let start = (0..<nodes).map { _ in Int64.random(in: 0..<spreadMs, using: &rng) }
+            let cutSet = Set(cut)
             for (l, (a, b)) in edges.enumerated() {
-                sim.at(Instant(milliseconds: max(start[a], start[b]))) { sim.setLink(l, up: true) }
+                let up = Instant(milliseconds: max(start[a], start[b]))
+                // A link cut before both its ends have started stays down.
+                guard !(cutSet.contains(l) && up >= cutTime) else { continue }
+                sim.at(up) { sim.setLink(l, up: true) }
             }
         }
         let end = Instant(milliseconds: Int64(durationS * 1000))

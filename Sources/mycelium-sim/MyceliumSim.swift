@@ -36,6 +36,7 @@ struct MyceliumSim: ParsableCommand {
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in [0, 1)") }
         guard cutLinks >= 0 else { throw ValidationError("--cut-links must not be negative") }
         guard startSpread >= 0, startSpread < duration else { throw ValidationError("--start-spread must be at least 0 and below --duration") }
+        guard cutLinks == 0 || startSpread < cutAt else { throw ValidationError("--start-spread must be below --cut-at when links are cut") }
     }
 
     func run() throws {

@@ -47,6 +47,16 @@ import Testing
         #expect((atOnce.convergedAtS ?? .infinity) < 1)
     }
 
+    @Test("a link cut before both its ends have started never comes up")
+    func cutBeforeStart() {
+        // Every link of a line is cut at 5 s while its nodes join over 20 s: none is up at the
+        // end (a link whose ends start after the cut used to come up anyway).
+        let outcome = SimulationScenario(nodes: 20, topology: .line, degree: 1, seed: 7, durationS: 30, cutLinks: 19, cutAtS: 5,
+                                         startSpreadS: 20).run()
+        #expect(outcome.linksCut == 19)
+        #expect(outcome.connectedPairsFraction == 0)
+    }
+
     @Test("forEachNextHop visits exactly the subnets nextHop(for:) answers, with its answers, mid-convergence and after a cut")
     func forEachNextHopAgrees() {
         let sim = Self.build(.random, nodes: 60, degree: 3)
